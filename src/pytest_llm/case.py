@@ -1,0 +1,53 @@
+"""What pytest_llm knows about one LLM case while it runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pytest_llm import calls
+from pytest_llm.interaction import Interaction
+from pytest_llm.options import CaseOptions
+from pytest_llm.settings import Mode
+
+
+class CallLog(list[calls.LLMCall]):
+    """The calls made so far in the current test (``llm_calls``)."""
+
+    def add(self, interaction: Interaction) -> None:
+        self.append(calls.describe(interaction))
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(call.total_tokens for call in self)
+
+
+@dataclasses.dataclass
+class CassetteView:
+    """The current cassette (``llm_cassette``): where it is, how it is used, what it holds."""
+
+    path: Path
+    mode: str = "replay"
+    interactions: list[Interaction] = dataclasses.field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+@dataclasses.dataclass
+class Case:
+    nodeid: str
+    options: CaseOptions
+    cassette: CassetteView
+    calls: CallLog = dataclasses.field(default_factory=CallLog)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.cassette.path
+
+    def record_command(self, mode: Mode) -> str:
+        flag = "--llm-rerecord" if mode is Mode.RERECORD else "--llm-record"
+        return f"pytest {flag} '{self.nodeid}'"

@@ -1,0 +1,347 @@
+"""Reading and writing cassette files.
+
+The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams as
+one literal block plus the assembled text, a summary of each call (model, timing, tokens),
+stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
+plain, gzip or base64 bodies, the older httpx layout too) are read as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_llm import calls, sse
+from pytest_llm.errors import CassetteError
+from pytest_llm.interaction import Interaction, Timing, parse_json, path_of
+
+FORMAT_NAME = "pytest-llm"
+FORMAT_VERSION = 1
+VCRPY_VERSION = 1
+HEADER_COMMENT = (
+    "# pytest-llm cassette: replayed by `pytest`, recorded by `pytest --llm-record`,\n"
+    "# re-recorded and compared by `pytest --llm-rerecord`. Render it with `pytest-llm show`.\n"
+)
+
+#: Response headers that change on every call or describe the transport, not the answer.
+VOLATILE_RESPONSE_HEADERS = frozenset(
+    {
+        "date",
+        "age",
+        "expires",
+        "etag",
+        "last-modified",
+        "x-request-id",
+        "request-id",
+        "openai-processing-ms",
+        "x-envoy-upstream-service-time",
+        "cf-ray",
+        "cf-cache-status",
+        "server",
+        "server-timing",
+        "alt-svc",
+        "via",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "strict-transport-security",
+        "traceparent",
+        "tracestate",
+        "x-amzn-trace-id",
+        "x-cloud-trace-context",
+        "apim-request-id",
+        "azureml-model-session",
+        "x-ms-region",
+        "x-ms-client-request-id",
+        "access-control-expose-headers",
+        "x-content-type-options",
+        "nel",
+        "report-to",
+    }
+)
+VOLATILE_HEADER_PREFIXES = ("x-ratelimit-", "x-stainless-", "cf-", "x-envoy-", "x-kong-")
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def is_volatile_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in VOLATILE_RESPONSE_HEADERS or lowered.startswith(VOLATILE_HEADER_PREFIXES)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_cassette(path: Path) -> list[Interaction]:
+    """Load a cassette file of either format; every problem is a :class:`CassetteError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise CassetteError(f"{path}: not a UTF-8 text file ({error.reason})") from None
+    except OSError as error:
+        raise CassetteError(f"{path}: cannot be read: {error.strerror or error}") from None
+    return parse_cassette(text, path)
+
+
+def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
+    try:
+        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = error.problem or error.context or "malformed YAML"
+        raise CassetteError(f"{where}: malformed cassette YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise CassetteError(f"{path}: malformed cassette YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise CassetteError(
+            f"{path}: not a cassette (expected a mapping with 'interactions', got "
+            f"{type(document).__name__}); the file may be truncated"
+        )
+    if "format" in document:
+        if document.get("format") != FORMAT_NAME or document.get("version") != FORMAT_VERSION:
+            raise CassetteError(
+                f"{path}: unknown cassette format {document.get('format')!r} version "
+                f"{document.get('version')!r}; this pytest-llm reads format {FORMAT_NAME!r} "
+                f"version {FORMAT_VERSION} and vcrpy version {VCRPY_VERSION} (upgrade pytest-llm?)"
+            )
+        return _parse_entries(document, path, _own_interaction)
+    if document.get("version") != VCRPY_VERSION:
+        raise CassetteError(
+            f"{path}: unknown cassette version {document.get('version')!r}; expected a pytest-llm "
+            f"cassette ('format: {FORMAT_NAME}') or a vcrpy cassette ('version: {VCRPY_VERSION}')"
+        )
+    return _parse_entries(document, path, _vcrpy_interaction)
+
+
+def _parse_entries(
+    document: dict[str, Any], path: Path | str, parse: Callable[[dict[str, Any]], Interaction]
+) -> list[Interaction]:
+    entries = document.get("interactions")
+    if not isinstance(entries, list):
+        raise CassetteError(f"{path}: no 'interactions' list; the file may be truncated")
+    interactions = []
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise CassetteError(f"{path}: interaction #{index} is not a mapping (truncated file?)")
+        try:
+            interactions.append(parse(entry))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            raise CassetteError(
+                f"{path}: interaction #{index} is incomplete or malformed ({detail}); "
+                "the file may be truncated"
+            ) from None
+    return interactions
+
+
+def _own_interaction(entry: dict[str, Any]) -> Interaction:
+    request, response = entry["request"], entry["response"]
+    call = entry.get("call") or {}
+    status = response["status"]
+    if not isinstance(status, int):
+        raise ValueError(f"response status {status!r} is not an integer")
+    headers = {str(name).lower(): _header_values(value) for name, value in (response.get("headers") or {}).items()}
+    return Interaction(
+        method=str(request["method"]).upper(),
+        path=str(request["path"]),
+        request_body=_decode_body(request),
+        request_content_type="application/json" if "json" in request else None,
+        status=status,
+        reason=str(response.get("reason") or ""),
+        response_headers=headers,
+        response_body=_decode_body(response),
+        timing=Timing(latency_s=_number(call.get("latency_s")), ttft_s=_number(call.get("ttft_s"))),
+    )
+
+
+def _decode_body(part: dict[str, Any]) -> bytes:
+    if "json" in part:
+        return json.dumps(part["json"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if "sse" in part:
+        return str(part["sse"]).encode("utf-8")
+    if "text" in part:
+        return str(part["text"]).encode("utf-8")
+    if "base64" in part:
+        return base64.b64decode(part["base64"])
+    return b""
+
+
+def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
+    request, response = entry["request"], entry["response"]
+    if "status_code" in response:  # older vcrpy httpx layout: content / status_code / http_version
+        status, reason, raw = response["status_code"], "", response.get("content")
+    else:
+        status_field = response["status"]
+        status, reason = status_field["code"], status_field.get("message") or ""
+        body = response.get("body")
+        raw = body.get("string") if isinstance(body, dict) else body
+    headers = {str(name).lower(): _header_values(value) for name, value in (response.get("headers") or {}).items()}
+    body_bytes = decode_content(_as_bytes(raw), headers)
+    request_headers = {str(name).lower(): _header_values(value) for name, value in (request.get("headers") or {}).items()}
+    request_body = request.get("body")
+    if isinstance(request_body, dict):
+        request_body = request_body.get("string")
+    return Interaction(
+        method=str(request["method"]).upper(),
+        path=path_of(str(request["uri"])),
+        request_body=_as_bytes(request_body),
+        request_content_type=(request_headers.get("content-type") or [None])[0],
+        status=int(status),
+        reason=str(reason),
+        response_headers=headers,
+        response_body=body_bytes,
+    )
+
+
+def decode_content(body: bytes, headers: dict[str, list[str]]) -> bytes:
+    """Undo gzip/deflate content encoding and drop the header (also when the body was stored
+    already decoded, as some recorders did)."""
+    encodings = headers.pop("content-encoding", None)
+    headers.pop("content-length", None)
+    for encoding in reversed([item.strip().lower() for value in encodings or () for item in value.split(",")]):
+        try:
+            if encoding in ("gzip", "x-gzip"):
+                body = gzip.decompress(body)
+            elif encoding == "deflate":
+                body = zlib.decompress(body)
+        except (OSError, zlib.error, EOFError):
+            break  # stored decoded already
+    return body
+
+
+def _as_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def _header_values(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _CassetteDumper(_BaseDumper):  # type: ignore[misc]
+    """Block style, no folding, multi-line strings as literal blocks."""
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CassetteDumper.add_representer(str, _represent_str)
+
+
+def render_cassette(interactions: Sequence[Interaction]) -> str:
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "interactions": [interaction_document(item) for item in interactions],
+    }
+    body = yaml.dump(
+        document,
+        Dumper=_CassetteDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=float("inf"),
+        default_flow_style=False,
+    )
+    return HEADER_COMMENT + body
+
+
+def interaction_document(interaction: Interaction) -> dict[str, Any]:
+    request: dict[str, Any] = {"method": interaction.method, "path": interaction.path}
+    request.update(_body_document(interaction.request_body, stream=False))
+    response: dict[str, Any] = {"status": interaction.status}
+    if interaction.reason and interaction.reason != _default_reason(interaction.status):
+        response["reason"] = interaction.reason
+    headers = {
+        name: values[0] if len(values) == 1 else list(values)
+        for name, values in sorted(interaction.response_headers.items())
+        if not is_volatile_header(name)
+    }
+    if headers:
+        response["headers"] = headers
+    response.update(_body_document(interaction.response_body, stream=interaction.is_stream))
+    return {"request": request, "response": response, "call": _call_summary(interaction)}
+
+
+def _body_document(body: bytes, *, stream: bool) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(body).decode("ascii")}
+    if stream:
+        text = text.replace("\r\n", "\n")
+        return {"sse": text, "text": sse.assemble_text(sse.parse_events(text))}
+    parsed = parse_json(body)
+    if parsed is not None or text.strip() == "null":
+        return {"json": parsed}
+    return {"text": text}
+
+
+def _call_summary(interaction: Interaction) -> dict[str, Any]:
+    call = calls.describe(interaction)
+    summary: dict[str, Any] = {"endpoint": call.endpoint}
+    if call.model:
+        summary["model"] = call.model
+    summary["latency_s"] = _rounded(call.latency_s)
+    if interaction.is_stream:
+        summary["ttft_s"] = _rounded(call.ttft_s)
+    if call.prompt_tokens is not None:
+        summary["prompt_tokens"] = call.prompt_tokens
+    if call.completion_tokens is not None:
+        summary["completion_tokens"] = call.completion_tokens
+    return summary
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _default_reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,62 @@
+"""Per-session machinery shared by every case: settings, scrubber, patches, clients."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, Any
+
+from pytest_llm import interception, timing
+from pytest_llm.scrubbing import Scrubber
+from pytest_llm.settings import PLACEHOLDER_API_KEY, Settings
+
+if TYPE_CHECKING:
+    import openai
+
+
+@dataclasses.dataclass
+class Engine:
+    settings: Settings
+    scrubber: Scrubber
+    transport_patches: tuple[tuple[Any, str, Any], ...]
+    skip_patchers: tuple[str, ...]
+    _sync_client: Any = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> Engine:
+        return cls(
+            settings=settings,
+            scrubber=Scrubber.from_environment(settings.redact_patterns, dict(os.environ)),
+            transport_patches=tuple(timing.transport_patches()),
+            skip_patchers=interception.unneeded_patchers(),
+        )
+
+    def _client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "api_key": os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY,
+            "base_url": self.settings.base_url,
+        }
+        if not self.settings.recording:
+            options["max_retries"] = 0  # a replay miss fails at once
+        return options
+
+    def sync_client(self) -> openai.OpenAI:
+        """One client for the session: building one costs tens of milliseconds (TLS setup),
+        and interception works at the transport, so cases can share it."""
+        if self._sync_client is None:
+            import openai
+
+            self._sync_client = openai.OpenAI(**self._client_options())
+        client: openai.OpenAI = self._sync_client
+        return client
+
+    def new_async_client(self) -> openai.AsyncOpenAI:
+        """A fresh async client per case: its connections belong to the case's event loop."""
+        import openai
+
+        return openai.AsyncOpenAI(**self._client_options())
+
+    def close(self) -> None:
+        if self._sync_client is not None:
+            self._sync_client.close()
+            self._sync_client = None

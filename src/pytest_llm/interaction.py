@@ -1,0 +1,75 @@
+"""One recorded HTTP exchange, as pytest_llm keeps it in memory and hands it to vcrpy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_llm import sse
+
+
+@dataclasses.dataclass
+class Timing:
+    """Measured at the transport while recording: seconds from sending the request."""
+
+    latency_s: float | None = None
+    ttft_s: float | None = None
+
+
+@dataclasses.dataclass
+class Interaction:
+    """A request and its response; bodies as bytes, headers with lower-case names."""
+
+    method: str
+    path: str  # path and query, no scheme/host/port: the host is not part of a match
+    request_body: bytes
+    status: int
+    response_headers: dict[str, list[str]]
+    response_body: bytes
+    reason: str = ""
+    request_content_type: str | None = None
+    timing: Timing = dataclasses.field(default_factory=Timing)
+
+    @property
+    def content_type(self) -> str:
+        values = self.response_headers.get("content-type") or [""]
+        return values[0]
+
+    @property
+    def is_stream(self) -> bool:
+        return sse.is_event_stream(self.content_type)
+
+    def request_json(self) -> Any | None:
+        return parse_json(self.request_body)
+
+    def response_json(self) -> Any | None:
+        return None if self.is_stream else parse_json(self.response_body)
+
+    def events(self) -> list[sse.Event]:
+        return sse.parse_events(self.response_body.decode("utf-8", "replace")) if self.is_stream else []
+
+    def to_vcr_response(self) -> dict[str, Any]:
+        """The response in the shape vcrpy's stubs replay."""
+        return {
+            "status": {"code": self.status, "message": self.reason},
+            "headers": {name: list(values) for name, values in self.response_headers.items()},
+            "body": {"string": self.response_body},
+        }
+
+
+def parse_json(body: bytes | str | None) -> Any | None:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def path_of(uri: str) -> str:
+    """``/v1/chat/completions?x=1`` from a full URL (scheme, host and port dropped)."""
+    parts = urlsplit(uri)
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path

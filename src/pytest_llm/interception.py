@@ -1,0 +1,87 @@
+"""Route every HTTP request of a test through a :class:`CassetteRecorder` (vcrpy's patchers),
+and in replay refuse any connection that escaped them."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import socket
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from pytest_llm.errors import NetworkBlocked
+from pytest_llm.recorder import CassetteRecorder
+
+#: vcrpy patcher group -> the module whose presence makes it useful.
+_PATCHER_MODULES = {
+    "requests": "requests",
+    "boto3": "botocore",
+    "urllib3": "urllib3",
+    "httplib2": "httplib2",
+    "tornado": "tornado",
+    "aiohttp": "aiohttp",
+    "httpx": "httpx",
+    "httpx2": "httpx2",
+}
+
+
+def unneeded_patchers() -> tuple[str, ...]:
+    """vcrpy patcher groups whose library is not installed (vcrpy would retry their imports
+    on every cassette); computed once per session."""
+    from vcr import patch
+
+    known = set(getattr(patch, "PATCHER_NAMES", ()))
+    return tuple(
+        name
+        for name, module in _PATCHER_MODULES.items()
+        if name in known and importlib.util.find_spec(module) is None
+    )
+
+
+@contextlib.contextmanager
+def intercepted(recorder: CassetteRecorder, *, block_network: bool, allowed_hosts: Collection[str] = ()) -> Iterator[None]:
+    from vcr.patch import CassettePatcherBuilder
+
+    with contextlib.ExitStack() as stack:
+        for patcher in CassettePatcherBuilder(recorder).build():
+            stack.enter_context(patcher)
+        if block_network:
+            stack.enter_context(_network_blocked(recorder, allowed_hosts))
+        yield
+
+
+@contextlib.contextmanager
+def _network_blocked(recorder: CassetteRecorder, allowed_hosts: Collection[str]) -> Iterator[None]:
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def refuse(sock: socket.socket, address: Any) -> None:
+        if sock.family == getattr(socket, "AF_UNIX", None):
+            return
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if host in allowed_hosts:
+            return
+        blocked = NetworkBlocked(
+            f"pytest-llm: {recorder.miss_context.nodeid} tried to connect to {host}:"
+            f"{address[1] if isinstance(address, tuple) and len(address) > 1 else '?'} in replay mode, "
+            "outside the cassette (a client vcrpy does not intercept, or a call made outside the "
+            f"test body). Replay never reaches the network. To record: {recorder.miss_context.record_command}"
+        )
+        recorder.misses.append(blocked)
+        raise blocked
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        refuse(sock, address)
+        original_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        refuse(sock, address)
+        return original_connect_ex(sock, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = original_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]

@@ -1,0 +1,135 @@
+"""Which recording answers a request, and, on a miss, what differs from the nearest one.
+
+A request matches a recording on method, URL path and query, and body, with JSON bodies
+compared as data (key order and whitespace do not matter). Host and port are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pytest_llm.interaction import Interaction, parse_json
+
+MatchKey = tuple[str, str, str]
+
+
+def canonical_body(body: bytes) -> str:
+    data = parse_json(body)
+    if data is not None:
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return body.decode("utf-8", "replace")
+
+
+def canonical_path(path: str) -> str:
+    base, sep, query = path.partition("?")
+    if not sep:
+        return base or "/"
+    return (base or "/") + "?" + "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
+
+
+def match_key(method: str, path: str, body: bytes) -> MatchKey:
+    return (method.upper(), canonical_path(path), canonical_body(body))
+
+
+def nearest(
+    method: str, path: str, body: bytes, recorded: Sequence[Interaction]
+) -> tuple[int, Interaction] | None:
+    """The recording most like the request (same endpoint preferred, then the fewest body
+    differences), as (index, interaction)."""
+    best: tuple[tuple[int, int, int], int, Interaction] | None = None
+    request_data = parse_json(body)
+    for index, interaction in enumerate(recorded):
+        score = (
+            0 if interaction.method == method.upper() else 1,
+            0 if canonical_path(interaction.path) == canonical_path(path) else 1,
+            len(data_differences(interaction.request_json(), request_data)),
+        )
+        if best is None or score < best[0]:
+            best = (score, index, interaction)
+    return None if best is None else (best[1], best[2])
+
+
+def data_differences(recorded: Any, live: Any, where: str = "", limit: int = 6) -> list[str]:
+    """Human-readable differences between two JSON values, by JSON path (``messages[1].content``)."""
+    found: list[str] = []
+    _differences(recorded, live, where, found, limit)
+    return found
+
+
+def _differences(recorded: Any, live: Any, where: str, found: list[str], limit: int) -> None:
+    if len(found) >= limit:
+        return
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        for key in list(recorded) + [key for key in live if key not in recorded]:
+            path = f"{where}.{key}" if where else str(key)
+            if key not in live:
+                found.append(f"{path}: recorded {_short(recorded[key])}, now absent")
+            elif key not in recorded:
+                found.append(f"{path}: now {_short(live[key])}, absent from the recording")
+            else:
+                _differences(recorded[key], live[key], path, found, limit)
+            if len(found) >= limit:
+                return
+    elif isinstance(recorded, list) and isinstance(live, list):
+        for index in range(max(len(recorded), len(live))):
+            path = f"{where}[{index}]"
+            if index >= len(live):
+                found.append(f"{path}: recorded {_short(recorded[index])}, now absent")
+            elif index >= len(recorded):
+                found.append(f"{path}: now {_short(live[index])}, absent from the recording")
+            else:
+                _differences(recorded[index], live[index], path, found, limit)
+            if len(found) >= limit:
+                return
+    elif recorded != live or type(recorded) is not type(live):
+        found.append(f"{where or 'body'}: now {_short(live)}, recorded {_short(recorded)}")
+
+
+def _short(value: Any, width: int = 100) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_request(method: str, path: str, body: bytes) -> str:
+    """``POST /v1/chat/completions model=gpt-4o-mini: "last user message"`` for messages."""
+    data = parse_json(body)
+    summary = f"{method.upper()} {path}"
+    if isinstance(data, dict):
+        if isinstance(data.get("model"), str):
+            summary += f" model={data['model']}"
+        text = last_user_text(data)
+        if text:
+            summary += f": {_short(text, 120)}"
+    elif body:
+        summary += f" body={_short(body.decode('utf-8', 'replace'), 120)}"
+    return summary
+
+
+def last_user_text(request: dict[str, Any]) -> str | None:
+    messages = request.get("messages")
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return _content_text(message.get("content"))
+    value = request.get("input", request.get("prompt"))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        last = value[-1]
+        if isinstance(last, str):
+            return last
+        if isinstance(last, dict):
+            return _content_text(last.get("content"))
+    return None
+
+
+def _content_text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [part.get("text", "") for part in content if isinstance(part, dict)]
+        return " ".join(part for part in parts if part) or None
+    return None

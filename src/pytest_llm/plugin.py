@@ -1,0 +1,198 @@
+"""The pytest11 entry point: options, ini values, the marker, fixtures and thin hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llm import environment, runner, settings
+from pytest_llm.engine import Engine
+from pytest_llm.case import Case, CallLog, CassetteView
+from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
+from pytest_llm.options import MARKER_SIGNATURE, build_options, merged_marker_keywords
+from pytest_llm.paths import cassette_path
+
+if TYPE_CHECKING:
+    import openai
+
+ENGINE_KEY = pytest.StashKey[Engine]()
+RESTORE_ENV_KEY = pytest.StashKey[Any]()
+CASE_KEY = pytest.StashKey[Case]()
+CASE_ERROR_KEY = pytest.StashKey[str]()
+
+#: Requesting one of these fixtures makes a test an LLM case even without the marker.
+CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llm", "LLM cases (pytest-llm)")
+    group.addoption(
+        "--llm-record",
+        action="store_true",
+        dest="llm_record",
+        help="Record cases whose cassette is missing or no longer matches, against the live API; "
+        "the others replay.",
+    )
+    group.addoption(
+        "--llm-rerecord",
+        action="store_true",
+        dest="llm_rerecord",
+        help="Record every selected case afresh against the live API, replacing its cassette.",
+    )
+    group.addoption("--llm-model", dest="llm_model", metavar="NAME", help="Model for this run (llm_model fixture).")
+    group.addoption(
+        "--llm-base-url",
+        dest="llm_base_url",
+        metavar="URL",
+        help="Endpoint for this run; also exported as OPENAI_BASE_URL for clients the application builds.",
+    )
+    group.addoption(
+        "--llm-report",
+        dest="llm_report",
+        metavar="PATH",
+        help="Write the run's LLM report: .md (Markdown) or .json (machine-readable).",
+    )
+    parser.addini("llm_cassette_dir", "Cassette folder, relative to each test module's folder (default: cassettes).")
+    parser.addini("llm_model", f"Default model name (default: {settings.DEFAULT_MODEL}).")
+    parser.addini(
+        "llm_embedding_model",
+        f"Embedding model for similarity (default: {settings.DEFAULT_EMBEDDING_MODEL}).",
+    )
+    parser.addini(
+        "llm_similarity_threshold",
+        f"Default threshold of assert_similar (default: {settings.DEFAULT_SIMILARITY_THRESHOLD}).",
+    )
+    parser.addini("llm_redact", "Regular expressions scrubbed from cassettes and output, one per line.", type="linelist")
+    parser.addini("llm_prices", "Prices per million tokens, one 'model input output' line each (USD).", type="linelist")
+    parser.addini(
+        "llm_allowed_hosts",
+        "Hosts that LLM cases may still connect to in replay (e.g. a database), one per line.",
+        type="linelist",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER_SIGNATURE}: make the test an LLM case whose HTTP calls are recorded to and "
+        "replayed from its cassette. Provided by pytest-llm.",
+    )
+    run_settings = settings.from_config(config)
+    config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
+    config.stash[ENGINE_KEY] = Engine.start(run_settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = config.stash.get(RESTORE_ENV_KEY, None)
+    if restore is not None:
+        restore()
+    engine = config.stash.get(ENGINE_KEY, None)
+    if engine is not None:
+        engine.close()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    engine = config.stash[ENGINE_KEY]
+    owners: dict[Any, str] = {}
+    for item in items:
+        case = _case_for(item, engine)
+        if case is None:
+            continue
+        item.stash[CASE_KEY] = case
+        if engine.settings.recording:
+            other = owners.setdefault(case.path, item.nodeid)
+            if other != item.nodeid:
+                raise pytest.UsageError(
+                    f"pytest-llm: {other} and {item.nodeid} would both record {case.path}; give one "
+                    "of them its own @llm_case(cassette=...)."
+                )
+
+
+def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
+    if not isinstance(item, pytest.Function):
+        return None
+    marked, keywords = False, {}
+    try:
+        marked, keywords = merged_marker_keywords(item)
+        if not marked and not CASE_FIXTURES.intersection(item.fixturenames):
+            return None
+        options = build_options(keywords, where=item.nodeid)
+    except CaseOptionsError as error:
+        item.stash[CASE_ERROR_KEY] = str(error)
+        return None
+    path = cassette_path(item.path, item.nodeid, engine.settings.cassette_dir, options.cassette)
+    return Case(nodeid=item.nodeid, options=options, cassette=CassetteView(path=path))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    error = item.stash.get(CASE_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    case = item.stash.get(CASE_KEY, None)
+    if case is None:
+        return (yield)
+    engine = item.config.stash[ENGINE_KEY]
+    body = item.runtest
+
+    def runtest() -> None:
+        __tracebackhide__ = True
+        try:
+            runner.run(engine, case, body)
+        except (ReplayMiss, RecordingError, CassetteError) as error:
+            pytest.fail(str(error), pytrace=False)
+
+    item.runtest = runtest  # type: ignore[method-assign]
+    try:
+        return (yield)
+    finally:
+        del item.runtest
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _case(request: pytest.FixtureRequest) -> Case:
+    case = request.node.stash.get(CASE_KEY, None)
+    if case is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: pytest-llm fixtures need an LLM case")
+    return case
+
+
+@pytest.fixture
+def llm_model(request: pytest.FixtureRequest) -> str:
+    """The model name for this run: --llm-model, else ini llm_model, else gpt-4o-mini."""
+    return request.config.stash[ENGINE_KEY].settings.model
+
+
+@pytest.fixture
+def llm_client(request: pytest.FixtureRequest) -> openai.OpenAI:
+    """An openai.OpenAI client whose calls go through the case's cassette (no key needed in replay)."""
+    _case(request)
+    return request.config.stash[ENGINE_KEY].sync_client()
+
+
+@pytest.fixture
+def llm_async_client(request: pytest.FixtureRequest) -> Iterator[openai.AsyncOpenAI]:
+    """The openai.AsyncOpenAI twin of llm_client."""
+    _case(request)
+    client = request.config.stash[ENGINE_KEY].new_async_client()
+    yield client
+
+
+@pytest.fixture
+def llm_calls(request: pytest.FixtureRequest) -> CallLog:
+    """The LLM calls made so far in this test (endpoint, model, text, latency_s, ttft_s, tokens)."""
+    return _case(request).calls
+
+
+@pytest.fixture
+def llm_cassette(request: pytest.FixtureRequest) -> CassetteView:
+    """The current cassette: path, mode (replay / record) and its interactions."""
+    return _case(request).cassette
+

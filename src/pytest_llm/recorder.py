@@ -1,0 +1,250 @@
+"""The cassette that vcrpy's interception talks to during one run of a case.
+
+vcrpy patches the HTTP libraries (httpx, httpx2, requests, urllib3, http.client, aiohttp, ...)
+and asks this object whether it can answer a request (``can_play_response_for`` /
+``play_response``) or hands it a live response to keep (``append``). Matching, scrubbing,
+timing and the replay-miss message live here; reading and writing files do not.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_llm import matching, timing
+from pytest_llm.cassette_format import decode_content
+from pytest_llm.errors import ReplayMiss
+from pytest_llm.interaction import Interaction, Timing, path_of
+from pytest_llm.scrubbing import Scrubber
+
+#: Statuses that say something about the environment, not about the model's behaviour:
+#: never stored as a case's recording.
+UNSTORABLE_STATUSES = frozenset({401, 403, 408, 429})
+
+
+@dataclasses.dataclass(frozen=True)
+class MissContext:
+    """What a replay-miss message needs to say beyond the request itself."""
+
+    nodeid: str
+    record_command: str
+    cassette_exists: bool
+
+
+@dataclasses.dataclass
+class FailedExchange:
+    """A live request that must not be stored: an error status, or no answer at all."""
+
+    request: str
+    status: int | None
+    detail: str
+
+
+class CassetteRecorder:
+    """One run's view of a cassette: replays ``recorded`` or records new interactions.
+
+    Duck-types the parts of ``vcr.cassette.Cassette`` that vcrpy's stubs and patch builder use.
+    """
+
+    record_mode = "none"
+    rewound = True
+    custom_patches: tuple[tuple[Any, str, Any], ...] = ()
+    skip_patchers: tuple[str, ...] = ()
+    _match_on: tuple[Any, ...] = ()
+
+    def __init__(
+        self,
+        path: Path,
+        recorded: Sequence[Interaction],
+        *,
+        recording: bool,
+        scrubber: Scrubber,
+        on_call: Callable[[Interaction], None],
+        miss_context: MissContext,
+        custom_patches: tuple[tuple[Any, str, Any], ...] = (),
+        skip_patchers: tuple[str, ...] = (),
+    ) -> None:
+        self._path = str(path)
+        self.path = path
+        self.recording = recording
+        self.record_mode = "all" if recording else "none"
+        self.custom_patches = custom_patches
+        self.skip_patchers = skip_patchers
+        self.recorded = list(recorded)
+        self.new: list[Interaction] = []
+        self.failures: list[FailedExchange] = []
+        self.misses: list[ReplayMiss] = []
+        self.played: list[int] = []
+        self._scrubber = scrubber
+        self._on_call = on_call
+        self.miss_context = miss_context
+        self._lock = threading.Lock()
+        self._unplayed: dict[matching.MatchKey, collections.deque[int]] = collections.defaultdict(collections.deque)
+        for index, interaction in enumerate(self.recorded):
+            key = matching.match_key(interaction.method, interaction.path, interaction.request_body)
+            self._unplayed[key].append(index)
+        self._known_keys = frozenset(self._unplayed)
+        self._chosen: dict[int, int] = {}
+        self._started = 0
+
+    # -- what vcrpy's stubs call ------------------------------------------------------
+
+    @property
+    def write_protected(self) -> bool:
+        return not self.recording
+
+    @property
+    def play_counts(self) -> collections.Counter[int]:
+        return collections.Counter(self.played)
+
+    def __len__(self) -> int:
+        return len(self.recorded) + len(self.new)
+
+    def filter_request(self, request: Any) -> Any:
+        return request
+
+    def find_requests_with_most_matches(self, request: Any) -> list[Any]:
+        return []
+
+    def can_play_response_for(self, request: Any) -> bool:
+        if self.recording:
+            with self._lock:
+                self._started += 1
+            timing.start()
+            return False
+        method, path, body = self._scrubbed_request(request)
+        key = matching.match_key(method, path, body)
+        with self._lock:
+            queue = self._unplayed.get(key)
+            if queue:
+                self._chosen[id(request)] = queue.popleft()
+                return True
+        miss = ReplayMiss(self._miss_message(method, path, body, already_played=key in self._known_keys))
+        self.misses.append(miss)
+        raise miss
+
+    def play_response(self, request: Any) -> dict[str, Any]:
+        with self._lock:
+            index = self._chosen.pop(id(request))
+            self.played.append(index)
+        interaction = self.recorded[index]
+        self._on_call(interaction)
+        return interaction.to_vcr_response()
+
+    def append(self, request: Any, response: dict[str, Any]) -> None:
+        measured = timing.take()
+        method, path, body = self._scrubbed_request(request)
+        status = int(response["status"]["code"])
+        headers: dict[str, list[str]] = {}
+        for name, values in (response.get("headers") or {}).items():
+            headers.setdefault(str(name).lower(), []).extend(
+                values if isinstance(values, list) else [values]
+            )
+        raw = response["body"]["string"]
+        content = decode_content(raw if isinstance(raw, bytes) else str(raw).encode(), headers)
+        interaction = Interaction(
+            method=method,
+            path=path,
+            request_body=body,
+            request_content_type=_first(request.headers.get("content-type")),
+            status=status,
+            reason=str(response["status"].get("message") or ""),
+            response_headers=self._scrubber.headers(headers),
+            response_body=self._scrubber.body(content),
+        )
+        if measured is not None:
+            interaction.timing = Timing(
+                latency_s=measured.latency_s(),
+                ttft_s=measured.ttft_s(content) if interaction.is_stream else None,
+            )
+        with self._lock:
+            if status in UNSTORABLE_STATUSES or status >= 500:
+                self.failures.append(
+                    FailedExchange(
+                        matching.describe_request(method, path, body),
+                        status,
+                        _error_detail(interaction),
+                    )
+                )
+            else:
+                self.new.append(interaction)
+        self._on_call(interaction)
+
+    # -- what the runner asks afterwards -----------------------------------------------
+
+    def unanswered(self) -> int:
+        """Live requests that got no response at all (connection refused, dropped, ...)."""
+        return self._started - len(self.new) - len(self.failures)
+
+    def _scrubbed_request(self, request: Any) -> tuple[str, str, bytes]:
+        headers = request.headers
+        self._scrubber.learn_from_headers((str(name), _first(value) or "") for name, value in headers.items())
+        raw = request.body
+        body = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode("utf-8"))
+        return (
+            str(request.method).upper(),
+            self._scrubber.url_path(path_of(request.uri)),
+            self._scrubber.body(body),
+        )
+
+    def _miss_message(self, method: str, path: str, body: bytes, *, already_played: bool) -> str:
+        context = self.miss_context
+        lines = [
+            f"pytest-llm: no recorded answer for a request of {context.nodeid} (replay mode).",
+            f"  request:  {matching.describe_request(method, path, body)}",
+        ]
+        if not context.cassette_exists:
+            lines.append(f"  cassette: {self.path} does not exist yet.")
+        else:
+            lines.append(
+                f"  cassette: {self.path} ({len(self.recorded)} recorded, {len(self.played)} replayed so far)"
+            )
+            if already_played:
+                lines.append(
+                    "  The recordings of this request were all replayed already: the test now makes "
+                    "this call more often than when it was recorded."
+                )
+            else:
+                lines.extend(self._nearest_lines(method, path, body))
+        lines.append(f"  To record it: {context.record_command}")
+        return "\n".join(lines)
+
+    def _nearest_lines(self, method: str, path: str, body: bytes) -> list[str]:
+        found = matching.nearest(method, path, body, self.recorded)
+        if found is None:
+            return ["  The cassette holds no interactions."]
+        index, interaction = found
+        head = f"  nearest recording: #{index + 1} {interaction.method} {interaction.path}"
+        if (interaction.method, matching.canonical_path(interaction.path)) != (
+            method,
+            matching.canonical_path(path),
+        ):
+            return [head + " (a different endpoint)"]
+        differences = matching.data_differences(interaction.request_json(), _json_or_text(body))
+        return [head + ", which differs in:"] + [f"    {line}" for line in differences]
+
+
+def _json_or_text(body: bytes) -> Any:
+    from pytest_llm.interaction import parse_json
+
+    parsed = parse_json(body)
+    return parsed if parsed is not None else body.decode("utf-8", "replace")
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
+def _error_detail(interaction: Interaction) -> str:
+    data = interaction.response_json()
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = data["error"].get("message")
+        if isinstance(message, str):
+            return message
+    return interaction.response_body.decode("utf-8", "replace")[:200]

@@ -1,0 +1,137 @@
+"""Run a case's test body against its cassette: replay, record, or replay-else-record."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from pytest_llm import cassette_format, interception
+from pytest_llm.case import Case
+from pytest_llm.engine import Engine
+from pytest_llm.errors import RecordingError, ReplayMiss
+from pytest_llm.interaction import Interaction
+from pytest_llm.recorder import CassetteRecorder, MissContext
+from pytest_llm.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
+from pytest_llm.stability import stabilize
+
+
+class _RecordingNeeded(Exception):
+    """Internal: in --llm-record mode the old cassette no longer matches."""
+
+
+def run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
+    """Run ``body`` once with the case's cassette, in the session's mode."""
+    mode = engine.settings.mode
+    existing = _load(case)
+    if mode is Mode.REPLAY:
+        _replay(engine, case, existing, body, recordable=False)
+        return
+    if mode is Mode.RECORD and existing is not None:
+        try:
+            _replay(engine, case, existing, body, recordable=True)
+            return
+        except _RecordingNeeded:
+            case.calls.clear()
+    _record(engine, case, existing or [], body)
+
+
+def _load(case: Case) -> list[Interaction] | None:
+    if not case.path.exists():
+        return None
+    interactions = cassette_format.read_cassette(case.path)
+    case.cassette.interactions = interactions
+    return interactions
+
+
+def _recorder(engine: Engine, case: Case, recorded: list[Interaction], *, recording: bool) -> CassetteRecorder:
+    return CassetteRecorder(
+        case.path,
+        recorded,
+        recording=recording,
+        scrubber=engine.scrubber,
+        on_call=case.calls.add,
+        miss_context=MissContext(
+            nodeid=case.nodeid,
+            record_command=case.record_command(Mode.RECORD),
+            cassette_exists=case.path.exists(),
+        ),
+        custom_patches=engine.transport_patches if recording else (),
+        skip_patchers=engine.skip_patchers,
+    )
+
+
+def _replay(
+    engine: Engine, case: Case, existing: list[Interaction] | None, body: Callable[[], object], *, recordable: bool
+) -> None:
+    case.cassette.mode = "replay"
+    recorder = _recorder(engine, case, existing or [], recording=False)
+    try:
+        with interception.intercepted(
+            recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
+        ):
+            body()
+    except BaseException as error:
+        if not recorder.misses:
+            raise
+        if recordable:
+            raise _RecordingNeeded from None
+        raise recorder.misses[0] from (None if isinstance(error, ReplayMiss) else error)
+    if recorder.misses:  # swallowed by the application: still a miss
+        if recordable:
+            raise _RecordingNeeded
+        raise recorder.misses[0]
+
+
+def _record(engine: Engine, case: Case, previous: list[Interaction], body: Callable[[], object]) -> None:
+    case.cassette.mode = "record"
+    _check_credentials(engine.settings)
+    recorder = _recorder(engine, case, [], recording=True)
+    outcome: BaseException | None = None
+    try:
+        with interception.intercepted(recorder, block_network=False):
+            body()
+    except BaseException as error:  # decide below whether the recording may be kept
+        outcome = error
+    if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
+        raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
+    problem = _unstorable(recorder)
+    if problem:
+        kept = f"the old cassette {case.path} is unchanged" if case.path.exists() else "no cassette was written"
+        raise RecordingError(f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept}).") from outcome
+    interactions = stabilize(recorder.new, previous)
+    case.cassette.interactions = interactions
+    text = cassette_format.render_cassette(interactions)
+    if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
+        cassette_format.write_atomically(case.path, text)
+    if outcome is not None:
+        raise outcome
+
+
+def _is_test_outcome(error: BaseException) -> bool:
+    """pytest.fail / xfail end a test body with a verdict on a complete recording; a skip does not."""
+    return isinstance(error, (pytest.fail.Exception, pytest.xfail.Exception))
+
+
+def _unstorable(recorder: CassetteRecorder) -> str | None:
+    if recorder.failures:
+        failure = recorder.failures[0]
+        more = f" (and {len(recorder.failures) - 1} more)" if len(recorder.failures) > 1 else ""
+        return f"the API answered {failure.status} to {failure.request}: {failure.detail}{more}"
+    unanswered = recorder.unanswered()
+    if unanswered > 0:
+        return f"{unanswered} request(s) got no response (endpoint unreachable or connection dropped)"
+    return None
+
+
+def _check_credentials(settings: Settings) -> None:
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if key and key != PLACEHOLDER_API_KEY:
+        return
+    if is_loopback_url(settings.base_url):
+        return
+    raise RecordingError(
+        "pytest-llm: recording needs an API key: set OPENAI_API_KEY (it is never written to a "
+        "cassette), or point --llm-base-url at a local OpenAI-compatible server."
+    )

@@ -1,0 +1,112 @@
+"""Run-wide settings: command line and ini values merged and validated once per session."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import ipaddress
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+DEFAULT_SIMILARITY_THRESHOLD = 0.8
+DEFAULT_CASSETTE_DIR = "cassettes"
+#: Given to clients in replay when OPENAI_API_KEY is unset; never sent anywhere.
+PLACEHOLDER_API_KEY = "sk-pytest-llm-replay-placeholder"
+
+
+class Mode(enum.Enum):
+    """How cases use their cassettes."""
+
+    REPLAY = "replay"
+    RECORD = "record"
+    RERECORD = "rerecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    mode: Mode
+    model: str
+    embedding_model: str
+    similarity_threshold: float
+    base_url: str | None
+    cassette_dir: str
+    redact_patterns: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
+    report_path: Path | None
+
+    @property
+    def recording(self) -> bool:
+        return self.mode is not Mode.REPLAY
+
+    def record_flag(self) -> str:
+        return "--llm-rerecord" if self.mode is Mode.RERECORD else "--llm-record"
+
+
+def from_config(config: pytest.Config) -> Settings:
+    record = bool(config.getoption("llm_record"))
+    rerecord = bool(config.getoption("llm_rerecord"))
+    if record and rerecord:
+        raise pytest.UsageError("--llm-record and --llm-rerecord exclude each other: choose one.")
+    mode = Mode.RERECORD if rerecord else Mode.RECORD if record else Mode.REPLAY
+    base_url = config.getoption("llm_base_url") or os.environ.get("OPENAI_BASE_URL") or None
+    if base_url is not None:
+        validate_base_url(base_url)
+    report = config.getoption("llm_report")
+    report_path = Path(report) if report else None
+    if report_path is not None and report_path.suffix.lower() not in (".md", ".json"):
+        raise pytest.UsageError(
+            f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
+        )
+    threshold_text = config.getini("llm_similarity_threshold") or str(DEFAULT_SIMILARITY_THRESHOLD)
+    try:
+        threshold = float(threshold_text)
+    except ValueError:
+        raise pytest.UsageError(
+            f"ini llm_similarity_threshold = {threshold_text!r} is not a number between 0 and 1."
+        ) from None
+    if not 0.0 <= threshold <= 1.0:
+        raise pytest.UsageError(f"ini llm_similarity_threshold = {threshold} is not between 0 and 1.")
+    patterns = tuple(line for line in config.getini("llm_redact") if line.strip())
+    for pattern in patterns:
+        import re
+
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise pytest.UsageError(f"ini llm_redact: {pattern!r} is not a valid regular expression: {error}") from None
+    return Settings(
+        mode=mode,
+        model=config.getoption("llm_model") or config.getini("llm_model") or DEFAULT_MODEL,
+        embedding_model=config.getini("llm_embedding_model") or DEFAULT_EMBEDDING_MODEL,
+        similarity_threshold=threshold,
+        base_url=base_url,
+        cassette_dir=config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR,
+        redact_patterns=patterns,
+        allowed_hosts=tuple(config.getini("llm_allowed_hosts")),
+        report_path=report_path,
+    )
+
+
+def validate_base_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise pytest.UsageError(
+            f"--llm-base-url {url!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000/v1"
+        )
+
+
+def is_loopback_url(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,123 @@
+"""Keep re-recorded cassettes quiet: only what the model says differently shows in a diff.
+
+Each new interaction is paired with the old one at the same position among calls to the same
+endpoint. Values the API makes up afresh on every call (ids, timestamps, fingerprints, stream
+obfuscation padding) are carried over from the old recording, and timing figures are kept
+unless they moved materially.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pytest_llm.interaction import Interaction, Timing, parse_json
+
+#: Body fields whose values change on every call without saying anything about the answer.
+VOLATILE_FIELDS = (
+    "id",
+    "created",
+    "created_at",
+    "completed_at",
+    "system_fingerprint",
+    "item_id",
+    "response_id",
+    "obfuscation",
+)
+
+#: A timing figure is rewritten only when it moved by more than both of these.
+TIMING_RELATIVE_TOLERANCE = 0.25
+TIMING_ABSOLUTE_TOLERANCE_S = 0.050
+
+
+def stabilize(new: Sequence[Interaction], old: Sequence[Interaction]) -> list[Interaction]:
+    """``new`` with volatile values and near-equal timings taken from ``old``."""
+    previous: dict[str, list[Interaction]] = defaultdict(list)
+    for interaction in old:
+        previous[_endpoint_key(interaction)].append(interaction)
+    seen: dict[str, int] = defaultdict(int)
+    stable = []
+    for interaction in new:
+        key = _endpoint_key(interaction)
+        position = seen[key]
+        seen[key] += 1
+        counterpart = previous[key][position] if position < len(previous[key]) else None
+        stable.append(interaction if counterpart is None else _carry_over(interaction, counterpart))
+    return stable
+
+
+def _endpoint_key(interaction: Interaction) -> str:
+    return f"{interaction.method} {interaction.path}"
+
+
+def _carry_over(new: Interaction, old: Interaction) -> Interaction:
+    body = new.response_body
+    old_values = _volatile_values(old)
+    for field, values in _volatile_values(new).items():
+        for new_value, old_value in zip(values, old_values.get(field, ())):
+            if new_value != old_value and type(new_value) is type(old_value):
+                body = _replace_field_value(body, field, new_value, old_value)
+    return dataclasses.replace(
+        new,
+        response_body=body,
+        timing=Timing(
+            latency_s=_steady(new.timing.latency_s, old.timing.latency_s),
+            ttft_s=_steady(new.timing.ttft_s, old.timing.ttft_s),
+        ),
+    )
+
+
+def _steady(new: float | None, old: float | None) -> float | None:
+    if new is None or old is None:
+        return new
+    moved = abs(new - old)
+    if moved > TIMING_ABSOLUTE_TOLERANCE_S and moved > TIMING_RELATIVE_TOLERANCE * old:
+        return new
+    return old
+
+
+def _volatile_values(interaction: Interaction) -> dict[str, list[Any]]:
+    """Distinct values of each volatile field, in order of first appearance."""
+    found: dict[str, list[Any]] = defaultdict(list)
+    for document in _documents(interaction):
+        _collect(document, found)
+    return found
+
+
+def _documents(interaction: Interaction) -> Iterator[Any]:
+    if interaction.is_stream:
+        for event in interaction.events():
+            payload = event.json()
+            if payload is not None:
+                yield payload
+    else:
+        payload = parse_json(interaction.response_body)
+        if payload is not None:
+            yield payload
+
+
+def _collect(value: Any, found: dict[str, list[Any]]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in VOLATILE_FIELDS and isinstance(item, (str, int)) and not isinstance(item, bool):
+                if item not in found[key]:
+                    found[key].append(item)
+            else:
+                _collect(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, found)
+
+
+def _replace_field_value(body: bytes, field: str, new_value: Any, old_value: Any) -> bytes:
+    """Replace ``"field": new_value`` by ``"field": old_value`` in JSON text, keeping its layout."""
+    pattern = re.compile(
+        rb'("' + re.escape(field.encode()) + rb'"\s*:\s*)' + re.escape(json.dumps(new_value).encode())
+        + rb"(?=\s*[,}])"
+    )
+    replacement = json.dumps(old_value).encode()
+    return pattern.sub(lambda match: match.group(1) + replacement, body)
