@@ -28,6 +28,7 @@ class CassetteView:
     """The current cassette (``llm_cassette``): where it is, how it is used, what it holds."""
 
     path: Path
+    shown: str = ""  # the path as messages show it (relative to the rootdir)
     mode: str = "replay"
     interactions: list[Interaction] = dataclasses.field(default_factory=list)
 

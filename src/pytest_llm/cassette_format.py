@@ -265,7 +265,7 @@ def render_cassette(interactions: Sequence[Interaction]) -> str:
         Dumper=_CassetteDumper,
         sort_keys=False,
         allow_unicode=True,
-        width=float("inf"),
+        width=2**31 - 1,
         default_flow_style=False,
     )
     return HEADER_COMMENT + body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +17,8 @@ from pytest_llm.paths import cassette_path
 
 if TYPE_CHECKING:
     import openai
+
+    from pytest_llm.testing import LocalOpenAIServer
 
 ENGINE_KEY = pytest.StashKey[Engine]()
 RESTORE_ENV_KEY = pytest.StashKey[Any]()
@@ -123,7 +126,18 @@ def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
         item.stash[CASE_ERROR_KEY] = str(error)
         return None
     path = cassette_path(item.path, item.nodeid, engine.settings.cassette_dir, options.cassette)
-    return Case(nodeid=item.nodeid, options=options, cassette=CassetteView(path=path))
+    return Case(
+        nodeid=item.nodeid,
+        options=options,
+        cassette=CassetteView(path=path, shown=_shown_path(path, item.config.rootpath)),
+    )
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -142,10 +156,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
     def runtest() -> None:
         __tracebackhide__ = True
+        message = None
         try:
             runner.run(engine, case, body)
         except (ReplayMiss, RecordingError, CassetteError) as error:
-            pytest.fail(str(error), pytrace=False)
+            message = str(error)
+        if message is not None:  # outside the except block: no "during handling" chain
+            pytest.fail(message, pytrace=False)
 
     item.runtest = runtest  # type: ignore[method-assign]
     try:
@@ -196,3 +213,19 @@ def llm_cassette(request: pytest.FixtureRequest) -> CassetteView:
     """The current cassette: path, mode (replay / record) and its interactions."""
     return _case(request).cassette
 
+
+
+@pytest.fixture(scope="session")
+def _llm_server_session() -> Iterator[LocalOpenAIServer]:
+    from pytest_llm.testing import LocalOpenAIServer
+
+    with LocalOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_server(_llm_server_session: LocalOpenAIServer) -> LocalOpenAIServer:
+    """A local, scripted OpenAI-compatible server on 127.0.0.1 (reset for each test);
+    see pytest_llm.testing. Record against it with --llm-base-url=llm_server.base_url."""
+    _llm_server_session.reset()
+    return _llm_server_session

@@ -31,6 +31,7 @@ class MissContext:
     """What a replay-miss message needs to say beyond the request itself."""
 
     nodeid: str
+    shown_path: str
     record_command: str
     cassette_exists: bool
 
@@ -198,10 +199,10 @@ class CassetteRecorder:
             f"  request:  {matching.describe_request(method, path, body)}",
         ]
         if not context.cassette_exists:
-            lines.append(f"  cassette: {self.path} does not exist yet.")
+            lines.append(f"  cassette: {context.shown_path} does not exist yet.")
         else:
             lines.append(
-                f"  cassette: {self.path} ({len(self.recorded)} recorded, {len(self.played)} replayed so far)"
+                f"  cassette: {context.shown_path} ({len(self.recorded)} recorded, {len(self.played)} replayed so far)"
             )
             if already_played:
                 lines.append(

@@ -54,6 +54,7 @@ def _recorder(engine: Engine, case: Case, recorded: list[Interaction], *, record
         on_call=case.calls.add,
         miss_context=MissContext(
             nodeid=case.nodeid,
+            shown_path=case.cassette.shown or str(case.path),
             record_command=case.record_command(Mode.RECORD),
             cassette_exists=case.path.exists(),
         ),
@@ -98,7 +99,7 @@ def _record(engine: Engine, case: Case, previous: list[Interaction], body: Calla
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
     problem = _unstorable(recorder)
     if problem:
-        kept = f"the old cassette {case.path} is unchanged" if case.path.exists() else "no cassette was written"
+        kept = f"the old cassette {case.cassette.shown or case.path} is unchanged" if case.path.exists() else "no cassette was written"
         raise RecordingError(f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept}).") from outcome
     interactions = stabilize(recorder.new, previous)
     case.cassette.interactions = interactions

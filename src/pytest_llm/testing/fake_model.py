@@ -307,7 +307,11 @@ def chat_completion_body(answer: Answer) -> dict[str, Any]:
         "logprobs": None,
         "finish_reason": _chat_finish_reason(answer),
     }
-    return {**_chat_envelope(answer, "chat.completion"), "choices": [choice], "usage": _chat_usage(answer)}
+    return {
+        **_chat_envelope(answer, "chat.completion"),
+        "choices": [choice],
+        "usage": _chat_usage(answer),
+    }
 
 
 def _chat_chunk(
@@ -432,7 +436,11 @@ def response_stream_events(answer: Answer, request: Mapping[str, Any]) -> list[S
     ]
     specs += [
         ("response.output_text.done", "closing", {**where, "text": answer.text, "logprobs": []}),
-        ("response.content_part.done", "closing", {**where, "part": _output_text_part(answer.text)}),
+        (
+            "response.content_part.done",
+            "closing",
+            {**where, "part": _output_text_part(answer.text)},
+        ),
         (
             "response.output_item.done",
             "closing",
@@ -474,7 +482,11 @@ _ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
 def error_body(status: int, message: str = "") -> dict[str, Any]:
     """The OpenAI error JSON for an HTTP status; `message` overrides the default text."""
     if status >= 500:
-        kind, code, default = "server_error", None, "The server had an error processing your request."
+        kind, code, default = (
+            "server_error",
+            None,
+            "The server had an error processing your request.",
+        )
     else:
         kind, code, default = _ERROR_KINDS.get(status, ("invalid_request_error", None, "Error."))
     return {"error": {"message": message or default, "type": kind, "param": None, "code": code}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -67,7 +68,9 @@ class CallPlan:
             tool_calls=tool_calls,
         )
 
-    def answering_model(self, request: Mapping[str, Any], default: str = fake_model.DEFAULT_MODEL) -> str:
+    def answering_model(
+        self, request: Mapping[str, Any], default: str = fake_model.DEFAULT_MODEL
+    ) -> str:
         """The rule's or script's model, else the requested one, else `default`."""
         requested = request.get("model")
         return self.model or (requested if isinstance(requested, str) else default)
@@ -168,13 +171,12 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pytest-llm-local-openai/1.0"
     sys_version = ""
-    _ROUTES: ClassVar[dict[tuple[str, str], Callable[[OpenAIRequestHandler, Any], None]]]
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay silent: tests own stderr."""
 
     def do_GET(self) -> None:
@@ -206,7 +208,9 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         payload = _parse_json(body)
         if not path.startswith("/_control/"):
-            self._state.record(ReceivedRequest(self.command, path, self._header_dict(), payload, body))
+            self._state.record(
+                ReceivedRequest(self.command, path, self._header_dict(), payload, body)
+            )
         route = self._ROUTES.get((self.command, path.rstrip("/")))
         try:
             if route is None:
@@ -282,10 +286,8 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
 
     def _abort_connection(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _send_stream(self, events: Sequence[StreamEvent], plan: CallPlan) -> None:
         if plan.fault == "truncate":
@@ -401,7 +403,9 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         )
 
     def _serve_models(self, _request: Any) -> None:
-        self._send_json(200, fake_model.models_body(self._state.script.model or fake_model.DEFAULT_MODEL))
+        self._send_json(
+            200, fake_model.models_body(self._state.script.model or fake_model.DEFAULT_MODEL)
+        )
 
     # ------------------------------------------------------------ control API
 
@@ -420,9 +424,11 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
 
     def _control_requests(self, _request: Any) -> None:
         received = self._state.received()
-        self._send_json(200, [{"method": r.method, "path": r.path, "json": r.json} for r in received])
+        self._send_json(
+            200, [{"method": r.method, "path": r.path, "json": r.json} for r in received]
+        )
 
-    _ROUTES = {
+    _ROUTES: ClassVar[dict[tuple[str, str], Callable[[OpenAIRequestHandler, Any], None]]] = {
         ("POST", "/v1/chat/completions"): _serve_chat_completion,
         ("POST", "/v1/responses"): _serve_response,
         ("POST", "/v1/embeddings"): _serve_embeddings,
@@ -497,10 +503,8 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class LoopbackHTTPServerV6(LoopbackHTTPServer):

@@ -1,0 +1,41 @@
+"""Shared fixtures: the local OpenAI-compatible server and an inner-pytest helper."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_llm.testing import LocalOpenAIServer
+
+
+@dataclasses.dataclass
+class Inner:
+    """Runs inner pytest sessions (pytester) against the local server."""
+
+    pytester: pytest.Pytester
+    server: LocalOpenAIServer
+
+    def write(self, source: str, name: str = "test_app") -> Path:
+        return self.pytester.makepyfile(**{name: textwrap.dedent(source)})
+
+    def replay(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest("-p", "no:randomly", *args)
+
+    def record(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest("--llm-record", f"--llm-base-url={self.server.base_url}", *args)
+
+    def rerecord(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest("--llm-rerecord", f"--llm-base-url={self.server.base_url}", *args)
+
+    def cassette(self, test: str, module: str = "test_app") -> Path:
+        return self.pytester.path / "cassettes" / module / f"{test}.yaml"
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, llm_server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Inner:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    return Inner(pytester, llm_server)
