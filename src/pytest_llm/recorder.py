@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llm import matching, timing
+from pytest_llm import calls, matching, sse, timing
 from pytest_llm.cassette_format import decode_content
 from pytest_llm.errors import ReplayMiss
 from pytest_llm.interaction import Interaction, Timing, path_of
@@ -24,6 +24,8 @@ from pytest_llm.scrubbing import Scrubber
 #: Statuses that say something about the environment, not about the model's behaviour:
 #: never stored as a case's recording.
 UNSTORABLE_STATUSES = frozenset({401, 403, 408, 429})
+#: OpenAI endpoints whose event streams end with a marker, so a cut-off stream can be told.
+STREAMED_ENDPOINTS = frozenset({"chat.completions", "completions", "responses"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +43,8 @@ class FailedExchange:
     """A live request that must not be stored: an error status, or no answer at all."""
 
     request: str
-    status: int | None
-    detail: str
+    status: int
+    problem: str
 
 
 class CassetteRecorder:
@@ -90,7 +92,7 @@ class CassetteRecorder:
             self._unplayed[key].append(index)
         self._known_keys = frozenset(self._unplayed)
         self._chosen: dict[int, int] = {}
-        self._started = 0
+        self._pending: dict[int, Any] = {}
 
     # -- what vcrpy's stubs call ------------------------------------------------------
 
@@ -114,7 +116,7 @@ class CassetteRecorder:
     def can_play_response_for(self, request: Any) -> bool:
         if self.recording:
             with self._lock:
-                self._started += 1
+                self._pending[id(request)] = request
             timing.start()
             return False
         method, path, body = self._scrubbed_request(request)
@@ -162,24 +164,20 @@ class CassetteRecorder:
                 latency_s=measured.latency_s(),
                 ttft_s=measured.ttft_s(content) if interaction.is_stream else None,
             )
+        problem = _unstorable_response(interaction)
         with self._lock:
-            if status in UNSTORABLE_STATUSES or status >= 500:
-                self.failures.append(
-                    FailedExchange(
-                        matching.describe_request(method, path, body),
-                        status,
-                        _error_detail(interaction),
-                    )
-                )
+            self._pending.pop(id(request), None)
+            if problem is not None:
+                self.failures.append(FailedExchange(matching.describe_request(method, path, body), status, problem))
             else:
                 self.new.append(interaction)
         self._on_call(interaction)
 
     # -- what the runner asks afterwards -----------------------------------------------
 
-    def unanswered(self) -> int:
-        """Live requests that got no response at all (connection refused, dropped, ...)."""
-        return self._started - len(self.new) - len(self.failures)
+    def unanswered(self) -> list[str]:
+        """Live requests that got no complete response (connection refused, dropped, ...)."""
+        return [matching.describe_request(*self._scrubbed_request(request)) for request in self._pending.values()]
 
     def _scrubbed_request(self, request: Any) -> tuple[str, str, bytes]:
         headers = request.headers
@@ -240,6 +238,16 @@ def _first(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         return str(value[0]) if value else None
     return None if value is None else str(value)
+
+
+def _unstorable_response(interaction: Interaction) -> str | None:
+    """Why a live response must not become the case's recording, if it must not."""
+    if interaction.status in UNSTORABLE_STATUSES or interaction.status >= 500:
+        return f"the API answered {interaction.status}: {_error_detail(interaction)}"
+    if interaction.is_stream and calls.endpoint_of(interaction.path) in STREAMED_ENDPOINTS:
+        if not sse.is_complete(interaction.events()):
+            return "the event stream was cut off before its end marker ([DONE] / response.completed)"
+    return None
 
 
 def _error_detail(interaction: Interaction) -> str:

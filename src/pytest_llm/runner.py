@@ -97,7 +97,7 @@ def _record(engine: Engine, case: Case, previous: list[Interaction], body: Calla
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
-    problem = _unstorable(recorder)
+    problem = _unstorable(recorder, outcome)
     if problem:
         kept = f"the old cassette {case.cassette.shown or case.path} is unchanged" if case.path.exists() else "no cassette was written"
         raise RecordingError(f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept}).") from outcome
@@ -115,15 +115,25 @@ def _is_test_outcome(error: BaseException) -> bool:
     return isinstance(error, (pytest.fail.Exception, pytest.xfail.Exception))
 
 
-def _unstorable(recorder: CassetteRecorder) -> str | None:
+def _unstorable(recorder: CassetteRecorder, outcome: BaseException | None) -> str | None:
     if recorder.failures:
         failure = recorder.failures[0]
         more = f" (and {len(recorder.failures) - 1} more)" if len(recorder.failures) > 1 else ""
-        return f"the API answered {failure.status} to {failure.request}: {failure.detail}{more}"
+        return f"{failure.request}: {failure.problem}{more}"
     unanswered = recorder.unanswered()
-    if unanswered > 0:
-        return f"{unanswered} request(s) got no response (endpoint unreachable or connection dropped)"
+    if unanswered:
+        more = f" (and {len(unanswered) - 1} more)" if len(unanswered) > 1 else ""
+        return f"{unanswered[0]}: got no response{more}{_cause(outcome)}"
     return None
+
+
+def _cause(outcome: BaseException | None) -> str:
+    """`` (APIConnectionError: Connection error. <- ConnectError: [Errno 111] ...)``."""
+    chain = []
+    while outcome is not None and len(chain) < 3:
+        chain.append(f"{type(outcome).__name__}: {outcome}")
+        outcome = outcome.__cause__ or outcome.__context__
+    return f" ({' <- '.join(chain)})" if chain else ""
 
 
 def _check_credentials(settings: Settings) -> None:

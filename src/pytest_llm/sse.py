@@ -107,3 +107,18 @@ def assemble_tool_calls(events: list[Event]) -> list[dict[str, Any]]:
                 call["name"] += function.get("name") or ""
                 call["arguments"] += function.get("arguments") or ""
     return [calls[index] for index in sorted(calls)]
+
+
+#: Events that close a stream properly; a stream without one was cut off.
+_END_MARKERS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
+
+
+def is_complete(events: list[Event]) -> bool:
+    """Whether an OpenAI-style stream reached its end (``[DONE]`` or a final Responses event)."""
+    for event in reversed(events):
+        if event.data.strip() == "[DONE]" or event.name in _END_MARKERS:
+            return True
+        payload = event.json()
+        if isinstance(payload, dict) and payload.get("type") in _END_MARKERS:
+            return True
+    return False

@@ -1,0 +1,138 @@
+"""Recording that cannot be trusted stores nothing and says why; the old cassette survives."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CHAT_TEST = """
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_chat(llm_client, llm_model):
+        reply = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hello"}])
+        assert reply.choices[0].message.content
+"""
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_error_status_while_recording_keeps_old_cassette(inner, status):
+    inner.server.script(replies=[{"text": "fine"}])
+    inner.write(CHAT_TEST)
+    inner.record().assert_outcomes(passed=1)
+    old = inner.cassette("test_chat").read_bytes()
+    inner.server.script(replies=[{"status": status}])
+    result = inner.rerecord()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_chat failed: POST /v1/chat/completions model=gpt-4o-mini: "
+            f'"hello": the API answered {status}: *nothing was saved (the old cassette cassettes/test_app/test_chat.yaml is unchanged)*',
+        ]
+    )
+    assert inner.cassette("test_chat").read_bytes() == old
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_error_status_on_first_recording_writes_nothing(inner):
+    inner.server.script(replies=[{"status": 429}])
+    inner.write(CHAT_TEST)
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the API answered 429*nothing was saved (no cassette was written)*"])
+    assert not inner.cassette("test_chat").exists()
+
+
+def test_unreachable_endpoint_while_recording(inner):
+    inner.write(CHAT_TEST)
+    result = inner.pytester.runpytest("--llm-record", "--llm-base-url=http://127.0.0.1:9/v1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*recording test_app.py::test_chat failed: POST /v1/chat/completions*got no response*Connect*"])
+    assert not inner.cassette("test_chat").exists()
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+def test_broken_stream_while_recording_stores_nothing(inner, fault):
+    inner.server.script(replies=[{"text": "one two three four", "fault": fault}])
+    inner.write(
+        """
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_stream(llm_client, llm_model):
+            stream = llm_client.chat.completions.create(
+                model=llm_model, stream=True, messages=[{"role": "user", "content": "hello"}])
+            text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+            assert text == "one two three four"
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    expected = "*got no response*" if fault == "drop" else "*event stream was cut off*"
+    result.stdout.fnmatch_lines([expected + "nothing was saved (no cassette was written)*"])
+    assert not inner.cassette("test_stream").exists()
+
+
+def test_missing_key_when_recording_against_the_real_api(inner):
+    inner.write(CHAT_TEST)
+    result = inner.pytester.runpytest("--llm-record", "--llm-base-url=https://api.openai.com/v1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*recording needs an API key: set OPENAI_API_KEY*"])
+    assert not inner.cassette("test_chat").exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_killed_rerecord_keeps_old_cassette(inner, signal_number):
+    inner.server.script(replies=[{"text": "fine"}])
+    inner.write(CHAT_TEST)
+    inner.record().assert_outcomes(passed=1)
+    old = inner.cassette("test_chat").read_bytes()
+    inner.server.script(replies=[{"text": "a new answer", "latency_s": 30}])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--llm-rerecord", f"--llm-base-url={inner.server.base_url}"],
+        cwd=inner.pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while not inner.server.requests[1:] and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until the live request is in flight
+    assert inner.server.requests[1:], "the inner run never reached the server"
+    process.send_signal(signal_number)
+    process.communicate(timeout=20)
+    assert inner.cassette("test_chat").read_bytes() == old
+    assert [path.name for path in inner.cassette("test_chat").parent.iterdir()] == ["test_chat.yaml"]
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_failing_assertion_still_stores_a_complete_recording(inner):
+    inner.server.script(replies=[{"text": "wrong answer"}])
+    inner.write(CHAT_TEST.replace("assert reply.choices[0].message.content", 'assert reply.choices[0].message.content == "right"'))
+    inner.record().assert_outcomes(failed=1)
+    assert "wrong answer" in inner.cassette("test_chat").read_text()
+    inner.replay().assert_outcomes(failed=1)
+
+
+def test_duplicate_cassette_names_are_refused_when_recording(inner):
+    inner.write(
+        """
+        import pytest
+        from pytest_llm import llm_case
+
+        @llm_case(cassette="shared")
+        def test_one():
+            pass
+
+        @llm_case(cassette="shared")
+        def test_two():
+            pass
+        """
+    )
+    result = inner.record()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_app.py::test_one and test_app.py::test_two would both record*shared.yaml*"])
