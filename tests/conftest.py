@@ -6,7 +6,11 @@ import dataclasses
 import textwrap
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - its pytest plugin imports it at every session's end
+import openai  # noqa: F401 - imported once here: pytester's in-process runs would re-import
 import pytest
+import requests  # noqa: F401 - it (and openai, vcrpy) for every inner session otherwise
+import vcr.patch  # noqa: F401
 
 from pytest_llm.testing import LocalOpenAIServer
 

@@ -1,0 +1,72 @@
+"""No secret reaches a cassette: headers, bodies, URL queries, streamed chunks, llm_redact."""
+
+from __future__ import annotations
+
+import pytest
+
+SECRET_KEY = "sk-proj-PlantedSecretKey0123456789abcdefXYZ"
+ORG_ID = "org-PlantedOrganisation42"
+PROJECT_ID = "proj_PlantedProject42"
+CUSTOMER = "CUSTOMER-7731-ALPHA"
+
+
+def _planted_suite() -> str:
+    return f"""
+        import os
+        import openai
+        import requests
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_planted(llm_model):
+            client = openai.OpenAI(api_key="{SECRET_KEY}", organization="{ORG_ID}", project="{PROJECT_ID}")
+            reply = client.chat.completions.create(
+                model=llm_model,
+                messages=[{{"role": "user", "content": "my key is {SECRET_KEY} for {CUSTOMER}"}}])
+            assert reply.choices[0].message.content.startswith("Echo:")
+            stream = client.chat.completions.create(
+                model=llm_model, stream=True,
+                messages=[{{"role": "user", "content": "stream {SECRET_KEY} back"}}])
+            assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            base = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+            plain = requests.post(
+                base + "/chat/completions?api-key={SECRET_KEY}",
+                headers={{"x-api-key": "{SECRET_KEY}", "Cookie": "session=abcdef123456"}},
+                json={{"model": llm_model, "messages": [{{"role": "user", "content": "query key"}}]}})
+            assert plain.status_code == 200
+    """
+
+
+@pytest.mark.parametrize("mode", ["record", "rerecord"])
+def test_planted_secrets_never_reach_the_cassette(inner, mode):
+    inner.pytester.makeini(f"[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
+    inner.write(_planted_suite())
+    result = getattr(inner, mode)()
+    result.assert_outcomes(passed=1)
+    text = inner.cassette("test_planted").read_text()
+    for secret in (SECRET_KEY, ORG_ID, PROJECT_ID, CUSTOMER, "abcdef123456", "PlantedSecretKey"):
+        assert secret not in text
+        assert secret not in result.stdout.str()
+    assert "REDACTED" in text
+    # the server really saw (and echoed) them: scrubbing happened on the way to the file
+    assert any(SECRET_KEY in (request.json or {}).get("messages", [{}])[0].get("content", "")
+               for request in inner.server.requests)
+    # scrubbed live requests still match the scrubbed recording
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_authorization_header_is_never_stored(inner):
+    inner.write(
+        f"""
+        from pytest_llm import llm_case
+        import openai
+
+        @llm_case
+        def test_auth(llm_model):
+            client = openai.OpenAI(api_key="{SECRET_KEY}")
+            client.embeddings.create(model="text-embedding-3-small", input="x")
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    text = inner.cassette("test_auth").read_text().lower()
+    assert "authorization" not in text and "bearer" not in text and SECRET_KEY.lower() not in text
