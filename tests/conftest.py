@@ -29,17 +29,23 @@ class Inner:
         return self.pytester.runpytest("-p", "no:randomly", *args)
 
     def record(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest("--llm-record", f"--llm-base-url={self.server.base_url}", *args)
+        return self.pytester.runpytest(
+            "--llm-record", f"--llm-base-url={self.server.base_url}", *args
+        )
 
     def rerecord(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest("--llm-rerecord", f"--llm-base-url={self.server.base_url}", *args)
+        return self.pytester.runpytest(
+            "--llm-rerecord", f"--llm-base-url={self.server.base_url}", *args
+        )
 
     def cassette(self, test: str, module: str = "test_app") -> Path:
         return self.pytester.path / "cassettes" / module / f"{test}.yaml"
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester, llm_server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Inner:
+def inner(
+    pytester: pytest.Pytester, llm_server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> Inner:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     return Inner(pytester, llm_server)

@@ -33,7 +33,9 @@ def test_streamed_chat_is_stored_as_events_and_text(inner):
             assert call.ttft_s is not None and call.ttft_s <= call.latency_s
         """,
     )
-    response = yaml.safe_load(inner.cassette("test_stream").read_text())["interactions"][0]["response"]
+    response = yaml.safe_load(inner.cassette("test_stream").read_text())["interactions"][0][
+        "response"
+    ]
     assert response["text"] == "Returns are accepted within 30 days."
     assert response["sse"].splitlines()[0].startswith("data: {")
     assert response["sse"].rstrip().endswith("data: [DONE]")
@@ -88,7 +90,9 @@ def test_responses_api_plain_and_streamed(inner):
             assert llm_calls[1].completion_tokens == 3
         """,
     )
-    response = yaml.safe_load(inner.cassette("test_responses").read_text())["interactions"][1]["response"]
+    response = yaml.safe_load(inner.cassette("test_responses").read_text())["interactions"][1][
+        "response"
+    ]
     assert "event: response.output_text.delta" in response["sse"]
     assert response["text"] == "A short answer."
 
@@ -113,7 +117,7 @@ def test_embeddings_and_moderations(inner):
 def test_requests_library_in_application_code(inner, monkeypatch):
     inner.server.script(replies=[{"text": "From requests."}])
     inner.write(
-        f"""
+        """
         import os
         import requests
         from pytest_llm import llm_case
@@ -121,8 +125,8 @@ def test_requests_library_in_application_code(inner, monkeypatch):
         @llm_case
         def test_plain_http(llm_calls):
             base = os.environ["OPENAI_BASE_URL"]
-            reply = requests.post(base + "/chat/completions", json={{
-                "model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "hi"}}]}})
+            reply = requests.post(base + "/chat/completions", json={
+                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
             assert reply.json()["choices"][0]["message"]["content"] == "From requests."
             assert llm_calls[0].text == "From requests."
         """

@@ -43,22 +43,32 @@ def test_truncated_cassette_is_malformed(inner, recorded):
     text = recorded.read_text()
     truncated = text[: text.index("  response:")]
     recorded.write_text(truncated)
-    _assert_clear_failure(inner, inner.replay(), "*test_chat.yaml: interaction #1 is incomplete or malformed (missing 'response')*")
+    _assert_clear_failure(
+        inner,
+        inner.replay(),
+        "*test_chat.yaml: interaction #1 is incomplete or malformed (missing 'response')*",
+    )
     assert recorded.read_text() == truncated
 
 
 def test_cassette_cut_before_interactions(inner, recorded):
     recorded.write_text("format: pytest-llm\nversion: 1\n")
-    _assert_clear_failure(inner, inner.replay(), "*test_chat.yaml: no 'interactions' list; the file may be truncated*")
+    _assert_clear_failure(
+        inner, inner.replay(), "*test_chat.yaml: no 'interactions' list; the file may be truncated*"
+    )
 
 
 def test_unknown_format_version(inner, recorded):
     text = recorded.read_text().replace("version: 1", "version: 7")
     recorded.write_text(text)
-    _assert_clear_failure(inner, inner.record(), "*test_chat.yaml: unknown cassette format 'pytest-llm' version 7*")
+    _assert_clear_failure(
+        inner, inner.record(), "*test_chat.yaml: unknown cassette format 'pytest-llm' version 7*"
+    )
     assert recorded.read_text() == text
 
 
 def test_empty_file(inner, recorded):
     recorded.write_text("")
-    _assert_clear_failure(inner, inner.replay(), "*test_chat.yaml: not a cassette (expected a mapping*NoneType*")
+    _assert_clear_failure(
+        inner, inner.replay(), "*test_chat.yaml: not a cassette (expected a mapping*NoneType*"
+    )

@@ -51,7 +51,9 @@ def test_application_built_client_replays_without_key_or_url(inner):
 
 
 def test_cassette_is_readable_yaml_with_call_summary(inner):
-    inner.server.script(model="gpt-4o-mini-2024-07-18", replies=[{"text": "You can return it within 30 days."}])
+    inner.server.script(
+        model="gpt-4o-mini-2024-07-18", replies=[{"text": "You can return it within 30 days."}]
+    )
     inner.write(CHAT_TEST)
     inner.record().assert_outcomes(passed=1)
     text = inner.cassette("test_refund").read_text()
@@ -59,7 +61,10 @@ def test_cassette_is_readable_yaml_with_call_summary(inner):
     assert document["format"] == "pytest-llm" and document["version"] == 1
     [interaction] = document["interactions"]
     assert interaction["request"]["json"]["messages"][0]["content"] == "How do I return an item?"
-    assert interaction["response"]["json"]["choices"][0]["message"]["content"] == "You can return it within 30 days."
+    assert (
+        interaction["response"]["json"]["choices"][0]["message"]["content"]
+        == "You can return it within 30 days."
+    )
     assert interaction["call"]["model"] == "gpt-4o-mini-2024-07-18"
     assert interaction["call"]["prompt_tokens"] > 0
     assert "You can return it within 30 days." in text  # grep-able, not folded
@@ -75,7 +80,7 @@ def test_missing_cassette_fails_with_path_and_command(inner):
     result.stdout.fnmatch_lines(
         [
             "*no recorded answer for a request of test_app.py::test_refund (replay mode)*",
-            "*request:  POST /v1/chat/completions model=gpt-4o-mini: \"How do I return an item?\"*",
+            '*request:  POST /v1/chat/completions model=gpt-4o-mini: "How do I return an item?"*',
             "*cassette: cassettes/test_app/test_refund.yaml does not exist yet*",
             "*To record it: pytest --llm-record 'test_app.py::test_refund'*",
         ]
@@ -153,7 +158,9 @@ def test_identical_requests_replay_in_order_and_extra_call_fails(inner):
     )
     result = inner.replay()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*were all replayed already*more often than when it was recorded*"])
+    result.stdout.fnmatch_lines(
+        ["*were all replayed already*more often than when it was recorded*"]
+    )
 
 
 def test_record_mode_replays_matching_cassettes_and_records_changed_ones(inner):
@@ -193,7 +200,9 @@ def test_marker_typo_is_a_clear_error(inner):
     )
     result = inner.replay()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*@llm_case got an unknown keyword 'sample' (did you mean 'samples'?)*"])
+    result.stdout.fnmatch_lines(
+        ["*@llm_case got an unknown keyword 'sample' (did you mean 'samples'?)*"]
+    )
     assert "INTERNALERROR" not in result.stdout.str()
 
 
@@ -202,6 +211,14 @@ def test_marker_and_options_are_documented(pytester):
         ["@pytest.mark.llm_case(*, cassette=None, samples=1,*Provided by pytest-llm."]
     )
     help_text = pytester.runpytest("--help").stdout.str()
-    for name in ("--llm-record", "--llm-rerecord", "--llm-model", "--llm-base-url", "--llm-report",
-                 "llm_cassette_dir", "llm_redact", "llm_prices"):
+    for name in (
+        "--llm-record",
+        "--llm-rerecord",
+        "--llm-model",
+        "--llm-base-url",
+        "--llm-report",
+        "llm_cassette_dir",
+        "llm_redact",
+        "llm_prices",
+    ):
         assert name in help_text

@@ -44,7 +44,9 @@ def test_error_status_on_first_recording_writes_nothing(inner):
     inner.write(CHAT_TEST)
     result = inner.record()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*the API answered 429*nothing was saved (no cassette was written)*"])
+    result.stdout.fnmatch_lines(
+        ["*the API answered 429*nothing was saved (no cassette was written)*"]
+    )
     assert not inner.cassette("test_chat").exists()
 
 
@@ -52,7 +54,11 @@ def test_unreachable_endpoint_while_recording(inner):
     inner.write(CHAT_TEST)
     result = inner.pytester.runpytest("--llm-record", "--llm-base-url=http://127.0.0.1:9/v1")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*recording test_app.py::test_chat failed: POST /v1/chat/completions*got no response*Connect*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_chat failed: POST /v1/chat/completions*got no response*Connect*"
+        ]
+    )
     assert not inner.cassette("test_chat").exists()
 
 
@@ -86,7 +92,9 @@ def test_missing_key_when_recording_against_the_real_api(inner):
     assert not inner.cassette("test_chat").exists()
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"]
+)
 def test_killed_rerecord_keeps_old_cassette(inner, signal_number):
     inner.server.script(replies=[{"text": "fine"}])
     inner.write(CHAT_TEST)
@@ -94,7 +102,13 @@ def test_killed_rerecord_keeps_old_cassette(inner, signal_number):
     old = inner.cassette("test_chat").read_bytes()
     inner.server.script(replies=[{"text": "a new answer", "latency_s": 30}])
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--llm-rerecord", f"--llm-base-url={inner.server.base_url}"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--llm-rerecord",
+            f"--llm-base-url={inner.server.base_url}",
+        ],
         cwd=inner.pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -106,13 +120,20 @@ def test_killed_rerecord_keeps_old_cassette(inner, signal_number):
     process.send_signal(signal_number)
     process.communicate(timeout=20)
     assert inner.cassette("test_chat").read_bytes() == old
-    assert [path.name for path in inner.cassette("test_chat").parent.iterdir()] == ["test_chat.yaml"]
+    assert [path.name for path in inner.cassette("test_chat").parent.iterdir()] == [
+        "test_chat.yaml"
+    ]
     inner.replay().assert_outcomes(passed=1)
 
 
 def test_failing_assertion_still_stores_a_complete_recording(inner):
     inner.server.script(replies=[{"text": "wrong answer"}])
-    inner.write(CHAT_TEST.replace("assert reply.choices[0].message.content", 'assert reply.choices[0].message.content == "right"'))
+    inner.write(
+        CHAT_TEST.replace(
+            "assert reply.choices[0].message.content",
+            'assert reply.choices[0].message.content == "right"',
+        )
+    )
     inner.record().assert_outcomes(failed=1)
     assert "wrong answer" in inner.cassette("test_chat").read_text()
     inner.replay().assert_outcomes(failed=1)
@@ -135,4 +156,6 @@ def test_duplicate_cassette_names_are_refused_when_recording(inner):
     )
     result = inner.record()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_app.py::test_one and test_app.py::test_two would both record*shared.yaml*"])
+    result.stderr.fnmatch_lines(
+        ["*test_app.py::test_one and test_app.py::test_two would both record*shared.yaml*"]
+    )

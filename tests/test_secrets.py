@@ -39,7 +39,7 @@ def _planted_suite() -> str:
 
 @pytest.mark.parametrize("mode", ["record", "rerecord"])
 def test_planted_secrets_never_reach_the_cassette(inner, mode):
-    inner.pytester.makeini(f"[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
+    inner.pytester.makeini("[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
     inner.write(_planted_suite())
     result = getattr(inner, mode)()
     result.assert_outcomes(passed=1)
@@ -49,8 +49,10 @@ def test_planted_secrets_never_reach_the_cassette(inner, mode):
         assert secret not in result.stdout.str()
     assert "REDACTED" in text
     # the server really saw (and echoed) them: scrubbing happened on the way to the file
-    assert any(SECRET_KEY in (request.json or {}).get("messages", [{}])[0].get("content", "")
-               for request in inner.server.requests)
+    assert any(
+        SECRET_KEY in (request.json or {}).get("messages", [{}])[0].get("content", "")
+        for request in inner.server.requests
+    )
     # scrubbed live requests still match the scrubbed recording
     inner.replay().assert_outcomes(passed=1)
 

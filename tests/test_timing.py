@@ -46,7 +46,10 @@ def test_stream_ttft_and_latency_are_measured_at_the_transport(inner):
 
     inner.replay().assert_outcomes(passed=1)
     replayed = json.loads((inner.pytester.path / "calls.json").read_text())
-    assert replayed == [[round(stream_latency, 3), round(stream_ttft, 3)], [round(plain_latency, 3), None]]
+    assert replayed == [
+        [round(stream_latency, 3), round(stream_ttft, 3)],
+        [round(plain_latency, 3), None],
+    ]
 
 
 def test_concurrent_async_requests_are_timed_separately(inner):

@@ -23,22 +23,38 @@ STREAM = (
 )
 
 
-def _chat(text: str, *, ident: str = "chatcmpl-1", created: int = 1, latency: float = 1.0) -> Interaction:
-    body = {"id": ident, "created": created, "model": "m-1", "system_fingerprint": f"fp_{ident}",
-            "choices": [{"message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": len(text.split())}}
+def _chat(
+    text: str, *, ident: str = "chatcmpl-1", created: int = 1, latency: float = 1.0
+) -> Interaction:
+    body = {
+        "id": ident,
+        "created": created,
+        "model": "m-1",
+        "system_fingerprint": f"fp_{ident}",
+        "choices": [{"message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": len(text.split())},
+    }
     return Interaction(
-        method="POST", path="/v1/chat/completions",
-        request_body=json.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]}).encode(),
-        status=200, response_headers={"content-type": ["application/json"]},
-        response_body=json.dumps(body).encode(), timing=Timing(latency_s=latency),
+        method="POST",
+        path="/v1/chat/completions",
+        request_body=json.dumps(
+            {"model": "m", "messages": [{"role": "user", "content": "q"}]}
+        ).encode(),
+        status=200,
+        response_headers={"content-type": ["application/json"]},
+        response_body=json.dumps(body).encode(),
+        timing=Timing(latency_s=latency),
     )
 
 
 def _stream(text: str = STREAM) -> Interaction:
     return Interaction(
-        method="POST", path="/v1/chat/completions", request_body=b'{"stream":true}', status=200,
-        response_headers={"content-type": ["text/event-stream"]}, response_body=text.encode(),
+        method="POST",
+        path="/v1/chat/completions",
+        request_body=b'{"stream":true}',
+        status=200,
+        response_headers={"content-type": ["text/event-stream"]},
+        response_body=text.encode(),
         timing=Timing(latency_s=0.5, ttft_s=0.2),
     )
 
@@ -49,21 +65,52 @@ def _stream(text: str = STREAM) -> Interaction:
 def test_sse_assembles_text_and_finds_the_first_content_event():
     events = sse.parse_events(STREAM)
     assert sse.assemble_text(events) == "Hello world"
-    assert STREAM.encode()[sse.first_content_offset(events):].startswith(b'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"content":"Hello"')
+    assert STREAM.encode()[sse.first_content_offset(events) :].startswith(
+        b'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"content":"Hello"'
+    )
     assert sse.is_complete(events)
     assert not sse.is_complete(sse.parse_events(STREAM.replace("data: [DONE]\n\n", "")))
 
 
 def test_sse_reads_named_events_and_multi_line_data():
-    events = sse.parse_events("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\ndata: \"delta\":\"Hi\"}\n\n: comment\n\n")
+    events = sse.parse_events(
+        'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",\ndata: "delta":"Hi"}\n\n: comment\n\n'
+    )
     assert [event.name for event in events] == ["response.output_text.delta"]
     assert sse.assemble_text(events) == "Hi"
 
 
 def test_stream_tool_call_fragments_are_joined():
     chunks = [
-        {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "get_", "arguments": '{"ci'}}]}}]},
-        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"name": "weather", "arguments": 'ty":"Oslo"}'}}]}}]},
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "function": {"name": "get_", "arguments": '{"ci'},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "function": {"name": "weather", "arguments": 'ty":"Oslo"}'},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
     ]
     text = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
     assert sse.assemble_tool_calls(sse.parse_events(text)) == [
@@ -73,17 +120,33 @@ def test_stream_tool_call_fragments_are_joined():
 
 def test_describe_call_for_plain_and_streamed_chat():
     plain = calls.describe(_chat("All good"))
-    assert (plain.endpoint, plain.model, plain.text, plain.prompt_tokens, plain.completion_tokens) == (
-        "chat.completions", "m-1", "All good", 3, 2)
+    assert (
+        plain.endpoint,
+        plain.model,
+        plain.text,
+        plain.prompt_tokens,
+        plain.completion_tokens,
+    ) == ("chat.completions", "m-1", "All good", 3, 2)
     assert plain.messages == [{"role": "user", "content": "q"}] and plain.ttft_s is None
     streamed = calls.describe(_stream())
-    assert (streamed.text, streamed.model, streamed.prompt_tokens, streamed.ttft_s) == ("Hello world", "m-1", 3, 0.2)
+    assert (streamed.text, streamed.model, streamed.prompt_tokens, streamed.ttft_s) == (
+        "Hello world",
+        "m-1",
+        3,
+        0.2,
+    )
 
 
-@pytest.mark.parametrize(("path", "endpoint"), [
-    ("/v1/chat/completions", "chat.completions"), ("/openai/deployments/x/chat/completions?api-version=1", "chat.completions"),
-    ("/v1/responses", "responses"), ("/v1/embeddings", "embeddings"), ("/api/other", "/api/other"),
-])
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/v1/chat/completions", "chat.completions"),
+        ("/openai/deployments/x/chat/completions?api-version=1", "chat.completions"),
+        ("/v1/responses", "responses"),
+        ("/v1/embeddings", "embeddings"),
+        ("/api/other", "/api/other"),
+    ],
+)
 def test_endpoint_names(path, endpoint):
     assert calls.endpoint_of(path) == endpoint
 
@@ -99,13 +162,18 @@ def test_json_bodies_match_as_data_and_host_is_ignored():
 
 
 def test_embeddings_encoding_format_is_not_part_of_a_match():
-    assert matching.match_key("POST", "/v1/embeddings", b'{"input":"x","encoding_format":"base64"}') == \
-        matching.match_key("POST", "/v1/embeddings", b'{"input":"x"}')
+    assert matching.match_key(
+        "POST", "/v1/embeddings", b'{"input":"x","encoding_format":"base64"}'
+    ) == matching.match_key("POST", "/v1/embeddings", b'{"input":"x"}')
 
 
 def test_data_differences_name_json_paths():
     recorded = {"model": "a", "messages": [{"role": "user", "content": "old"}], "gone": 1}
-    live = {"model": "a", "messages": [{"role": "user", "content": "new"}, {"role": "user"}], "extra": True}
+    live = {
+        "model": "a",
+        "messages": [{"role": "user", "content": "new"}, {"role": "user"}],
+        "extra": True,
+    }
     assert matching.data_differences(recorded, live) == [
         'messages[0].content: now "new", recorded "old"',
         'messages[1]: now {"role": "user"}, absent from the recording',
@@ -120,10 +188,15 @@ def test_data_differences_name_json_paths():
 def test_scrubber_covers_literals_shapes_patterns_queries_and_headers():
     scrubber = Scrubber(patterns=[r"ACME-\d+"], literals=["my-very-secret-value"])
     scrubber.learn_from_headers([("Authorization", "Bearer live-token-123456789")])
-    assert scrubber.text("a my-very-secret-value b live-token-123456789 ACME-42") == f"a {REDACTED} b {REDACTED} {REDACTED}"
+    assert (
+        scrubber.text("a my-very-secret-value b live-token-123456789 ACME-42")
+        == f"a {REDACTED} b {REDACTED} {REDACTED}"
+    )
     assert scrubber.text("key sk-abcdefghijklmnopqrstuvwxyz012345") == f"key {REDACTED}"
     assert scrubber.url_path("/v1/x?api-key=abc&q=ok") == f"/v1/x?api-key={REDACTED}&q=ok"
-    assert scrubber.headers({"set-cookie": ["a=b"], "content-type": ["x ACME-1"]}) == {"content-type": [f"x {REDACTED}"]}
+    assert scrubber.headers({"set-cookie": ["a=b"], "content-type": ["x ACME-1"]}) == {
+        "content-type": [f"x {REDACTED}"]
+    }
     body = json.dumps({"text": "ACME-7", "n": 1}).encode()
     assert json.loads(scrubber.body(body)) == {"text": REDACTED, "n": 1}
     stream = b'data: {"delta":"ACME-7"}\n\ndata: [DONE]\n\n'
@@ -174,7 +247,9 @@ def test_render_and_read_round_trip(tmp_path: Path):
     text = path.read_text()
     assert "content: |-\n" in text and "sse: |+\n" in text and "text: Hello world" in text
     loaded = cassette_format.read_cassette(path)
-    assert [json.loads(i.response_body) for i in loaded[:1]] == [json.loads(interactions[0].response_body)]
+    assert [json.loads(i.response_body) for i in loaded[:1]] == [
+        json.loads(interactions[0].response_body)
+    ]
     assert loaded[1].response_body == interactions[1].response_body
     assert loaded[1].timing == Timing(latency_s=0.5, ttft_s=0.2)
     assert cassette_format.render_cassette(loaded) == cassette_format.render_cassette(interactions)
@@ -189,11 +264,24 @@ def test_long_strings_are_not_folded():
 
 def test_vcrpy_gzip_body_is_decoded(tmp_path: Path):
     body = gzip.compress(b'{"choices":[{"message":{"content":"zipped"}}]}')
-    document = {"version": 1, "interactions": [{
-        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": "{}", "headers": {}},
-        "response": {"status": {"code": 200, "message": "OK"},
-                     "headers": {"Content-Encoding": ["gzip"], "Content-Type": ["application/json"]},
-                     "body": {"string": body}}}]}
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": "https://api.openai.com/v1/chat/completions",
+                    "body": "{}",
+                    "headers": {},
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {"Content-Encoding": ["gzip"], "Content-Type": ["application/json"]},
+                    "body": {"string": body},
+                },
+            }
+        ],
+    }
     import yaml
 
     path = tmp_path / "v.yaml"
@@ -206,7 +294,9 @@ def test_vcrpy_gzip_body_is_decoded(tmp_path: Path):
 
 def test_malformed_yaml_names_the_line():
     with pytest.raises(CassetteError, match=r"^x.yaml:3: malformed cassette YAML"):
-        cassette_format.parse_cassette("format: pytest-llm\nversion: 1\n  bad: indent\ninteractions: []\n", "x.yaml")
+        cassette_format.parse_cassette(
+            "format: pytest-llm\nversion: 1\n  bad: indent\ninteractions: []\n", "x.yaml"
+        )
 
 
 # --------------------------------------------------------------------------- options / paths
@@ -214,7 +304,9 @@ def test_malformed_yaml_names_the_line():
 
 def test_options_validation_messages():
     assert build_options({"samples": 3, "tags": ["a"]}, where="t").tags == ("a",)
-    with pytest.raises(CaseOptionsError, match=r"t: @llm_case samples must be an integer >= 1, got 0"):
+    with pytest.raises(
+        CaseOptionsError, match=r"t: @llm_case samples must be an integer >= 1, got 0"
+    ):
         build_options({"samples": 0}, where="t")
     with pytest.raises(CaseOptionsError, match=r"did you mean 'latency_budget'"):
         build_options({"latency_budgte": 1}, where="t")
@@ -224,8 +316,15 @@ def test_options_validation_messages():
 
 def test_cassette_paths(tmp_path: Path):
     module = tmp_path / "tests" / "test_app.py"
-    assert paths.cassette_path(module, "tests/test_app.py::TestA::test_b[x y/z]", "cassettes", None) == (
-        tmp_path / "tests" / "cassettes" / "test_app" / "TestA.test_b[x_y_z].yaml")
-    assert paths.cassette_path(module, "t::test", "cassettes", "shared") == tmp_path / "tests" / "cassettes" / "test_app" / "shared.yaml"
-    assert paths.cassette_path(module, "t::test", "cassettes", "data/c.yml") == tmp_path / "tests" / "data" / "c.yml"
+    assert paths.cassette_path(
+        module, "tests/test_app.py::TestA::test_b[x y/z]", "cassettes", None
+    ) == (tmp_path / "tests" / "cassettes" / "test_app" / "TestA.test_b[x_y_z].yaml")
+    assert (
+        paths.cassette_path(module, "t::test", "cassettes", "shared")
+        == tmp_path / "tests" / "cassettes" / "test_app" / "shared.yaml"
+    )
+    assert (
+        paths.cassette_path(module, "t::test", "cassettes", "data/c.yml")
+        == tmp_path / "tests" / "data" / "c.yml"
+    )
     assert len(paths.cassette_name("m.py::test_" + "x" * 300)) <= 120

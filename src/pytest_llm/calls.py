@@ -140,7 +140,11 @@ def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         found.append(
-            {"id": call.get("id"), "name": function.get("name"), "arguments": function.get("arguments")}
+            {
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
         )
     return found
 

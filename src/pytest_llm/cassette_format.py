@@ -96,7 +96,7 @@ def read_cassette(path: Path) -> list[Interaction]:
 
 def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
     try:
-        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        document = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -152,7 +152,10 @@ def _own_interaction(entry: dict[str, Any]) -> Interaction:
     status = response["status"]
     if not isinstance(status, int):
         raise ValueError(f"response status {status!r} is not an integer")
-    headers = {str(name).lower(): _header_values(value) for name, value in (response.get("headers") or {}).items()}
+    headers = {
+        str(name).lower(): _header_values(value)
+        for name, value in (response.get("headers") or {}).items()
+    }
     return Interaction(
         method=str(request["method"]).upper(),
         path=str(request["path"]),
@@ -187,9 +190,15 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         status, reason = status_field["code"], status_field.get("message") or ""
         body = response.get("body")
         raw = body.get("string") if isinstance(body, dict) else body
-    headers = {str(name).lower(): _header_values(value) for name, value in (response.get("headers") or {}).items()}
+    headers = {
+        str(name).lower(): _header_values(value)
+        for name, value in (response.get("headers") or {}).items()
+    }
     body_bytes = decode_content(_as_bytes(raw), headers)
-    request_headers = {str(name).lower(): _header_values(value) for name, value in (request.get("headers") or {}).items()}
+    request_headers = {
+        str(name).lower(): _header_values(value)
+        for name, value in (request.get("headers") or {}).items()
+    }
     request_body = request.get("body")
     if isinstance(request_body, dict):
         request_body = request_body.get("string")
@@ -210,7 +219,9 @@ def decode_content(body: bytes, headers: dict[str, list[str]]) -> bytes:
     already decoded, as some recorders did)."""
     encodings = headers.pop("content-encoding", None)
     headers.pop("content-length", None)
-    for encoding in reversed([item.strip().lower() for value in encodings or () for item in value.split(",")]):
+    for encoding in reversed(
+        [item.strip().lower() for value in encodings or () for item in value.split(",")]
+    ):
         try:
             if encoding in ("gzip", "x-gzip"):
                 body = gzip.decompress(body)

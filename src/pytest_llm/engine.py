@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pytest_llm import interception, timing
+from pytest_llm.pricing import BUILTIN_PRICES, Price
 from pytest_llm.scrubbing import Scrubber
 from pytest_llm.settings import PLACEHOLDER_API_KEY, Settings
 
@@ -20,6 +21,7 @@ class Engine:
     scrubber: Scrubber
     transport_patches: tuple[tuple[Any, str, Any], ...]
     skip_patchers: tuple[str, ...]
+    prices: dict[str, Price]
     _sync_client: Any = None
 
     @classmethod
@@ -29,6 +31,7 @@ class Engine:
             scrubber=Scrubber.from_environment(settings.redact_patterns, dict(os.environ)),
             transport_patches=tuple(timing.transport_patches()),
             skip_patchers=interception.unneeded_patchers(),
+            prices={**BUILTIN_PRICES, **settings.prices},
         )
 
     def _client_options(self) -> dict[str, Any]:

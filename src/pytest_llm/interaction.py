@@ -48,7 +48,11 @@ class Interaction:
         return None if self.is_stream else parse_json(self.response_body)
 
     def events(self) -> list[sse.Event]:
-        return sse.parse_events(self.response_body.decode("utf-8", "replace")) if self.is_stream else []
+        return (
+            sse.parse_events(self.response_body.decode("utf-8", "replace"))
+            if self.is_stream
+            else []
+        )
 
     def to_vcr_response(self) -> dict[str, Any]:
         """The response in the shape vcrpy's stubs replay."""

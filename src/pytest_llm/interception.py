@@ -39,7 +39,9 @@ def unneeded_patchers() -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def intercepted(recorder: CassetteRecorder, *, block_network: bool, allowed_hosts: Collection[str] = ()) -> Iterator[None]:
+def intercepted(
+    recorder: CassetteRecorder, *, block_network: bool, allowed_hosts: Collection[str] = ()
+) -> Iterator[None]:
     from vcr.patch import CassettePatcherBuilder
 
     with contextlib.ExitStack() as stack:

@@ -38,7 +38,11 @@ def canonical_path(path: str) -> str:
     base, sep, query = path.partition("?")
     if not sep:
         return base or "/"
-    return (base or "/") + "?" + "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
+    return (
+        (base or "/")
+        + "?"
+        + "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
+    )
 
 
 def match_key(method: str, path: str, body: bytes) -> MatchKey:
@@ -100,7 +104,7 @@ def _differences(recorded: Any, live: Any, where: str, found: list[str], limit: 
 
 
 def _short(value: Any, width: int = 100) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -37,13 +37,17 @@ class CaseOptions:
         for name in ("latency_budget", "ttft_budget", "cost_budget"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value <= 0):
-                raise CaseOptionsError(f"{name} must be a positive number of {_unit(name)}, got {value!r}")
+                raise CaseOptionsError(
+                    f"{name} must be a positive number of {_unit(name)}, got {value!r}"
+                )
         if self.token_budget is not None and (
             not isinstance(self.token_budget, int)
             or isinstance(self.token_budget, bool)
             or self.token_budget <= 0
         ):
-            raise CaseOptionsError(f"token_budget must be a positive integer, got {self.token_budget!r}")
+            raise CaseOptionsError(
+                f"token_budget must be a positive integer, got {self.token_budget!r}"
+            )
         if isinstance(self.tags, str) or not all(isinstance(tag, str) for tag in self.tags):
             raise CaseOptionsError(f"tags must be a list of strings, got {self.tags!r}")
 
@@ -75,7 +79,11 @@ def build_options(keywords: Mapping[str, Any], *, where: str) -> CaseOptions:
             f"Valid keywords: {', '.join(KEYWORDS)}."
         )
     values = dict(keywords)
-    if "tags" in values and isinstance(values["tags"], Iterable) and not isinstance(values["tags"], str):
+    if (
+        "tags" in values
+        and isinstance(values["tags"], Iterable)
+        and not isinstance(values["tags"], str)
+    ):
         values["tags"] = tuple(values["tags"])
     try:
         return CaseOptions(**values)

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llm import environment, runner, settings
+from pytest_llm.budgets import BudgetConfigurationError
+from pytest_llm.case import CallLog, Case, CassetteView
 from pytest_llm.engine import Engine
-from pytest_llm.case import Case, CallLog, CassetteView
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
 from pytest_llm.options import MARKER_SIGNATURE, build_options, merged_marker_keywords
 from pytest_llm.paths import cassette_path
+from pytest_llm.samples import run_samples
 
 if TYPE_CHECKING:
     import openai
@@ -44,7 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="llm_rerecord",
         help="Record every selected case afresh against the live API, replacing its cassette.",
     )
-    group.addoption("--llm-model", dest="llm_model", metavar="NAME", help="Model for this run (llm_model fixture).")
+    group.addoption(
+        "--llm-model",
+        dest="llm_model",
+        metavar="NAME",
+        help="Model for this run (llm_model fixture).",
+    )
     group.addoption(
         "--llm-base-url",
         dest="llm_base_url",
@@ -57,7 +64,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="Write the run's LLM report: .md (Markdown) or .json (machine-readable).",
     )
-    parser.addini("llm_cassette_dir", "Cassette folder, relative to each test module's folder (default: cassettes).")
+    parser.addini(
+        "llm_cassette_dir",
+        "Cassette folder, relative to each test module's folder (default: cassettes).",
+    )
     parser.addini("llm_model", f"Default model name (default: {settings.DEFAULT_MODEL}).")
     parser.addini(
         "llm_embedding_model",
@@ -67,8 +77,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "llm_similarity_threshold",
         f"Default threshold of assert_similar (default: {settings.DEFAULT_SIMILARITY_THRESHOLD}).",
     )
-    parser.addini("llm_redact", "Regular expressions scrubbed from cassettes and output, one per line.", type="linelist")
-    parser.addini("llm_prices", "Prices per million tokens, one 'model input output' line each (USD).", type="linelist")
+    parser.addini(
+        "llm_redact",
+        "Regular expressions scrubbed from cassettes and output, one per line.",
+        type="linelist",
+    )
+    parser.addini(
+        "llm_prices",
+        "Prices per million tokens, one 'model input output' line each (USD).",
+        type="linelist",
+    )
     parser.addini(
         "llm_allowed_hosts",
         "Hosts that LLM cases may still connect to in replay (e.g. a database), one per line.",
@@ -96,7 +114,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         engine.close()
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     engine = config.stash[ENGINE_KEY]
     owners: dict[Any, str] = {}
     for item in items:
@@ -152,14 +172,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if case is None:
         return (yield)
     engine = item.config.stash[ENGINE_KEY]
-    body = item.runtest
+    original = item.runtest
+
+    def body() -> None:
+        __tracebackhide__ = True
+        run_samples(case, original, engine.prices)
 
     def runtest() -> None:
         __tracebackhide__ = True
         message = None
         try:
             runner.run(engine, case, body)
-        except (ReplayMiss, RecordingError, CassetteError) as error:
+        except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
             message = str(error)
         if message is not None:  # outside the except block: no "during handling" chain
             pytest.fail(message, pytrace=False)
@@ -212,7 +236,6 @@ def llm_calls(request: pytest.FixtureRequest) -> CallLog:
 def llm_cassette(request: pytest.FixtureRequest) -> CassetteView:
     """The current cassette: path, mode (replay / record) and its interactions."""
     return _case(request).cassette
-
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,9 @@ class CassetteRecorder:
         self._on_call = on_call
         self.miss_context = miss_context
         self._lock = threading.Lock()
-        self._unplayed: dict[matching.MatchKey, collections.deque[int]] = collections.defaultdict(collections.deque)
+        self._unplayed: dict[matching.MatchKey, collections.deque[int]] = collections.defaultdict(
+            collections.deque
+        )
         for index, interaction in enumerate(self.recorded):
             key = matching.match_key(interaction.method, interaction.path, interaction.request_body)
             self._unplayed[key].append(index)
@@ -126,7 +128,9 @@ class CassetteRecorder:
             if queue:
                 self._chosen[id(request)] = queue.popleft()
                 return True
-        miss = ReplayMiss(self._miss_message(method, path, body, already_played=key in self._known_keys))
+        miss = ReplayMiss(
+            self._miss_message(method, path, body, already_played=key in self._known_keys)
+        )
         self.misses.append(miss)
         raise miss
 
@@ -168,7 +172,9 @@ class CassetteRecorder:
         with self._lock:
             self._pending.pop(id(request), None)
             if problem is not None:
-                self.failures.append(FailedExchange(matching.describe_request(method, path, body), status, problem))
+                self.failures.append(
+                    FailedExchange(matching.describe_request(method, path, body), status, problem)
+                )
             else:
                 self.new.append(interaction)
         self._on_call(interaction)
@@ -177,11 +183,16 @@ class CassetteRecorder:
 
     def unanswered(self) -> list[str]:
         """Live requests that got no complete response (connection refused, dropped, ...)."""
-        return [matching.describe_request(*self._scrubbed_request(request)) for request in self._pending.values()]
+        return [
+            matching.describe_request(*self._scrubbed_request(request))
+            for request in self._pending.values()
+        ]
 
     def _scrubbed_request(self, request: Any) -> tuple[str, str, bytes]:
         headers = request.headers
-        self._scrubber.learn_from_headers((str(name), _first(value) or "") for name, value in headers.items())
+        self._scrubber.learn_from_headers(
+            (str(name), _first(value) or "") for name, value in headers.items()
+        )
         raw = request.body
         body = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode("utf-8"))
         return (
@@ -244,9 +255,9 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     """Why a live response must not become the case's recording, if it must not."""
     if interaction.status in UNSTORABLE_STATUSES or interaction.status >= 500:
         return f"the API answered {interaction.status}: {_error_detail(interaction)}"
-    if interaction.is_stream and calls.endpoint_of(interaction.path) in STREAMED_ENDPOINTS:
-        if not sse.is_complete(interaction.events()):
-            return "the event stream was cut off before its end marker ([DONE] / response.completed)"
+    streamed = interaction.is_stream and calls.endpoint_of(interaction.path) in STREAMED_ENDPOINTS
+    if streamed and not sse.is_complete(interaction.events()):
+        return "the event stream was cut off before its end marker ([DONE] / response.completed)"
     return None
 
 

@@ -45,7 +45,9 @@ def _load(case: Case) -> list[Interaction] | None:
     return interactions
 
 
-def _recorder(engine: Engine, case: Case, recorded: list[Interaction], *, recording: bool) -> CassetteRecorder:
+def _recorder(
+    engine: Engine, case: Case, recorded: list[Interaction], *, recording: bool
+) -> CassetteRecorder:
     return CassetteRecorder(
         case.path,
         recorded,
@@ -64,7 +66,12 @@ def _recorder(engine: Engine, case: Case, recorded: list[Interaction], *, record
 
 
 def _replay(
-    engine: Engine, case: Case, existing: list[Interaction] | None, body: Callable[[], object], *, recordable: bool
+    engine: Engine,
+    case: Case,
+    existing: list[Interaction] | None,
+    body: Callable[[], object],
+    *,
+    recordable: bool,
 ) -> None:
     case.cassette.mode = "replay"
     recorder = _recorder(engine, case, existing or [], recording=False)
@@ -85,7 +92,9 @@ def _replay(
         raise recorder.misses[0]
 
 
-def _record(engine: Engine, case: Case, previous: list[Interaction], body: Callable[[], object]) -> None:
+def _record(
+    engine: Engine, case: Case, previous: list[Interaction], body: Callable[[], object]
+) -> None:
     case.cassette.mode = "record"
     _check_credentials(engine.settings)
     recorder = _recorder(engine, case, [], recording=True)
@@ -99,8 +108,14 @@ def _record(engine: Engine, case: Case, previous: list[Interaction], body: Calla
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
     problem = _unstorable(recorder, outcome)
     if problem:
-        kept = f"the old cassette {case.cassette.shown or case.path} is unchanged" if case.path.exists() else "no cassette was written"
-        raise RecordingError(f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept}).") from outcome
+        kept = (
+            f"the old cassette {case.cassette.shown or case.path} is unchanged"
+            if case.path.exists()
+            else "no cassette was written"
+        )
+        raise RecordingError(
+            f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept})."
+        ) from outcome
     interactions = stabilize(recorder.new, previous)
     case.cassette.interactions = interactions
     text = cassette_format.render_cassette(interactions)

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pytest_llm.pricing import Price, parse_price_lines
+
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
@@ -38,6 +40,7 @@ class Settings:
     redact_patterns: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
     report_path: Path | None
+    prices: dict[str, Price]
 
     @property
     def recording(self) -> bool:
@@ -70,7 +73,9 @@ def from_config(config: pytest.Config) -> Settings:
             f"ini llm_similarity_threshold = {threshold_text!r} is not a number between 0 and 1."
         ) from None
     if not 0.0 <= threshold <= 1.0:
-        raise pytest.UsageError(f"ini llm_similarity_threshold = {threshold} is not between 0 and 1.")
+        raise pytest.UsageError(
+            f"ini llm_similarity_threshold = {threshold} is not between 0 and 1."
+        )
     patterns = tuple(line for line in config.getini("llm_redact") if line.strip())
     for pattern in patterns:
         import re
@@ -78,7 +83,9 @@ def from_config(config: pytest.Config) -> Settings:
         try:
             re.compile(pattern)
         except re.error as error:
-            raise pytest.UsageError(f"ini llm_redact: {pattern!r} is not a valid regular expression: {error}") from None
+            raise pytest.UsageError(
+                f"ini llm_redact: {pattern!r} is not a valid regular expression: {error}"
+            ) from None
     return Settings(
         mode=mode,
         model=config.getoption("llm_model") or config.getini("llm_model") or DEFAULT_MODEL,
@@ -89,7 +96,15 @@ def from_config(config: pytest.Config) -> Settings:
         redact_patterns=patterns,
         allowed_hosts=tuple(config.getini("llm_allowed_hosts")),
         report_path=report_path,
+        prices=_prices(config.getini("llm_prices")),
     )
+
+
+def _prices(lines: list[str]) -> dict[str, Price]:
+    try:
+        return parse_price_lines(lines)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini {error}") from None
 
 
 def validate_base_url(url: str) -> None:

@@ -58,7 +58,7 @@ def _carry_over(new: Interaction, old: Interaction) -> Interaction:
     body = new.response_body
     old_values = _volatile_values(old)
     for field, values in _volatile_values(new).items():
-        for new_value, old_value in zip(values, old_values.get(field, ())):
+        for new_value, old_value in zip(values, old_values.get(field, ()), strict=False):
             if new_value != old_value and type(new_value) is type(old_value):
                 body = _replace_field_value(body, field, new_value, old_value)
     return dataclasses.replace(
@@ -103,7 +103,11 @@ def _documents(interaction: Interaction) -> Iterator[Any]:
 def _collect(value: Any, found: dict[str, list[Any]]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in VOLATILE_FIELDS and isinstance(item, (str, int)) and not isinstance(item, bool):
+            if (
+                key in VOLATILE_FIELDS
+                and isinstance(item, (str, int))
+                and not isinstance(item, bool)
+            ):
                 if item not in found[key]:
                     found[key].append(item)
             else:
@@ -116,7 +120,10 @@ def _collect(value: Any, found: dict[str, list[Any]]) -> None:
 def _replace_field_value(body: bytes, field: str, new_value: Any, old_value: Any) -> bytes:
     """Replace ``"field": new_value`` by ``"field": old_value`` in JSON text, keeping its layout."""
     pattern = re.compile(
-        rb'("' + re.escape(field.encode()) + rb'"\s*:\s*)' + re.escape(json.dumps(new_value).encode())
+        rb'("'
+        + re.escape(field.encode())
+        + rb'"\s*:\s*)'
+        + re.escape(json.dumps(new_value).encode())
         + rb"(?=\s*[,}])"
     )
     replacement = json.dumps(old_value).encode()

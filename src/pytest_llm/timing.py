@@ -130,8 +130,14 @@ def transport_patches() -> list[tuple[Any, str, Any]]:
             continue
         module = importlib.import_module(name)
         sync_pool, async_pool = module.ConnectionPool, module.AsyncConnectionPool
-        patches.append((sync_pool, "handle_request", _timed_handle_request(sync_pool.handle_request)))
         patches.append(
-            (async_pool, "handle_async_request", _timed_handle_async_request(async_pool.handle_async_request))
+            (sync_pool, "handle_request", _timed_handle_request(sync_pool.handle_request))
+        )
+        patches.append(
+            (
+                async_pool,
+                "handle_async_request",
+                _timed_handle_async_request(async_pool.handle_async_request),
+            )
         )
     return patches
