@@ -2,7 +2,7 @@
 
 Builds, in a temporary folder, generated suites of N one-call tests and times a subprocess
 ``python -m pytest -q -p no:cacheprovider -p no:randomly`` run of each (wall clock of the
-subprocess, best and median of R runs):
+subprocess; best and median of R runs, after one untimed warm-up run):
 
 * ``trivial, no plugin``   N ``def test_i(): pass`` with ``-p no:llm -p no:recording``: the baseline.
 * ``trivial, pytest_llm``  the same tests with pytest_llm loaded: its cost for non-LLM tests.
@@ -10,23 +10,33 @@ subprocess, best and median of R runs):
                            recorded first with ``--llm-record --llm-base-url=<local server>``,
                            timed in the default replay mode with ``-p no:recording``.
 * ``pytest-recording``     the same N tests with ``@pytest.mark.vcr`` and one module-level
-                           ``openai.OpenAI`` client (so both share one client per session),
+                           ``openai.OpenAI`` client (both suites share one client per session),
                            recorded with ``--record-mode=once``, timed with
                            ``--record-mode=none -p no:llm``.
-* ``SDK floor``            (``--sdk-floor``, on by default) one test making N calls on an
-                           ``httpx2.MockTransport`` client: the openai SDK's own per-call cost,
-                           with no recording library at all (timed inside the test).
+* ``SDK floor``            one test making N calls on an ``httpx2.MockTransport`` client, timed
+                           inside the test: the openai SDK's own per-call cost, no recorder.
+
+"overhead ms/case" is a suite's best time minus the baseline's, per case; it still carries
+fixed costs (importing openai, vcrpy) spread over N. The same suites are also built with a
+single case: "1-case s" is that run's best time and "marginal" is the slope
+``(T(N) - T(1)) / (N - 1)`` minus the baseline's slope, i.e. what one more case costs.
 
 Recording happens against :class:`pytest_llm.testing.LocalOpenAIServer` on 127.0.0.1 and is
-not timed. Every timed run is checked: all N tests passed (from pytest's summary line) and,
-for the replay suites, the server received no request.
+not timed. Every run is checked: all tests passed (pytest's summary line) and, for the replay
+suites, the server received no request.
+
+Bytecode: the subprocesses write and reuse ``.pyc`` files under a private
+``PYTHONPYCACHEPREFIX`` in the temporary folder (``PYTHONDONTWRITEBYTECODE`` is dropped), so the
+figures do not include recompiling openai and re-running pytest's assertion rewriting of every
+plugin module on each run, and nothing is written next to any source. ``--cold-bytecode`` keeps
+the caller's bytecode settings instead.
 
 Run::
 
     /work/venv/bin/python benchmarks/replay_overhead.py [--cases 500] [--repeat 3] [--profile]
 
-``--profile`` also runs the pytest_llm replay suite once under cProfile and prints the
-functions that dominate it.
+``--profile`` also runs the N-case pytest_llm replay suite once under cProfile and prints what
+dominates it.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import os
 import platform
 import pstats
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,8 +63,12 @@ PYTEST_BASE = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randoml
 NO_PLUGINS = ("-p", "no:llm", "-p", "no:recording")
 #: Environment variables that would change what the generated suites do.
 SCRUBBED_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 SUMMARY_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
 SDK_FLOOR_FILE = "sdk_floor_seconds.txt"
+BASELINE = "trivial, no plugin"
+LLM_REPLAY = "pytest_llm replay"
+VCR_REPLAY = "pytest-recording"
 
 
 class BenchmarkError(RuntimeError):
@@ -61,11 +76,38 @@ class BenchmarkError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Runner:
+    """Runs pytest subprocesses in a controlled environment."""
+
+    pycache_prefix: Path | None
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+        env["PYTHONHASHSEED"] = "0"
+        if self.pycache_prefix is not None:
+            for key in BYTECODE_ENV:
+                env.pop(key, None)
+            env["PYTHONPYCACHEPREFIX"] = str(self.pycache_prefix)
+        return env
+
+    def pytest(
+        self, folder: Path, args: Sequence[str], *, prefix: Sequence[str] = ()
+    ) -> tuple[float, str]:
+        """Run pytest in ``folder``; returns (wall seconds, output)."""
+        command = [sys.executable, *prefix, *PYTEST_BASE, *args]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=folder, env=self.env(), capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        return elapsed, done.stdout + done.stderr
+
+
+@dataclasses.dataclass(frozen=True)
 class Suite:
-    """One generated suite: its folder and the pytest arguments of a timed run."""
+    """One generated suite: its folder, size and the pytest arguments of a timed run."""
 
     name: str
     folder: Path
+    cases: int
     args: tuple[str, ...]
     replays: bool = False  # must not reach the server
 
@@ -141,7 +183,6 @@ def pytest_recording_source(cases: int, base_url: str) -> str:
 def sdk_floor_source(cases: int) -> str:
     return textwrap.dedent(
         f"""\
-        import json
         import time
         from pathlib import Path
 
@@ -185,24 +226,7 @@ def write_suite(folder: Path, source: str) -> Path:
     return folder
 
 
-# --------------------------------------------------------------------------- running
-
-
-def clean_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
-    env["PYTHONHASHSEED"] = "0"
-    return env
-
-
-def run_pytest(
-    folder: Path, args: Sequence[str], *, prefix: Sequence[str] = ()
-) -> tuple[float, str]:
-    """Run pytest in ``folder``; returns (wall seconds, output)."""
-    command = [sys.executable, *prefix, *PYTEST_BASE, *args]
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, env=clean_env(), capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    return elapsed, done.stdout + done.stderr
+# --------------------------------------------------------------------------- checked runs
 
 
 def summary_counts(output: str) -> dict[str, int]:
@@ -224,11 +248,13 @@ def check_all_passed(name: str, output: str, expected: int) -> None:
         )
 
 
-def checked_run(suite: Suite, expected: int, server: LocalOpenAIServer) -> float:
-    """One timed run, verified: every test passed, and a replay reached no server."""
+def checked_run(
+    runner: Runner, suite: Suite, server: LocalOpenAIServer, *, prefix: Sequence[str] = ()
+) -> float:
+    """One run, verified: every test passed, and a replay reached no server."""
     before = len(server.requests)
-    elapsed, output = run_pytest(suite.folder, suite.args)
-    check_all_passed(suite.name, output, expected)
+    elapsed, output = runner.pytest(suite.folder, suite.args, prefix=prefix)
+    check_all_passed(suite.name, output, suite.cases)
     sent = len(server.requests) - before
     if suite.replays and sent:
         raise BenchmarkError(f"{suite.name}: the replay run sent {sent} request(s) to the server")
@@ -236,11 +262,16 @@ def checked_run(suite: Suite, expected: int, server: LocalOpenAIServer) -> float
 
 
 def record(
-    name: str, folder: Path, args: Sequence[str], cases: int, server: LocalOpenAIServer
+    runner: Runner,
+    name: str,
+    folder: Path,
+    args: Sequence[str],
+    cases: int,
+    server: LocalOpenAIServer,
 ) -> None:
     """Record a suite's cassettes against the local server (untimed), checking it did."""
     before = len(server.requests)
-    _, output = run_pytest(folder, args)
+    _, output = runner.pytest(folder, args)
     check_all_passed(f"{name} (recording)", output, cases)
     sent = len(server.requests) - before
     if sent != cases:
@@ -249,15 +280,16 @@ def record(
         )
 
 
-def time_suite(suite: Suite, cases: int, repeat: int, server: LocalOpenAIServer) -> Timing:
-    checked_run(suite, cases, server)  # warm-up: bytecode caches, disk cache
-    return Timing(suite.name, tuple(checked_run(suite, cases, server) for _ in range(repeat)))
+def time_suite(runner: Runner, suite: Suite, repeat: int, server: LocalOpenAIServer) -> Timing:
+    checked_run(runner, suite, server)  # warm-up: bytecode caches, disk cache
+    runs = tuple(checked_run(runner, suite, server) for _ in range(repeat))
+    return Timing(suite.name, runs)
 
 
-def time_sdk_floor(folder: Path, cases: int, repeat: int) -> Timing:
+def time_sdk_floor(runner: Runner, folder: Path, repeat: int) -> Timing:
     runs = []
-    for _ in range(repeat + 1):
-        _, output = run_pytest(folder, NO_PLUGINS)
+    for _ in range(repeat + 1):  # the first is the warm-up
+        _, output = runner.pytest(folder, NO_PLUGINS)
         check_all_passed("SDK floor", output, 1)
         runs.append(float((folder / SDK_FLOOR_FILE).read_text()))
     return Timing("SDK floor (1 test, N calls)", tuple(runs[1:]))
@@ -266,24 +298,19 @@ def time_sdk_floor(folder: Path, cases: int, repeat: int) -> Timing:
 # --------------------------------------------------------------------------- suites
 
 
-def build_suites(root: Path, cases: int, server: LocalOpenAIServer) -> list[Suite]:
-    """Write the suites and record the cassettes of the two replay suites."""
+def build_suites(runner: Runner, root: Path, cases: int, server: LocalOpenAIServer) -> list[Suite]:
+    """Write the suites of ``cases`` tests and record the cassettes of the two replay suites."""
     trivial = write_suite(root / "trivial", trivial_source(cases))
     llm = write_suite(root / "pytest_llm", pytest_llm_source(cases))
     vcr = write_suite(root / "pytest_recording", pytest_recording_source(cases, server.base_url))
-    record(
-        "pytest_llm",
-        llm,
-        ("-p", "no:recording", "--llm-record", f"--llm-base-url={server.base_url}"),
-        cases,
-        server,
-    )
-    record("pytest-recording", vcr, ("-p", "no:llm", "--record-mode=once"), cases, server)
+    llm_record = ("-p", "no:recording", "--llm-record", f"--llm-base-url={server.base_url}")
+    record(runner, LLM_REPLAY, llm, llm_record, cases, server)
+    record(runner, VCR_REPLAY, vcr, ("-p", "no:llm", "--record-mode=once"), cases, server)
     return [
-        Suite("trivial, no plugin", trivial, NO_PLUGINS),
-        Suite("trivial, pytest_llm", trivial, ("-p", "no:recording")),
-        Suite("pytest_llm replay", llm, ("-p", "no:recording"), replays=True),
-        Suite("pytest-recording", vcr, ("-p", "no:llm", "--record-mode=none"), replays=True),
+        Suite(BASELINE, trivial, cases, NO_PLUGINS),
+        Suite("trivial, pytest_llm", trivial, cases, ("-p", "no:recording")),
+        Suite(LLM_REPLAY, llm, cases, ("-p", "no:recording"), replays=True),
+        Suite(VCR_REPLAY, vcr, cases, ("-p", "no:llm", "--record-mode=none"), replays=True),
     ]
 
 
@@ -297,46 +324,69 @@ def machine_facts() -> str:
     )
 
 
-def render_table(timings: Sequence[Timing], cases: int, repeat: int, sdk: Timing | None) -> str:
-    baseline = timings[0].best
-    header = f"{'suite':<28} {'best s':>7} {'median s':>9} {'ms/case':>8} {'overhead ms/case':>17}"
+def render_table(
+    full: Sequence[Timing],
+    single: Sequence[Timing] | None,
+    cases: int,
+    repeat: int,
+    sdk: Timing | None,
+) -> str:
+    base_full = full[0].best
+    slope = (
+        {
+            big.name: (big.best - small.best) / (cases - 1) * 1000
+            for big, small in zip(full, single, strict=True)
+        }
+        if single
+        else {}
+    )
+    header = (
+        f"{'suite':<27} {'best s':>6} {'median s':>8} {'ms/case':>7} "
+        f"{'overhead ms/case':>16} {'1-case s':>8} {'marginal ms/case':>16}"
+    )
     lines = [
         f"N={cases} cases, best/median of {repeat} runs; {machine_facts()}",
         header,
         "-" * len(header),
     ]
     overhead: dict[str, float] = {}
-    for timing in timings:
-        extra = (timing.best - baseline) / cases * 1000
-        overhead[timing.name] = extra
-        lines.append(
-            f"{timing.name:<28} {timing.best:>7.2f} {timing.median:>9.2f} "
-            f"{timing.best / cases * 1000:>8.2f} {extra:>17.2f}"
+    marginal: dict[str, float] = {}
+    for index, timing in enumerate(full):
+        overhead[timing.name] = (timing.best - base_full) / cases * 1000
+        row = (
+            f"{timing.name:<27} {timing.best:>6.2f} {timing.median:>8.2f} "
+            f"{timing.best / cases * 1000:>7.2f} {overhead[timing.name]:>16.2f}"
         )
+        if single:
+            marginal[timing.name] = slope[timing.name] - slope[BASELINE]
+            row += f" {single[index].best:>8.2f} {marginal[timing.name]:>16.2f}"
+        lines.append(row)
     if sdk is not None:
         per_call = sdk.best / cases * 1000
         lines.append(
-            f"{sdk.name:<28} {sdk.best:>7.2f} {sdk.median:>9.2f} {per_call:>8.2f} {per_call:>17.2f}"
+            f"{sdk.name:<27} {sdk.best:>6.2f} {sdk.median:>8.2f} {per_call:>7.2f} "
+            f"{per_call:>16.2f} {'':>8} {per_call:>16.2f}"
         )
-    llm, vcr = overhead.get("pytest_llm replay"), overhead.get("pytest-recording")
-    if llm is not None and vcr:
-        lines.append(f"pytest_llm / pytest-recording overhead per case: {llm / vcr:.2f}x")
-    lines.append(
-        "(overhead = best minus the 'trivial, no plugin' best, per case; SDK floor is timed in-test)"
-    )
+    lines.append("-" * len(header))
+    lines.append(ratio_line("overhead ms/case", overhead))
+    if marginal:
+        lines.append(ratio_line("marginal ms/case", marginal))
     return "\n".join(lines)
 
 
-def profile_replay(suite: Suite, root: Path, top: int) -> str:
-    """Run the pytest_llm replay suite once under cProfile; the top functions by own time and
-    the top pytest_llm / vcr / openai / httpx2 functions by cumulative time."""
+def ratio_line(label: str, figures: dict[str, float]) -> str:
+    llm, vcr = figures[LLM_REPLAY], figures[VCR_REPLAY]
+    ratio = f"{llm / vcr:.2f}x" if llm > 0 and vcr > 0 else "n/a (an overhead is not above noise)"
+    return f"pytest_llm / pytest-recording, {label}: {ratio}"
+
+
+def profile_replay(
+    runner: Runner, suite: Suite, server: LocalOpenAIServer, root: Path, top: int
+) -> str:
+    """Run a replay suite once under cProfile: the top functions by own time, and the top
+    pytest_llm / vcr / openai / httpx2 / yaml functions by cumulative time."""
     output_file = root / "replay.prof"
-    _, output = run_pytest(
-        suite.folder, suite.args, prefix=("-m", "cProfile", "-o", str(output_file))
-    )
-    check_all_passed(
-        f"{suite.name} (profiled)", output, int(summary_counts(output).get("passed", -1))
-    )
+    checked_run(runner, suite, server, prefix=("-m", "cProfile", "-o", str(output_file)))
     stats = pstats.Stats(str(output_file))
     total = stats.total_tt  # type: ignore[attr-defined]
     rows = stats.stats  # type: ignore[attr-defined]
@@ -351,11 +401,12 @@ def profile_replay(suite: Suite, root: Path, top: int) -> str:
         key=lambda entry: entry[0],
         reverse=True,
     )[:top]
-    lines = [f"cProfile of one '{suite.name}' run: {total:.2f} s profiled", "top by own time:"]
-    lines += [f"  {own:7.3f} s own  {calls:>8} calls  {name}" for _, own, calls, name, _ in by_own]
+    lines = [f"cProfile of one '{suite.name}' run ({suite.cases} cases): {total:.2f} s profiled"]
+    lines.append("top by own time:")
+    lines += [f"  {own:7.3f} s own {calls:>8} calls  {name}" for _, own, calls, name, _ in by_own]
     lines.append("top pytest_llm/vcr/openai/httpx2/yaml functions by cumulative time:")
     lines += [
-        f"  {cum:7.3f} s cum  {calls:>8} calls  {name}" for cum, _, calls, name, _ in by_cumulative
+        f"  {cum:7.3f} s cum {calls:>8} calls  {name}" for cum, _, calls, name, _ in by_cumulative
     ]
     return "\n".join(lines)
 
@@ -374,30 +425,46 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the SDK-on-MockTransport floor measurement",
     )
     parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="also profile one pytest_llm replay run with cProfile",
+        "--no-marginal",
+        dest="marginal",
+        action="store_false",
+        help="skip the 1-case suites (no '1-case s' / 'marginal ms/case' columns)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one pytest_llm replay run (cProfile)"
     )
     parser.add_argument("--profile-top", type=int, default=15, help="rows per profile listing")
-    parser.add_argument("--keep", action="store_true", help="keep (and print) the temporary folder")
+    parser.add_argument(
+        "--cold-bytecode",
+        action="store_true",
+        help="keep the caller's bytecode settings (e.g. PYTHONDONTWRITEBYTECODE=1)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep (and name) the temporary folder")
     args = parser.parse_args(argv)
+    if args.cases < 2 and args.marginal:
+        parser.error("--cases must be at least 2 (or pass --no-marginal)")
     if args.cases < 1 or args.repeat < 1:
         parser.error("--cases and --repeat must be at least 1")
     return args
 
 
 def run_benchmark(args: argparse.Namespace, root: Path) -> str:
+    runner = Runner(None if args.cold_bytecode else root / "pycache")
     with LocalOpenAIServer() as server:
-        suites = build_suites(root, args.cases, server)
-        timings = [time_suite(suite, args.cases, args.repeat, server) for suite in suites]
+        suites = build_suites(runner, root / "full", args.cases, server)
+        full = [time_suite(runner, suite, args.repeat, server) for suite in suites]
+        single = None
+        if args.marginal:
+            small = build_suites(runner, root / "single", 1, server)
+            single = [time_suite(runner, suite, args.repeat, server) for suite in small]
         sdk = None
         if args.sdk_floor:
             floor = write_suite(root / "sdk_floor", sdk_floor_source(args.cases))
-            sdk = time_sdk_floor(floor, args.cases, args.repeat)
-        report = render_table(timings, args.cases, args.repeat, sdk)
+            sdk = time_sdk_floor(runner, floor, args.repeat)
+        report = render_table(full, single, args.cases, args.repeat, sdk)
         if args.profile:
-            replay = next(suite for suite in suites if suite.name == "pytest_llm replay")
-            report += "\n\n" + profile_replay(replay, root, args.profile_top)
+            replay = next(suite for suite in suites if suite.name == LLM_REPLAY)
+            report += "\n\n" + profile_replay(runner, replay, server, root, args.profile_top)
     return report
 
 
@@ -405,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="pytest-llm-bench-"))
     try:
-        print(run_benchmark(args, root))
+        print(run_benchmark(args, root), flush=True)
     except BenchmarkError as error:
         print(f"benchmark aborted: {error}", file=sys.stderr)
         return 1
@@ -413,8 +480,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep:
             print(f"suites kept in {root}", file=sys.stderr)
         else:
-            import shutil
-
             shutil.rmtree(root, ignore_errors=True)
     return 0
 
