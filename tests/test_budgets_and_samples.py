@@ -22,7 +22,10 @@ def test_latency_budget_fails_on_replay_with_the_recorded_figure(inner):
     result = inner.replay()  # recorded slow: fails offline too
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*LLM budget exceeded:*", "*latency_budget: call #1 (chat.completions, gpt-4o-mini) took 0.3* s > 0.2 s*"]
+        [
+            "*LLM budget exceeded:*",
+            "*latency_budget: call #1 (chat.completions, gpt-4o-mini) took 0.3* s > 0.2 s*",
+        ]
     )
 
 
@@ -76,7 +79,9 @@ def test_cost_budget_uses_the_price_table_and_ini_overrides(inner):
     )
     result = inner.record()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*cost_budget: no price for model 'house-model-v1'; add a line*llm_prices*"])
+    result.stdout.fnmatch_lines(
+        ["*cost_budget: no price for model 'house-model-v1'; add a line*llm_prices*"]
+    )
     assert "Traceback" not in result.stdout.str()
     inner.pytester.makeini("[pytest]\nllm_prices =\n    house-model-v1 10 100\n")
     result = inner.replay()
@@ -89,7 +94,9 @@ def test_bad_price_line_is_a_usage_error(pytester):
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*llm_prices line 'gpt-x cheap': expected 'model input_usd_per_million*"])
+    result.stderr.fnmatch_lines(
+        ["*llm_prices line 'gpt-x cheap': expected 'model input_usd_per_million*"]
+    )
 
 
 def test_prices_match_dated_model_names():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -400,13 +402,11 @@ def test_models_lists_the_script_model(server: LocalOpenAIServer, client: openai
 
 
 def _protocol_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = []
-    for name in ("httpx2", "httpx"):
-        try:
-            errors.append(__import__(name).RemoteProtocolError)
-        except ImportError:
-            pass
-    return tuple(errors)
+    modules = [
+        importlib.util.find_spec(name) and importlib.import_module(name)
+        for name in ("httpx2", "httpx")
+    ]
+    return tuple(module.RemoteProtocolError for module in modules if module)
 
 
 def test_drop_fault_breaks_plain_and_streamed_calls(

@@ -222,3 +222,42 @@ def test_marker_and_options_are_documented(pytester):
         "llm_prices",
     ):
         assert name in help_text
+
+
+def test_module_and_class_markers_with_the_closest_winning(inner):
+    inner.server.script(replies=[{"text": "ok"}])
+    inner.write(
+        """
+        import pytest
+        from pytest_llm import llm_case
+
+        pytestmark = pytest.mark.llm_case(tags=["module"])
+
+        def test_module_level(llm_cassette):
+            assert llm_cassette.path.name == "test_module_level.yaml"
+
+        @llm_case
+        class TestGroup:
+            @llm_case(cassette="custom")
+            def test_in_class(self, llm_cassette, llm_client, llm_model):
+                assert llm_cassette.path.name == "custom.yaml"
+                llm_client.chat.completions.create(model=llm_model, messages=[{"role": "user", "content": "x"}])
+
+            def test_plain(self, llm_cassette):
+                assert llm_cassette.path.name == "TestGroup.test_plain.yaml"
+        """
+    )
+    inner.record().assert_outcomes(passed=3)
+    inner.replay().assert_outcomes(passed=3)
+    assert inner.cassette("custom").exists()
+
+
+def test_plain_tests_get_no_cassette(inner):
+    inner.write(
+        """
+        def test_plain():
+            assert True
+        """
+    )
+    inner.replay().assert_outcomes(passed=1)
+    assert not (inner.pytester.path / "cassettes").exists()

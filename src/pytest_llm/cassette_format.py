@@ -206,7 +206,7 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         method=str(request["method"]).upper(),
         path=path_of(str(request["uri"])),
         request_body=_as_bytes(request_body),
-        request_content_type=(request_headers.get("content-type") or [None])[0],
+        request_content_type=next(iter(request_headers.get("content-type") or ()), None),
         status=int(status),
         reason=str(reason),
         response_headers=headers,

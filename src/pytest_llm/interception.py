@@ -80,8 +80,8 @@ def _network_blocked(recorder: CassetteRecorder, allowed_hosts: Collection[str])
         refuse(sock, address)
         return original_connect_ex(sock, address)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

@@ -136,7 +136,6 @@ def pytest_collection_modifyitems(
 def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
     if not isinstance(item, pytest.Function):
         return None
-    marked, keywords = False, {}
     try:
         marked, keywords = merged_marker_keywords(item)
         if not marked and not CASE_FIXTURES.intersection(item.fixturenames):
@@ -199,7 +198,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def _case(request: pytest.FixtureRequest) -> Case:
-    case = request.node.stash.get(CASE_KEY, None)
+    case: Case | None = request.node.stash.get(CASE_KEY, None)
     if case is None:
         raise pytest.UsageError(f"{request.node.nodeid}: pytest-llm fixtures need an LLM case")
     return case

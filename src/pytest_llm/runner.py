@@ -144,7 +144,7 @@ def _unstorable(recorder: CassetteRecorder, outcome: BaseException | None) -> st
 
 def _cause(outcome: BaseException | None) -> str:
     """`` (APIConnectionError: Connection error. <- ConnectError: [Errno 111] ...)``."""
-    chain = []
+    chain: list[str] = []
     while outcome is not None and len(chain) < 3:
         chain.append(f"{type(outcome).__name__}: {outcome}")
         outcome = outcome.__cause__ or outcome.__context__
