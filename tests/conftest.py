@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -11,6 +13,12 @@ import openai  # noqa: F401 - imported once here: pytester's in-process runs wou
 import pytest
 import requests  # noqa: F401 - it (and openai, vcrpy) for every inner session otherwise
 import vcr.patch  # noqa: F401
+
+# httpcore flavours too: a copy imported anew after an inner session would no longer be the one
+# whose exceptions httpx maps, so every module the plugin touches is imported up front.
+for _name in ("httpcore2", "httpcore", "httpx2", "httpx"):
+    if importlib.util.find_spec(_name) is not None:
+        importlib.import_module(_name)
 
 from pytest_llm.testing import LocalOpenAIServer
 

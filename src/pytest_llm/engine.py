@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -15,24 +15,24 @@ if TYPE_CHECKING:
     import openai
 
 
-@dataclasses.dataclass
 class Engine:
-    settings: Settings
-    scrubber: Scrubber
-    transport_patches: tuple[tuple[Any, str, Any], ...]
-    skip_patchers: tuple[str, ...]
-    prices: dict[str, Price]
-    _sync_client: Any = None
+    """Built at configure time; what costs imports (vcrpy, httpcore) is prepared on first use,
+    so a session without LLM cases pays nothing for them."""
 
-    @classmethod
-    def start(cls, settings: Settings) -> Engine:
-        return cls(
-            settings=settings,
-            scrubber=Scrubber.from_environment(settings.redact_patterns, dict(os.environ)),
-            transport_patches=tuple(timing.transport_patches()),
-            skip_patchers=interception.unneeded_patchers(),
-            prices={**BUILTIN_PRICES, **settings.prices},
-        )
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.scrubber = Scrubber.from_environment(settings.redact_patterns, dict(os.environ))
+        self.prices: dict[str, Price] = {**BUILTIN_PRICES, **settings.prices}
+        self._sync_client: Any = None
+
+    @functools.cached_property
+    def transport_patches(self) -> tuple[tuple[Any, str, Any], ...]:
+        """Timing wrappers of the httpcore connection pools (used only while recording)."""
+        return tuple(timing.transport_patches())
+
+    @functools.cached_property
+    def skip_patchers(self) -> tuple[str, ...]:
+        return interception.unneeded_patchers()
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

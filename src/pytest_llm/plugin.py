@@ -102,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     run_settings = settings.from_config(config)
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
-    config.stash[ENGINE_KEY] = Engine.start(run_settings)
+    config.stash[ENGINE_KEY] = Engine(run_settings)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
