@@ -14,13 +14,13 @@ import pytest
 import requests  # noqa: F401 - it (and openai, vcrpy) for every inner session otherwise
 import vcr.patch  # noqa: F401
 
+from pytest_llm.testing import LocalOpenAIServer
+
 # httpcore flavours too: a copy imported anew after an inner session would no longer be the one
 # whose exceptions httpx maps, so every module the plugin touches is imported up front.
 for _name in ("httpcore2", "httpcore", "httpx2", "httpx"):
     if importlib.util.find_spec(_name) is not None:
         importlib.import_module(_name)
-
-from pytest_llm.testing import LocalOpenAIServer
 
 
 @dataclasses.dataclass
