@@ -42,6 +42,7 @@ class Case:
     nodeid: str
     options: CaseOptions
     cassette: CassetteView
+    module_dir: Path | None = None  # the test module's folder: relative schema paths start here
     calls: CallLog = dataclasses.field(default_factory=CallLog)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -24,6 +24,7 @@ class Engine:
         self.scrubber = Scrubber.from_environment(settings.redact_patterns, dict(os.environ))
         self.prices: dict[str, Price] = {**BUILTIN_PRICES, **settings.prices}
         self._sync_client: Any = None
+        self.local_models: dict[str, Any] = {}  # similarity method "local": loaded once
 
     @functools.cached_property
     def transport_patches(self) -> tuple[tuple[Any, str, Any], ...]:

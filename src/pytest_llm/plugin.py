@@ -78,6 +78,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default threshold of assert_similar (default: {settings.DEFAULT_SIMILARITY_THRESHOLD}).",
     )
     parser.addini(
+        "llm_local_embedding_model",
+        "Folder of a sentence-transformers model for similarity method 'local' (default: the one "
+        "of the 'local' extra).",
+    )
+    parser.addini(
         "llm_redact",
         "Regular expressions scrubbed from cassettes and output, one per line.",
         type="linelist",
@@ -148,6 +153,7 @@ def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
     return Case(
         nodeid=item.nodeid,
         options=options,
+        module_dir=item.path.parent,
         cassette=CassetteView(path=path, shown=_shown_path(path, item.config.rootpath)),
     )
 

