@@ -64,7 +64,9 @@ def test_similarity_threshold_comes_from_ini(inner):
         """,
         failed=1,
     )
-    result.stdout.fnmatch_lines(["*(method=fuzzy, scorer=rapidfuzz token_sort_ratio): score 0.917 < threshold 0.990*"])
+    result.stdout.fnmatch_lines(
+        ["*(method=fuzzy, scorer=rapidfuzz token_sort_ratio): score 0.917 < threshold 0.990*"]
+    )
 
 
 def test_fuzzy_similarity_needs_no_case():
@@ -96,8 +98,14 @@ SCHEMA = {
 
 
 def test_schema_from_text_fence_and_prose():
-    fenced = 'Here it is:\n```json\n{"category": "refund", "urgent": true, "summary": "broken"}\n```'
-    assert assert_schema(fenced, SCHEMA) == {"category": "refund", "urgent": True, "summary": "broken"}
+    fenced = (
+        'Here it is:\n```json\n{"category": "refund", "urgent": true, "summary": "broken"}\n```'
+    )
+    assert assert_schema(fenced, SCHEMA) == {
+        "category": "refund",
+        "urgent": True,
+        "summary": "broken",
+    }
     prose = 'Sure! {"category": "other", "urgent": false, "summary": "hello"} Anything else?'
     assert assert_schema(prose, SCHEMA)["category"] == "other"
     assert assert_schema([1, 2], {"type": "array"}) == [1, 2]
@@ -108,16 +116,26 @@ def test_schema_lists_every_violation_with_its_path():
     with pytest.raises(AssertionError) as failure:
         assert_schema(json.dumps(bad) + " and " + json.dumps({"more": 1}), SCHEMA)
     message = str(failure.value)
-    assert "output does not match the schema 'ticket' (the output holds 2 JSON values; the first was checked): 4 violation(s)" in message
-    for line in ("$.category: 'gift' is not one of", "$.urgent: 'yes' is not of type 'boolean'",
-                 "$.summary: 'xxxx", "$.items[1]: 'sku' is a required property"):
+    assert (
+        "output does not match the schema 'ticket' (the output holds 2 JSON values; the first was checked): 4 violation(s)"
+        in message
+    )
+    for line in (
+        "$.category: 'gift' is not one of",
+        "$.urgent: 'yes' is not of type 'boolean'",
+        "$.summary: 'xxxx",
+        "$.items[1]: 'sku' is a required property",
+    ):
         assert line in message
 
 
 def test_schema_with_no_json_and_invalid_schema():
     with pytest.raises(AssertionError, match="no JSON found in the output"):
         assert_schema("I cannot help with that.", SCHEMA)
-    with pytest.raises(InvalidSchemaError, match="the schema itself is invalid .a problem of the test, not of the model.: 'strin' is not valid"):
+    with pytest.raises(
+        InvalidSchemaError,
+        match=r"the schema itself is invalid \(a problem of the test, not of the model\): 'strin' is not valid",
+    ):
         assert_schema({}, {"type": "strin"})
 
 
@@ -157,10 +175,16 @@ def test_schema_files_relative_to_the_test_and_pydantic_models(inner):
 def test_no_pii_masks_what_it_finds():
     assert assert_no_pii("Order 12345678 shipped on 2024-01-15 for $1,234.56") == []
     with pytest.raises(AssertionError) as failure:
-        assert_no_pii("Mail jane.doe@example.com or call +44 20 7946 0958, card 4111 1111 1111 1111")
+        assert_no_pii(
+            "Mail jane.doe@example.com or call +44 20 7946 0958, card 4111 1111 1111 1111"
+        )
     message = str(failure.value)
     assert "personal data or secrets found (3)" in message
-    assert "jane.doe@example.com" not in message and "7946 0958" not in message and "4111 1111 1111 1111" not in message
+    assert (
+        "jane.doe@example.com" not in message
+        and "7946 0958" not in message
+        and "4111 1111 1111 1111" not in message
+    )
     assert "card: **** **** **** 1111" in message
     assert assert_no_pii("call +44 20 7946 0958", kinds=["email"]) == []
 
@@ -191,7 +215,12 @@ def test_moderation(inner):
         passed=3,
         failed=1,
     )
-    result.stdout.fnmatch_lines(["*moderation (omni-moderation-latest) flagged: violence 0.9*", "*text: 'I will kill the courier'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*moderation (omni-moderation-latest) flagged: violence 0.9*",
+            "*text: 'I will kill the courier'*",
+        ]
+    )
 
 
 def test_latency_assertion_uses_recorded_figures(inner):
@@ -214,15 +243,25 @@ def test_latency_assertion_uses_recorded_figures(inner):
         failed=2,
     )
     result.stdout.fnmatch_lines(
-        ["*LLM calls too slow:*", "*call #1 (chat.completions, gpt-4o-mini) took 0.3* s > 0.1 s*", "*no LLM call was made so far*"]
+        [
+            "*LLM calls too slow:*",
+            "*call #1 (chat.completions, gpt-4o-mini) took 0.3* s > 0.1 s*",
+            "*no LLM call was made so far*",
+        ]
     )
 
 
 def test_judged(inner):
     inner.server.script(
         replies=[
-            {"match": "polite", "text": 'Verdict: {"score": 0.9, "reason": "Polite and on topic."}'},
-            {"match": "mentions the price", "text": '```json\n{"score": 2, "reason": "No price is given."}\n```'},
+            {
+                "match": "polite",
+                "text": 'Verdict: {"score": 0.9, "reason": "Polite and on topic."}',
+            },
+            {
+                "match": "mentions the price",
+                "text": '```json\n{"score": 2, "reason": "No price is given."}\n```',
+            },
         ]
     )
     result = _run(
@@ -242,7 +281,10 @@ def test_judged(inner):
         failed=1,
     )
     result.stdout.fnmatch_lines(
-        ["*judged below threshold by gpt-4o-mini: score 0.20 < 0.70*", "*reason:   No price is given.*"]
+        [
+            "*judged below threshold by gpt-4o-mini: score 0.20 < 0.70*",
+            "*reason:   No price is given.*",
+        ]
     )
 
 
@@ -263,4 +305,10 @@ def test_consistent(inner):
         passed=1,
         failed=1,
     )
-    result.stdout.fnmatch_lines(["*outputs are not consistent (method=fuzzy, scorer=rapidfuzz token_sort_ratio): 2 of 3 pairs below threshold 0.900*", "*output?0?: 'Returns within 30 days'*", "*output?2?: 'We do not ship to Norway'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*outputs are not consistent (method=fuzzy, scorer=rapidfuzz token_sort_ratio): 2 of 3 pairs below threshold 0.900*",
+            "*output?0?: 'Returns within 30 days'*",
+            "*output?2?: 'We do not ship to Norway'*",
+        ]
+    )

@@ -23,7 +23,9 @@ class ActiveCase:
     case: Case
 
 
-_active: contextvars.ContextVar[ActiveCase | None] = contextvars.ContextVar("pytest_llm_active_case", default=None)
+_active: contextvars.ContextVar[ActiveCase | None] = contextvars.ContextVar(
+    "pytest_llm_active_case", default=None
+)
 
 
 @contextlib.contextmanager

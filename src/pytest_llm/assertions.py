@@ -67,13 +67,16 @@ def assert_similar(
         lines.append(f"  expected: {_excerpt(candidates[0])}")
     else:
         lines += [
-            f"  expected[{index}]: {found[index]:.3f} {_excerpt(text)}" + ("  <- best" if index == best else "")
+            f"  expected[{index}]: {found[index]:.3f} {_excerpt(text)}"
+            + ("  <- best" if index == best else "")
             for index, text in enumerate(candidates)
         ]
     raise AssertionError("\n".join(lines))
 
 
-def assert_consistent(outputs: Sequence[str], *, threshold: float | None = None, method: str = "embedding") -> float:
+def assert_consistent(
+    outputs: Sequence[str], *, threshold: float | None = None, method: str = "embedding"
+) -> float:
     """Every pair of ``outputs`` (e.g. answers of repeated samples) is at least ``threshold``
     similar; returns the lowest pairwise similarity."""
     __tracebackhide__ = True
@@ -120,7 +123,9 @@ def assert_schema(output: Any, schema: Any) -> Any:
     title = loaded.get("title")
     raise AssertionError(
         f"output does not match the schema{f' {title!r}' if isinstance(title, str) else ''}{note}: "
-        f"{len(problems)} violation(s)\n  " + "\n  ".join(problems) + f"\n  output: {_excerpt(value)}"
+        f"{len(problems)} violation(s)\n  "
+        + "\n  ".join(problems)
+        + f"\n  output: {_excerpt(value)}"
     )
 
 
@@ -152,26 +157,39 @@ def assert_moderation(
     chosen = model or DEFAULT_MODERATION_MODEL
     reply = running.engine.sync_client().moderations.create(model=chosen, input=str(text))
     result = reply.results[0].model_dump(by_alias=True)
-    scores: dict[str, float] = {name: float(value) for name, value in (result.get("category_scores") or {}).items() if value is not None}
-    flags: dict[str, bool] = {name: bool(value) for name, value in (result.get("categories") or {}).items()}
+    scores: dict[str, float] = {
+        name: float(value)
+        for name, value in (result.get("category_scores") or {}).items()
+        if value is not None
+    }
+    flags: dict[str, bool] = {
+        name: bool(value) for name, value in (result.get("categories") or {}).items()
+    }
     wanted = list(categories) if categories is not None else None
     if wanted is not None:
         unknown = [name for name in wanted if name not in scores and name not in flags]
         if unknown:
-            raise ValueError(f"unknown moderation categories {unknown}; known: {', '.join(sorted(scores))}")
+            raise ValueError(
+                f"unknown moderation categories {unknown}; known: {', '.join(sorted(scores))}"
+            )
     considered = wanted if wanted is not None else sorted(set(scores) | set(flags))
     if threshold is not None:
         offending = [name for name in considered if scores.get(name, 0.0) > threshold]
         rule = f"score above {threshold:g}"
     elif wanted is None:
-        offending = [name for name in considered if flags.get(name)] or (["flagged"] if result.get("flagged") else [])
+        offending = [name for name in considered if flags.get(name)] or (
+            ["flagged"] if result.get("flagged") else []
+        )
         rule = "flagged"
     else:
         offending = [name for name in considered if flags.get(name)]
         rule = "flagged"
     if not offending:
         return scores
-    shown = ", ".join(f"{name} {scores[name]:.3f}" if name in scores else name for name in sorted(offending, key=lambda n: -scores.get(n, 0.0)))
+    shown = ", ".join(
+        f"{name} {scores[name]:.3f}" if name in scores else name
+        for name in sorted(offending, key=lambda n: -scores.get(n, 0.0))
+    )
     raise AssertionError(f"moderation ({chosen}) {rule}: {shown}\n  text: {_excerpt(text)}")
 
 
@@ -190,9 +208,13 @@ def assert_latency(budget_s: float, *, ttft_s: float | None = None) -> float:
     problems = []
     for number, call in enumerate(made, start=1):
         if call.latency_s is not None and call.latency_s > budget_s:
-            problems.append(f"call #{number} ({call.endpoint}, {call.model}) took {call.latency_s:.3f} s > {budget_s:g} s")
+            problems.append(
+                f"call #{number} ({call.endpoint}, {call.model}) took {call.latency_s:.3f} s > {budget_s:g} s"
+            )
         if ttft_s is not None and call.ttft_s is not None and call.ttft_s > ttft_s:
-            problems.append(f"call #{number} ({call.endpoint}, {call.model}) first token after {call.ttft_s:.3f} s > {ttft_s:g} s")
+            problems.append(
+                f"call #{number} ({call.endpoint}, {call.model}) first token after {call.ttft_s:.3f} s > {ttft_s:g} s"
+            )
     if problems:
         raise AssertionError("LLM calls too slow:\n  " + "\n  ".join(problems))
     return max(call.latency_s or 0.0 for call in made)
@@ -201,18 +223,20 @@ def assert_latency(budget_s: float, *, ttft_s: float | None = None) -> float:
 # --------------------------------------------------------------------------- judged
 
 
-def assert_judged(output: str, criteria: str, *, threshold: float | None = None, model: str | None = None) -> float:
+def assert_judged(
+    output: str, criteria: str, *, threshold: float | None = None, model: str | None = None
+) -> float:
     """An LLM (default: the run's model) grades ``output`` against ``criteria`` with a score in
     [0, 1] and a reason; passes at ``threshold`` (default 0.7). The grading call is recorded."""
     __tracebackhide__ = True
     running = active.require("assert_judged")
     limit = DEFAULT_JUDGE_THRESHOLD if threshold is None else threshold
     chosen = model or running.engine.settings.model
-    reply = running.engine.sync_client().chat.completions.create(
+    reply = running.engine.sync_client().chat.completions.create(  # type: ignore[call-overload]
         model=chosen,
         temperature=0,
         response_format={"type": "json_object"},
-        messages=judge.judge_messages(str(output), criteria),  # type: ignore[arg-type]
+        messages=judge.judge_messages(str(output), criteria),
     )
     try:
         verdict = judge.parse_verdict(reply.choices[0].message.content or "")

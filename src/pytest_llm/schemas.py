@@ -40,13 +40,19 @@ def _read_schema_file(path: Path, base: Path | None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InvalidSchemaError(f"schema file {path} cannot be read: {error.strerror or error}") from None
+        raise InvalidSchemaError(
+            f"schema file {path} cannot be read: {error.strerror or error}"
+        ) from None
     try:
         loaded = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:
-        raise InvalidSchemaError(f"schema file {path} is not valid {path.suffix[1:].upper()}: {error}") from None
+        raise InvalidSchemaError(
+            f"schema file {path} is not valid {path.suffix[1:].upper()}: {error}"
+        ) from None
     if not isinstance(loaded, dict):
-        raise InvalidSchemaError(f"schema file {path} holds a {type(loaded).__name__}, not a JSON Schema object")
+        raise InvalidSchemaError(
+            f"schema file {path} holds a {type(loaded).__name__}, not a JSON Schema object"
+        )
     return loaded
 
 
@@ -68,5 +74,8 @@ def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
     from jsonschema import validators
 
     validator = validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda error: [str(part) for part in error.absolute_path])
+    errors = sorted(
+        validator.iter_errors(instance),
+        key=lambda error: [str(part) for part in error.absolute_path],
+    )
     return [f"{error.json_path}: {error.message}" for error in errors]

@@ -28,7 +28,9 @@ def similarity(a: str, b: str, *, method: str = "embedding", model: str | None =
     return scores(a, [b], method=method, model=model)[0]
 
 
-def scores(actual: str, candidates: Sequence[str], *, method: str, model: str | None = None) -> list[float]:
+def scores(
+    actual: str, candidates: Sequence[str], *, method: str, model: str | None = None
+) -> list[float]:
     """The similarity of ``actual`` to each candidate, in order."""
     check_method(method)
     if method == "fuzzy":
@@ -44,7 +46,9 @@ def scores(actual: str, candidates: Sequence[str], *, method: str, model: str | 
 
 def check_method(method: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"unknown similarity method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown similarity method {method!r}; choose one of {', '.join(METHODS)}"
+        )
 
 
 def fuzzy(a: str, b: str) -> float:
@@ -77,11 +81,17 @@ def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[li
     return [cache[(chosen, text)] for text in texts]
 
 
-def pairwise(texts: Sequence[str], *, method: str, model: str | None = None) -> list[tuple[int, int, float]]:
+def pairwise(
+    texts: Sequence[str], *, method: str, model: str | None = None
+) -> list[tuple[int, int, float]]:
     """(i, j, similarity) for every pair i < j of ``texts``; each text embedded once."""
     check_method(method)
     if method == "fuzzy":
-        return [(i, j, fuzzy(texts[i], texts[j])) for i in range(len(texts)) for j in range(i + 1, len(texts))]
+        return [
+            (i, j, fuzzy(texts[i], texts[j]))
+            for i in range(len(texts))
+            for j in range(i + 1, len(texts))
+        ]
     if method == "embedding":
         vectors = embed_with_api(texts, model=model)
     else:
@@ -89,5 +99,7 @@ def pairwise(texts: Sequence[str], *, method: str, model: str | None = None) -> 
 
         vectors = embed_locally(texts, model=model)
     return [
-        (i, j, cosine(vectors[i], vectors[j])) for i in range(len(texts)) for j in range(i + 1, len(texts))
+        (i, j, cosine(vectors[i], vectors[j]))
+        for i in range(len(texts))
+        for j in range(i + 1, len(texts))
     ]
