@@ -262,7 +262,15 @@ def _represent_str(dumper: Any, value: str) -> Any:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _represent_list(dumper: Any, value: list[Any]) -> Any:
+    """Vectors (embeddings, logprobs) on one line: a diff of a cassette shows one line per vector,
+    not one per number."""
+    numeric = len(value) > 1 and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=numeric)
+
+
 _CassetteDumper.add_representer(str, _represent_str)
+_CassetteDumper.add_representer(list, _represent_list)
 
 
 def render_cassette(interactions: Sequence[Interaction]) -> str:
