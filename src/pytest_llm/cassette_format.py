@@ -265,7 +265,9 @@ def _represent_str(dumper: Any, value: str) -> Any:
 def _represent_list(dumper: Any, value: list[Any]) -> Any:
     """Vectors (embeddings, logprobs) on one line: a diff of a cassette shows one line per vector,
     not one per number."""
-    numeric = len(value) > 1 and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value)
+    numeric = len(value) > 1 and all(
+        isinstance(item, (int, float)) and not isinstance(item, bool) for item in value
+    )
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=numeric)
 
 
