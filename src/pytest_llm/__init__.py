@@ -10,7 +10,7 @@ from pytest_llm.assertions import (
     assert_similar,
 )
 from pytest_llm.markers import llm_case
-from pytest_llm.similarity import similarity
+from pytest_llm.text_similarity import similarity
 
 __all__ = [
     "assert_consistent",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_llm import active, json_extraction, judge, pii, schemas, similarity
+from pytest_llm import active, json_extraction, judge, pii, schemas, text_similarity
 from pytest_llm.settings import DEFAULT_SIMILARITY_THRESHOLD
 
 DEFAULT_JUDGE_THRESHOLD = 0.7
@@ -54,7 +54,7 @@ def assert_similar(
     if not candidates:
         raise ValueError("assert_similar needs at least one expected text")
     limit = _threshold(threshold)
-    found = similarity.scores(str(actual), candidates, method=method, model=model)
+    found = text_similarity.scores(str(actual), candidates, method=method, model=model)
     best = max(range(len(found)), key=found.__getitem__)
     if found[best] >= limit:
         return found[best]
@@ -84,7 +84,7 @@ def assert_consistent(
     if len(texts) < 2:
         raise ValueError(f"assert_consistent needs at least two outputs, got {len(texts)}")
     limit = _threshold(threshold)
-    pairs = similarity.pairwise(texts, method=method)
+    pairs = text_similarity.pairwise(texts, method=method)
     i, j, lowest = min(pairs, key=lambda pair: pair[2])
     if lowest >= limit:
         return lowest

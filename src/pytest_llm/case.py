@@ -13,10 +13,22 @@ from pytest_llm.settings import Mode
 
 
 class CallLog(list[calls.LLMCall]):
-    """The calls made so far in the current test (``llm_calls``)."""
+    """The calls made so far in the current run of the test (``llm_calls``); ``history`` keeps
+    every call of every run (samples) for the report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[calls.LLMCall] = []
 
     def add(self, interaction: Interaction) -> None:
-        self.append(calls.describe(interaction))
+        call = calls.describe(interaction)
+        self.append(call)
+        self.history.append(call)
+
+    def reset(self) -> None:
+        """Forget every call (before the same body runs again in another mode)."""
+        self.clear()
+        self.history.clear()
 
     @property
     def total_tokens(self) -> int:

@@ -49,6 +49,11 @@ def match_key(method: str, path: str, body: bytes) -> MatchKey:
     return (method.upper(), canonical_path(path), canonical_body(body, path))
 
 
+def endpoint_key(method: str, path: str, body: bytes) -> MatchKey:
+    """Only the endpoint: for answering calls by position, whatever their bodies say."""
+    return (method.upper(), path.split("?", 1)[0].rstrip("/") or "/", "")
+
+
 def nearest(
     method: str, path: str, body: bytes, recorded: Sequence[Interaction]
 ) -> tuple[int, Interaction] | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llm import environment, runner, settings
+from pytest_llm import environment, results, runner, settings
 from pytest_llm.budgets import BudgetConfigurationError
 from pytest_llm.case import CallLog, Case, CassetteView
 from pytest_llm.engine import Engine
@@ -16,6 +16,7 @@ from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, R
 from pytest_llm.options import MARKER_SIGNATURE, build_options, merged_marker_keywords
 from pytest_llm.paths import cassette_path
 from pytest_llm.samples import run_samples
+from pytest_llm.session import LLMSession
 
 if TYPE_CHECKING:
     import openai
@@ -26,6 +27,7 @@ ENGINE_KEY = pytest.StashKey[Engine]()
 RESTORE_ENV_KEY = pytest.StashKey[Any]()
 CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
+SESSION_KEY = pytest.StashKey[LLMSession]()
 
 #: Requesting one of these fixtures makes a test an LLM case even without the marker.
 CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})
@@ -78,6 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default threshold of assert_similar (default: {settings.DEFAULT_SIMILARITY_THRESHOLD}).",
     )
     parser.addini(
+        "llm_drift_method",
+        "How --llm-rerecord measures how far an answer drifted: fuzzy (default) or local.",
+    )
+    parser.addini(
         "llm_local_embedding_model",
         "Folder of a sentence-transformers model for similarity method 'local' (default: the one "
         "of the 'local' extra).",
@@ -107,10 +113,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     run_settings = settings.from_config(config)
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
-    config.stash[ENGINE_KEY] = Engine(run_settings)
+    engine = Engine(run_settings)
+    config.stash[ENGINE_KEY] = engine
+    if not hasattr(config, "workerinput"):  # the controller (or the only process) reports
+        config.stash[SESSION_KEY] = LLMSession(run_settings, engine.prices)
+        config.pluginmanager.register(config.stash[SESSION_KEY], "pytest_llm_session")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is not None:
+        config.pluginmanager.unregister(llm_session)
     restore = config.stash.get(RESTORE_ENV_KEY, None)
     if restore is not None:
         restore()
@@ -198,6 +211,35 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         del item.runtest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    case = item.stash.get(CASE_KEY, None)
+    if case is None or not (call.when == "call" or (call.when == "setup" and not report.passed)):
+        return report
+    data = results.case_data(case, drift_method=item.config.stash[ENGINE_KEY].settings.drift_method)
+    if report.failed and call.excinfo is not None:
+        data["message"] = _one_line_failure(call.excinfo)
+        dataset = data.get("dataset") or {}
+        if call.when == "call" and dataset.get("min_pass_rate") is not None:
+            reason = (
+                f"tolerated by the data-set gate (min_pass_rate {dataset['min_pass_rate']:g} for "
+                f"{dataset['path']}); the record failed: {data['message']}"
+            )
+            report.outcome = "skipped"
+            report.wasxfail = reason
+            data["tolerated"] = reason
+    report.user_properties.append((results.PROPERTY, data))
+    return report
+
+
+def _one_line_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    text = excinfo.exconly().strip()
+    return text if len(text) <= 500 else text[:499] + "…"
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -70,7 +70,10 @@ class CassetteRecorder:
         miss_context: MissContext,
         custom_patches: tuple[tuple[Any, str, Any], ...] = (),
         skip_patchers: tuple[str, ...] = (),
+        positional: bool = False,
     ) -> None:
+        """``positional``: answer the n-th call to an endpoint with the n-th recording of that
+        endpoint, whatever the request says (the "before" side of a re-record comparison)."""
         self._path = str(path)
         self.path = path
         self.recording = recording
@@ -89,8 +92,9 @@ class CassetteRecorder:
         self._unplayed: dict[matching.MatchKey, collections.deque[int]] = collections.defaultdict(
             collections.deque
         )
+        self._key = matching.endpoint_key if positional else matching.match_key
         for index, interaction in enumerate(self.recorded):
-            key = matching.match_key(interaction.method, interaction.path, interaction.request_body)
+            key = self._key(interaction.method, interaction.path, interaction.request_body)
             self._unplayed[key].append(index)
         self._known_keys = frozenset(self._unplayed)
         self._chosen: dict[int, int] = {}
@@ -122,7 +126,7 @@ class CassetteRecorder:
             timing.start()
             return False
         method, path, body = self._scrubbed_request(request)
-        key = matching.match_key(method, path, body)
+        key = self._key(method, path, body)
         with self._lock:
             queue = self._unplayed.get(key)
             if queue:

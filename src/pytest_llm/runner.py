@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -15,6 +16,14 @@ from pytest_llm.interaction import Interaction
 from pytest_llm.recorder import CassetteRecorder, MissContext
 from pytest_llm.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
 from pytest_llm.stability import stabilize
+
+
+@dataclasses.dataclass(frozen=True)
+class Before:
+    """How a re-recorded case did on its old cassette: passed / failed, or None (new)."""
+
+    outcome: str | None
+    samples: tuple[int, int] | None
 
 
 class _RecordingNeeded(Exception):
@@ -38,8 +47,38 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
             _replay(engine, case, existing, body, recordable=True)
             return
         except _RecordingNeeded:
-            case.calls.clear()
+            case.calls.reset()
+    if mode is Mode.RERECORD:
+        case.extra["before"] = (
+            _run_before(engine, case, existing, body) if existing is not None else None
+        )
+        case.extra["previous"] = existing
+        case.calls.reset()
     _record(engine, case, existing or [], body)
+
+
+def _run_before(
+    engine: Engine, case: Case, existing: list[Interaction], body: Callable[[], object]
+) -> Before:
+    """The case's outcome on its old cassette, each call answered by position (see comparison)."""
+    recorder = _recorder(engine, case, existing, recording=False, positional=True)
+    outcome: str | None = "passed"
+    try:
+        with interception.intercepted(
+            recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
+        ):
+            body()
+    except ReplayMiss:
+        outcome = None  # more calls than the old cassette recorded: a new case
+    except pytest.skip.Exception:
+        outcome = None
+    except (Exception, pytest.fail.Exception):
+        outcome = "failed"
+    if recorder.misses:
+        outcome = None
+    results = case.extra.pop("samples", None)
+    sampled = results is not None and case.options.samples > 1
+    return Before(outcome=outcome, samples=(results.passed, results.total) if sampled else None)
 
 
 def _load(case: Case) -> list[Interaction] | None:
@@ -51,7 +90,12 @@ def _load(case: Case) -> list[Interaction] | None:
 
 
 def _recorder(
-    engine: Engine, case: Case, recorded: list[Interaction], *, recording: bool
+    engine: Engine,
+    case: Case,
+    recorded: list[Interaction],
+    *,
+    recording: bool,
+    positional: bool = False,
 ) -> CassetteRecorder:
     return CassetteRecorder(
         case.path,
@@ -67,6 +111,7 @@ def _recorder(
         ),
         custom_patches=engine.transport_patches if recording else (),
         skip_patchers=engine.skip_patchers,
+        positional=positional,
     )
 
 

@@ -42,6 +42,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     report_path: Path | None
     prices: dict[str, Price]
+    drift_method: str
 
     @property
     def recording(self) -> bool:
@@ -99,7 +100,17 @@ def from_config(config: pytest.Config) -> Settings:
         allowed_hosts=tuple(config.getini("llm_allowed_hosts")),
         report_path=report_path,
         prices=_prices(config.getini("llm_prices")),
+        drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
     )
+
+
+def _drift_method(method: str) -> str:
+    if method not in ("fuzzy", "local"):
+        raise pytest.UsageError(
+            f"ini llm_drift_method = {method!r}: choose 'fuzzy' (rapidfuzz, the default) or 'local' "
+            "(the local embedding model of the 'local' extra); drift is computed without API calls."
+        )
+    return method
 
 
 def _prices(lines: list[str]) -> dict[str, Price]:

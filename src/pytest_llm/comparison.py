@@ -1,0 +1,97 @@
+"""Before/after of a re-recorded case: categories, drift of the answers, significance.
+
+On ``--llm-rerecord`` each case first runs against its old cassette, every call answered by
+the old recording at the same position of the same endpoint (so an edited prompt or a new
+model name still compares), then live. This module turns the two outcomes and the two
+cassettes into a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_llm import calls, text_similarity
+from pytest_llm.interaction import Interaction
+
+#: A flip of a sampled case counts as regressed/fixed only below this one-sided p-value.
+SIGNIFICANCE_LEVEL = 0.05
+ANSWER_ENDPOINTS = frozenset({"chat.completions", "responses", "completions"})
+
+
+def answers(interactions: Sequence[Interaction]) -> list[str]:
+    """The answer texts of a cassette's chat / responses / completions calls, in order."""
+    found = []
+    for interaction in interactions:
+        call = calls.describe(interaction)
+        if call.endpoint in ANSWER_ENDPOINTS and call.text is not None:
+            found.append(call.text)
+    return found
+
+
+def drift(old: Sequence[str], new: Sequence[str], *, method: str = "fuzzy") -> float | None:
+    """The lowest similarity of the new answers to the old ones, paired by position; None when
+    there is no pair. 1.0 means every answer is unchanged."""
+    pairs = list(zip(old, new, strict=False))
+    if not pairs:
+        return None
+    if method == "embedding":
+        return min(text_similarity.similarity(a, b, method=method) for a, b in pairs)
+    return min(1.0 if a == b else text_similarity.similarity(a, b, method=method) for a, b in pairs)
+
+
+def fisher_one_sided(
+    passed_before: int, total_before: int, passed_after: int, total_after: int, *, worse: bool
+) -> float:
+    """One-sided Fisher exact test on the 2x2 table (passes/failures before and after).
+
+    ``worse=True``: the p-value of a pass rate at least this much lower after (a regression);
+    ``worse=False``: at least this much higher (a fix).
+    """
+    passes = passed_before + passed_after
+    total = total_before + total_after
+    denominator = math.comb(total, total_after)
+    low = max(0, passes - total_before)
+    high = min(passes, total_after)
+
+    def probability(k: int) -> float:
+        return math.comb(passes, k) * math.comb(total - passes, total_after - k) / denominator
+
+    if worse:
+        return min(1.0, sum(probability(k) for k in range(low, passed_after + 1)))
+    return min(1.0, sum(probability(k) for k in range(passed_after, high + 1)))
+
+
+def classify(
+    before: str | None, after: str, samples: dict[str, Any] | None
+) -> tuple[str | None, float | None]:
+    """(change, p_value) for a case whose outcome went from ``before`` to ``after``.
+
+    ``before`` is None for a new case (no old cassette, or more calls than it recorded);
+    skipped cases have no change.
+    """
+    if after == "skipped":
+        return None, None
+    if before is None:
+        return "new", None
+    passed_before, passed_after = before == "passed", after == "passed"
+    p_value = None
+    sampled = samples is not None and samples.get("before") is not None
+    if sampled and samples is not None:
+        (pb, tb), (pa, ta) = samples["before"], samples["after"]
+        if pa / ta < pb / tb:
+            p_value = fisher_one_sided(pb, tb, pa, ta, worse=True)
+        elif pa / ta > pb / tb:
+            p_value = fisher_one_sided(pb, tb, pa, ta, worse=False)
+        else:
+            p_value = 1.0
+    if passed_before and not passed_after:
+        return (
+            "noisy" if p_value is not None and p_value >= SIGNIFICANCE_LEVEL else "regressed"
+        ), p_value
+    if passed_after and not passed_before:
+        return (
+            "noisy" if p_value is not None and p_value >= SIGNIFICANCE_LEVEL else "fixed"
+        ), p_value
+    return ("still_passing" if passed_after else "still_failing"), p_value

@@ -1,0 +1,362 @@
+"""The run's LLM report: per-case results merged on the controller, behaviour changes, data-set
+gates; rendered as terminal lines, Markdown (a pull-request comment) or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pytest_llm import comparison, pricing
+
+FORMAT = "pytest-llm-report/1"
+CHANGES = ("regressed", "fixed", "noisy", "still_passing", "still_failing", "new")
+
+
+@dataclasses.dataclass
+class CaseEntry:
+    """One LLM case of the run: its outcome and what its worker reported."""
+
+    id: str
+    outcome: str  # passed | failed | skipped
+    data: dict[str, Any]
+    tolerated: str | None = None  # a failing data-set record the gate tolerated: why it failed
+    message: str | None = None  # why it failed
+
+    @property
+    def before(self) -> str | None:
+        return self.data.get("before") if self.data.get("rerecorded") else None
+
+    @property
+    def samples(self) -> dict[str, Any] | None:
+        after = self.data.get("samples_after")
+        if after is None:
+            return None
+        return {"before": self.data.get("samples_before"), "after": after}
+
+    @property
+    def verdict(self) -> tuple[str | None, float | None]:
+        if not self.data.get("rerecorded"):
+            return None, None
+        return comparison.classify(self.before, self.outcome, self.samples)
+
+    @property
+    def change(self) -> str | None:
+        return self.verdict[0]
+
+    @property
+    def drift(self) -> float | None:
+        value = self.data.get("drift")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclasses.dataclass
+class GateResult:
+    path: str
+    gate: float
+    passed: int
+    total: int
+    passed_before: int | None = None
+    total_before: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.total if self.total else 1.0
+
+    @property
+    def ok(self) -> bool:
+        return self.rate >= self.gate
+
+    @property
+    def rate_before(self) -> float | None:
+        if not self.total_before or self.passed_before is None:
+            return None
+        return self.passed_before / self.total_before
+
+
+@dataclasses.dataclass
+class RunReport:
+    mode: str
+    cases: list[CaseEntry] = dataclasses.field(default_factory=list)
+    prices: dict[str, pricing.Price] = dataclasses.field(default_factory=dict)
+
+    # ------------------------------------------------------------------ figures
+
+    def counted(self) -> list[CaseEntry]:
+        return [case for case in self.cases if case.outcome in ("passed", "failed")]
+
+    def pass_rate(self) -> float | None:
+        counted = self.counted()
+        return sum(case.outcome == "passed" for case in counted) / len(counted) if counted else None
+
+    def pass_rate_before(self) -> float | None:
+        if self.mode != "rerecord":
+            return None
+        judged = [case for case in self.counted() if case.before in ("passed", "failed")]
+        return sum(case.before == "passed" for case in judged) / len(judged) if judged else None
+
+    def by_change(self) -> dict[str, list[CaseEntry]]:
+        groups: dict[str, list[CaseEntry]] = {change: [] for change in CHANGES}
+        for case in self.cases:
+            if case.change is not None:
+                groups[case.change].append(case)
+        return groups
+
+    def gates(self) -> list[GateResult]:
+        found: dict[str, GateResult] = {}
+        for case in self.counted():
+            dataset = case.data.get("dataset")
+            if not dataset or dataset.get("min_pass_rate") is None:
+                continue
+            gate = found.setdefault(
+                dataset["path"], GateResult(dataset["path"], float(dataset["min_pass_rate"]), 0, 0)
+            )
+            gate.total += 1
+            gate.passed += case.outcome == "passed"
+            if case.before in ("passed", "failed"):
+                gate.total_before = (gate.total_before or 0) + 1
+                gate.passed_before = (gate.passed_before or 0) + (case.before == "passed")
+        return list(found.values())
+
+    def cost(self, calls: Iterable[dict[str, Any]]) -> float | None:
+        total = 0.0
+        for call in calls:
+            tokens = (call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0)
+            if not any(tokens):
+                continue
+            try:
+                total += pricing.cost_usd(
+                    call.get("model") or "", tokens[0], tokens[1], self.prices
+                )
+            except pricing.UnknownModelPrice:
+                return None
+        return total
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict[str, Any]:
+        groups = self.by_change()
+        counted = self.counted()
+        return {
+            "format": FORMAT,
+            "mode": self.mode,
+            "summary": {
+                "cases": len(self.cases),
+                "passed": sum(case.outcome == "passed" for case in counted),
+                "failed": sum(case.outcome == "failed" for case in counted),
+                "skipped": sum(case.outcome == "skipped" for case in self.cases),
+                "pass_rate": self.pass_rate(),
+                "pass_rate_before": self.pass_rate_before(),
+                **{change: len(groups[change]) for change in CHANGES},
+            },
+            "gates": [
+                {
+                    "path": gate.path,
+                    "min_pass_rate": gate.gate,
+                    "passed": gate.passed,
+                    "total": gate.total,
+                    "pass_rate": gate.rate,
+                    "ok": gate.ok,
+                    "pass_rate_before": gate.rate_before,
+                }
+                for gate in self.gates()
+            ],
+            "cases": [self._case_json(case) for case in self.cases],
+        }
+
+    def _case_json(self, case: CaseEntry) -> dict[str, Any]:
+        change, p_value = case.verdict
+        data = case.data
+        return {
+            "id": case.id,
+            "outcome": case.outcome,
+            "tolerated": case.tolerated is not None,
+            "message": case.message,
+            "before": case.before,
+            "change": change,
+            "samples": case.samples,
+            "p_value": p_value,
+            "drift": case.drift,
+            "tags": data.get("tags", []),
+            "calls": data.get("calls", []),
+            "calls_before": data.get("calls_before"),
+            "answers_before": data.get("old_answers"),
+            "answers_after": data.get("new_answers"),
+            "cost_usd": self.cost(data.get("calls", [])),
+            "cost_usd_before": self.cost(data.get("calls_before") or [])
+            if data.get("rerecorded")
+            else None,
+        }
+
+    def render_json(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+    # ------------------------------------------------------------------ terminal
+
+    def summary_lines(self, verbosity: int = 0) -> list[str]:
+        lines: list[str] = []
+        if self.mode == "rerecord":
+            lines += self._change_lines(verbosity)
+        for gate in self.gates():
+            verdict = "ok" if gate.ok else "BELOW THE GATE"
+            before = ""
+            if gate.rate_before is not None:
+                before = f" (before: {gate.passed_before}/{gate.total_before}, {_percent(gate.rate_before)})"
+            lines.append(
+                f"data set {gate.path}: {gate.passed}/{gate.total} passed ({_percent(gate.rate)}), "
+                f"gate {_percent(gate.gate)}: {verdict}{before}"
+            )
+        return lines
+
+    def _change_lines(self, verbosity: int) -> list[str]:
+        groups = self.by_change()
+        counts = ", ".join(
+            f"{len(groups[change])} {change.replace('_', ' ')}" for change in CHANGES
+        )
+        lines = [
+            f"{len(self.cases)} cases: {counts}",
+            f"pass rate {_percent(self.pass_rate_before())} -> {_percent(self.pass_rate())}",
+        ]
+        if verbosity < 0:
+            return lines
+        width = 200 if verbosity > 0 else 100
+        for change in ("regressed", "fixed", "noisy", "new"):
+            for case in groups[change]:
+                if change == "new" and verbosity <= 0:
+                    continue
+                lines.append(f"{change.upper()} {case.id}{_details(case)}")
+                lines += _answer_lines(case, width)
+        drifted = sorted(
+            (
+                case
+                for case in groups["still_passing"]
+                if case.drift is not None and case.drift < 1.0
+            ),
+            key=lambda case: case.drift or 0.0,
+        )
+        if drifted:
+            lines.append("largest drifts among still-passing cases (silent changes):")
+            for case in drifted[: 10 if verbosity > 0 else 3]:
+                lines.append(f"  drift {case.drift:.2f} {case.id}")
+                if verbosity > 0:
+                    lines += ["  " + line for line in _answer_lines(case, width)]
+        return lines
+
+    # ------------------------------------------------------------------ Markdown
+
+    def render_markdown(self) -> str:
+        summary = self.to_json()["summary"]
+        out = [f"## LLM report ({self.mode})", ""]
+        out += [
+            "| cases | passed | failed | skipped | pass rate |"
+            + (" before | regressed | fixed | noisy | new |" if self.mode == "rerecord" else ""),
+            "|---|---|---|---|---|" + ("---|---|---|---|---|" if self.mode == "rerecord" else ""),
+        ]
+        row = f"| {summary['cases']} | {summary['passed']} | {summary['failed']} | {summary['skipped']} | {_percent(summary['pass_rate'])} |"
+        if self.mode == "rerecord":
+            row += f" {_percent(summary['pass_rate_before'])} | {summary['regressed']} | {summary['fixed']} | {summary['noisy']} | {summary['new']} |"
+        out += [row, ""]
+        gates = self.gates()
+        if gates:
+            out += ["| data set | passed | pass rate | gate | |", "|---|---|---|---|---|"]
+            out += [
+                f"| `{gate.path}` | {gate.passed}/{gate.total} | {_percent(gate.rate)} | {_percent(gate.gate)} | {'✅' if gate.ok else '❌'} |"
+                for gate in gates
+            ]
+            out.append("")
+        if self.mode == "rerecord":
+            groups = self.by_change()
+            for change, title in (
+                ("regressed", "Regressed (passed before, fail now)"),
+                ("fixed", "Fixed (failed before, pass now)"),
+                ("noisy", "Noisy (flipped, not significant)"),
+                ("new", "New cases"),
+            ):
+                if not groups[change]:
+                    continue
+                out += [f"### {title}", ""]
+                for case in groups[change]:
+                    out += _markdown_case(case)
+            drifted = sorted(
+                (
+                    case
+                    for case in groups["still_passing"]
+                    if case.drift is not None and case.drift < 1.0
+                ),
+                key=lambda case: case.drift or 0.0,
+            )[:10]
+            if drifted:
+                out += ["### Largest drifts among still-passing cases", ""]
+                for case in drifted:
+                    out += _markdown_case(case)
+        failed = [
+            case for case in self.cases if case.outcome == "failed" and self.mode != "rerecord"
+        ]
+        if failed:
+            out += (
+                ["### Failed cases", ""]
+                + [
+                    f"- `{case.id}`"
+                    + (" (tolerated by the data-set gate)" if case.tolerated else "")
+                    for case in failed
+                ]
+                + [""]
+            )
+        return "\n".join(out).rstrip() + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _details(case: CaseEntry) -> str:
+    parts = []
+    if case.drift is not None:
+        parts.append(f"drift {case.drift:.2f}")
+    samples = case.samples
+    if samples and samples.get("before"):
+        (pb, tb), (pa, ta) = samples["before"], samples["after"]
+        parts.append(f"samples {pb}/{tb} -> {pa}/{ta}")
+    p_value = case.verdict[1]
+    if p_value is not None:
+        parts.append(f"p={p_value:.3f}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _excerpt(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return json.dumps(flat if len(flat) <= width else flat[: width - 1] + "…", ensure_ascii=False)
+
+
+def _answer_lines(case: CaseEntry, width: int) -> list[str]:
+    old, new = case.data.get("old_answers") or [], case.data.get("new_answers") or []
+    lines = []
+    for index in range(max(len(old), len(new))):
+        if index < len(old) and index < len(new) and old[index] == new[index]:
+            continue
+        if index < len(old):
+            lines.append(f"  old: {_excerpt(old[index], width)}")
+        if index < len(new):
+            lines.append(f"  new: {_excerpt(new[index], width)}")
+    if case.message:
+        lines.append(f"  failure: {case.message.splitlines()[0][:width]}")
+    return lines
+
+
+def _markdown_case(case: CaseEntry) -> list[str]:
+    old, new = case.data.get("old_answers") or [], case.data.get("new_answers") or []
+    body = [
+        f"<details><summary><code>{html.escape(case.id)}</code>{html.escape(_details(case))}</summary>",
+        "",
+    ]
+    for index in range(max(len(old), len(new))):
+        if index < len(old):
+            body += [f"**before** (call {index + 1}):", "", "```text", old[index], "```", ""]
+        if index < len(new):
+            body += [f"**after** (call {index + 1}):", "", "```text", new[index], "```", ""]
+    if case.message:
+        body += ["**failure:**", "", "```text", case.message, "```", ""]
+    body += ["</details>", ""]
+    return body

@@ -1,0 +1,59 @@
+"""What one LLM case contributes to the run's report, as plain data.
+
+Built where the test ran (an xdist worker, or the only process) and carried to the controller
+on the test report's ``user_properties``, so nothing but JSON-able values travels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_llm import calls, comparison
+from pytest_llm.case import Case
+from pytest_llm.interaction import Interaction
+from pytest_llm.samples import SampleResults
+
+PROPERTY = "pytest_llm"
+
+
+def call_summary(call: calls.LLMCall) -> dict[str, Any]:
+    return {
+        "endpoint": call.endpoint,
+        "model": call.model,
+        "latency_s": call.latency_s,
+        "ttft_s": call.ttft_s,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+    }
+
+
+def case_data(case: Case, *, drift_method: str) -> dict[str, Any]:
+    results: SampleResults | None = case.extra.get("samples")
+    sampled = results is not None and case.options.samples > 1
+    data: dict[str, Any] = {
+        "tags": list(case.options.tags),
+        "dataset": case.extra.get("dataset"),
+        "calls": [call_summary(call) for call in case.calls.history],
+        "samples_after": [results.passed, results.total] if sampled and results else None,
+        "sample_failures": [[run, message] for run, message in results.failures] if results else [],
+        "rerecorded": "before" in case.extra,
+    }
+    if data["rerecorded"]:
+        before = case.extra["before"]
+        previous: Sequence[Interaction] = case.extra.get("previous") or ()
+        old_answers = comparison.answers(previous)
+        new_answers = comparison.answers(case.cassette.interactions)
+        data.update(
+            before=None if before is None else before.outcome,
+            samples_before=None
+            if before is None or before.samples is None
+            else list(before.samples),
+            old_answers=old_answers,
+            new_answers=new_answers,
+            drift=comparison.drift(old_answers, new_answers, method=drift_method)
+            if previous
+            else None,
+            calls_before=[call_summary(calls.describe(interaction)) for interaction in previous],
+        )
+    return data

@@ -1,0 +1,80 @@
+"""The controller's side of a run: it alone gathers the cases' results (from every xdist
+worker, through the test reports), prints the summary, sets the exit status and writes the
+report file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_llm import report
+from pytest_llm.results import PROPERTY
+from pytest_llm.settings import Settings
+
+
+class LLMSession:
+    """Registered as a plugin on the controller only (never on an xdist worker)."""
+
+    def __init__(self, settings: Settings, prices: dict[str, tuple[float, float]]) -> None:
+        self.settings = settings
+        self.report = report.RunReport(mode=settings.mode.value, prices=prices)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name != PROPERTY or not isinstance(value, dict):
+                continue
+            tolerated = value.get("tolerated")
+            outcome = "failed" if tolerated else report.outcome
+            self.report.cases.append(
+                _entry(
+                    report.nodeid, outcome, value, tolerated if isinstance(tolerated, str) else None
+                )
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        failing_gates = [gate for gate in self.report.gates() if not gate.ok]
+        regressed = self.report.by_change()["regressed"]
+        if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        path = self.settings.report_path
+        if path is not None:
+            write_report(self.report, path)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
+        if not lines:
+            return
+        title = (
+            "LLM behaviour changes" if self.settings.mode.value == "rerecord" else "LLM data sets"
+        )
+        terminalreporter.write_sep("=", title)
+        for line in lines:
+            markup = (
+                {"red": True} if line.startswith("REGRESSED") or "BELOW THE GATE" in line else {}
+            )
+            markup = {"green": True} if line.startswith("FIXED") else markup
+            terminalreporter.write_line(line, **markup)
+        if self.settings.report_path is not None:
+            terminalreporter.write_line(f"LLM report written to {self.settings.report_path}")
+
+
+def _entry(
+    nodeid: str, outcome: str, data: dict[str, object], tolerated: str | None
+) -> report.CaseEntry:
+    message = data.get("message")
+    return report.CaseEntry(
+        id=nodeid,
+        outcome=outcome,
+        data=dict(data),
+        tolerated=tolerated,
+        message=message if isinstance(message, str) else None,
+    )
+
+
+def write_report(run: report.RunReport, path: Path) -> None:
+    from pytest_llm.cassette_format import write_atomically
+
+    text = run.render_markdown() if path.suffix.lower() == ".md" else run.render_json()
+    write_atomically(path, text)
