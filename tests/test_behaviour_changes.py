@@ -102,7 +102,7 @@ def test_edited_prompt_still_compares_by_position_and_new_cases(inner):
             "range(10)", "range(11)"
         )
     )
-    inner.server.script(replies=_script(bad=set()) + [{"match": "question 10", "text": "good too"}])
+    inner.server.script(replies=[*_script(bad=set()), {"match": "question 10", "text": "good too"}])
     result = inner.rerecord("--llm-report=report.json")
     result.assert_outcomes(passed=11)
     assert result.ret == pytest.ExitCode.OK
