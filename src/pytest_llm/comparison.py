@@ -15,7 +15,8 @@ from typing import Any
 from pytest_llm import calls, text_similarity
 from pytest_llm.interaction import Interaction
 
-#: A flip of a sampled case counts as regressed/fixed only below this one-sided p-value.
+#: A flip of a sampled case counts as regressed/fixed only below this one-sided (mid-p Fisher)
+#: p-value; above it the flip is reported as "noisy".
 SIGNIFICANCE_LEVEL = 0.05
 ANSWER_ENDPOINTS = frozenset({"chat.completions", "responses", "completions"})
 
@@ -44,10 +45,15 @@ def drift(old: Sequence[str], new: Sequence[str], *, method: str = "fuzzy") -> f
 def fisher_one_sided(
     passed_before: int, total_before: int, passed_after: int, total_after: int, *, worse: bool
 ) -> float:
-    """One-sided Fisher exact test on the 2x2 table (passes/failures before and after).
+    """One-sided Fisher exact test with the mid-p correction on the 2x2 table of passes and
+    failures before and after.
 
-    ``worse=True``: the p-value of a pass rate at least this much lower after (a regression);
-    ``worse=False``: at least this much higher (a fix).
+    ``worse=True``: the p-value of a pass rate this much lower after, or lower still (a
+    regression); ``worse=False``: this much higher or higher still (a fix). The mid-p (half the
+    probability of the observed table) removes most of Fisher's conservatism on small samples:
+    at 10 samples per side and ``min_pass_rate`` 0.7 it flags 90 % of cases whose pass
+    probability fell from 0.9 to 0.3, and at most 4.3 % of unchanged cases, whatever their pass
+    probability (see benchmarks/sample_significance.py).
     """
     passes = passed_before + passed_after
     total = total_before + total_after
@@ -58,9 +64,8 @@ def fisher_one_sided(
     def probability(k: int) -> float:
         return math.comb(passes, k) * math.comb(total - passes, total_after - k) / denominator
 
-    if worse:
-        return min(1.0, sum(probability(k) for k in range(low, passed_after + 1)))
-    return min(1.0, sum(probability(k) for k in range(passed_after, high + 1)))
+    tail = range(low, passed_after + 1) if worse else range(passed_after, high + 1)
+    return min(1.0, sum(probability(k) for k in tail) - 0.5 * probability(passed_after))
 
 
 def classify(
