@@ -9,6 +9,7 @@ from pytest_llm.assertions import (
     assert_schema,
     assert_similar,
 )
+from pytest_llm.datasets import cases
 from pytest_llm.markers import llm_case
 from pytest_llm.text_similarity import similarity
 
@@ -20,6 +21,7 @@ __all__ = [
     "assert_no_pii",
     "assert_schema",
     "assert_similar",
+    "cases",
     "llm_case",
     "similarity",
 ]

@@ -11,9 +11,10 @@ import pytest
 from pytest_llm import environment, results, runner, settings
 from pytest_llm.budgets import BudgetConfigurationError
 from pytest_llm.case import CallLog, Case, CassetteView
+from pytest_llm.datasets import DATASET_MARKER
 from pytest_llm.engine import Engine
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
-from pytest_llm.options import MARKER_SIGNATURE, build_options, merged_marker_keywords
+from pytest_llm.options import KEYWORDS, MARKER_SIGNATURE, build_options, merged_marker_keywords
 from pytest_llm.paths import cassette_path
 from pytest_llm.samples import run_samples
 from pytest_llm.session import LLMSession
@@ -111,6 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER_SIGNATURE}: make the test an LLM case whose HTTP calls are recorded to and "
         "replayed from its cassette. Provided by pytest-llm.",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{DATASET_MARKER}(path, min_pass_rate=None): set by pytest_llm.cases(): the test's "
+        "records come from an evaluation data set. Provided by pytest-llm.",
+    )
     run_settings = settings.from_config(config)
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
     engine = Engine(run_settings)
@@ -154,21 +160,32 @@ def pytest_collection_modifyitems(
 def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
     if not isinstance(item, pytest.Function):
         return None
+    dataset = item.get_closest_marker(DATASET_MARKER)
     try:
         marked, keywords = merged_marker_keywords(item)
-        if not marked and not CASE_FIXTURES.intersection(item.fixturenames):
+        if not marked and dataset is None and not CASE_FIXTURES.intersection(item.fixturenames):
             return None
+        if dataset is not None:  # a record's own option keys override the marker's
+            record = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+            if isinstance(record, dict):
+                keywords.update({key: value for key, value in record.items() if key in KEYWORDS})
         options = build_options(keywords, where=item.nodeid)
     except CaseOptionsError as error:
         item.stash[CASE_ERROR_KEY] = str(error)
         return None
     path = cassette_path(item.path, item.nodeid, engine.settings.cassette_dir, options.cassette)
-    return Case(
+    case = Case(
         nodeid=item.nodeid,
         options=options,
         module_dir=item.path.parent,
         cassette=CassetteView(path=path, shown=_shown_path(path, item.config.rootpath)),
     )
+    if dataset is not None:
+        case.extra["dataset"] = {
+            "path": _shown_path(Path(dataset.kwargs["path"]), item.config.rootpath),
+            "min_pass_rate": dataset.kwargs.get("min_pass_rate"),
+        }
+    return case
 
 
 def _shown_path(path: Path, root: Path) -> str:

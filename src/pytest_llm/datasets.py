@@ -1,0 +1,118 @@
+"""Evaluation sets: ``@pytest_llm.cases(path, min_pass_rate=...)`` turns the records of a YAML,
+JSON or JSONL file into one LLM case each."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DATASET_MARKER = "llm_dataset"
+
+
+class DatasetError(Exception):
+    """A data set that cannot be used: unreadable, unparseable, a bad record, duplicate ids."""
+
+
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a data set file, each a mapping; errors name the file and the record."""
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json", ".jsonl"):
+        raise DatasetError(f"{path}: a data set must be a .yaml, .yml, .json or .jsonl file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if suffix == ".jsonl":
+        return _jsonl_records(path, text)
+    try:
+        document = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    except yaml.MarkedYAMLError as error:
+        line = f":{error.problem_mark.line + 1}" if error.problem_mark is not None else ""
+        raise DatasetError(f"{path}{line}: not valid YAML: {error.problem}") from None
+    if isinstance(document, dict) and isinstance(document.get("cases"), list):
+        document = document["cases"]
+    if not isinstance(document, list):
+        raise DatasetError(f"{path}: expected a list of records (or a mapping with a 'cases' list)")
+    for index, record in enumerate(document, start=1):
+        if not isinstance(record, dict):
+            raise DatasetError(
+                f"{path}: record #{index} is a {type(record).__name__}, not a mapping"
+            )
+    return document
+
+
+def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DatasetError(f"{path}:{number}: not valid JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise DatasetError(
+                f"{path}:{number}: the record is a {type(record).__name__}, not a mapping"
+            )
+        records.append(record)
+    return records
+
+
+def record_ids(path: Path, records: list[dict[str, Any]]) -> list[str]:
+    """Each record's ``id`` field, else ``record-<n>`` by position; duplicates are an error."""
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for index, record in enumerate(records, start=1):
+        ident = str(record["id"]) if record.get("id") not in (None, "") else f"record-{index}"
+        if ident in seen:
+            raise DatasetError(
+                f"{path}: duplicate id {ident!r} (records #{seen[ident]} and #{index})"
+            )
+        seen[ident] = index
+        ids.append(ident)
+    return ids
+
+
+def cases(path: str | Path, *, min_pass_rate: float | None = None) -> Callable[[F], F]:
+    """Parametrize a test with the records of a data set; the test receives each as ``case``.
+
+    A relative ``path`` is relative to the test module's folder. With ``min_pass_rate`` the set
+    is gated as a whole: failing records are reported as tolerated (xfailed) and the run fails
+    only when the set's pass rate is below the gate.
+    """
+    if min_pass_rate is not None and (
+        not isinstance(min_pass_rate, (int, float))
+        or isinstance(min_pass_rate, bool)
+        or not 0 <= min_pass_rate <= 1
+    ):
+        raise DatasetError(
+            f"cases({path!r}): min_pass_rate must be a number between 0 and 1, got {min_pass_rate!r}"
+        )
+
+    def decorate(function: F) -> F:
+        resolved = Path(path)
+        if not resolved.is_absolute():
+            resolved = Path(inspect.getfile(function)).resolve().parent / resolved
+        records = load_records(resolved)
+        if not records:
+            raise DatasetError(f"{resolved}: the data set has no records")
+        params = [
+            pytest.param(record, id=ident)
+            for record, ident in zip(records, record_ids(resolved, records), strict=True)
+        ]
+        marked = pytest.mark.parametrize("case", params)(function)
+        dataset_marker: pytest.MarkDecorator = getattr(pytest.mark, DATASET_MARKER)
+        result: F = dataset_marker(path=str(resolved), min_pass_rate=min_pass_rate)(marked)
+        return result
+
+    return decorate
