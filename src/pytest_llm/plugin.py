@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llm import environment, results, runner, settings
+from pytest_llm import environment, results, runner, settings, unused
 from pytest_llm.budgets import BudgetConfigurationError
 from pytest_llm.case import CallLog, Case, CassetteView
 from pytest_llm.datasets import DATASET_MARKER
@@ -29,6 +29,8 @@ RESTORE_ENV_KEY = pytest.StashKey[Any]()
 CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
+USAGE_KEY = pytest.StashKey[unused.CassetteUsage]()
+DESELECTED_KEY = pytest.StashKey[bool]()
 
 #: Requesting one of these fixtures makes a test an LLM case even without the marker.
 CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})
@@ -60,6 +62,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="llm_base_url",
         metavar="URL",
         help="Endpoint for this run; also exported as OPENAI_BASE_URL for clients the application builds.",
+    )
+    group.addoption(
+        "--llm-prune",
+        action="store_true",
+        dest="llm_prune",
+        help="Delete cassettes that no collected case uses (only on a run of the whole suite).",
     )
     group.addoption(
         "--llm-report",
@@ -121,8 +129,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
     engine = Engine(run_settings)
     config.stash[ENGINE_KEY] = engine
+    if config.getoption("llm_prune") and unused.filter_reason(config):
+        raise pytest.UsageError(
+            f"--llm-prune needs a run of the whole suite, but {unused.filter_reason(config)}; "
+            "run it without test selection to delete unused cassettes."
+        )
     if not hasattr(config, "workerinput"):  # the controller (or the only process) reports
-        config.stash[SESSION_KEY] = LLMSession(run_settings, engine.prices)
+        config.stash[SESSION_KEY] = LLMSession(
+            run_settings, engine.prices, prune=bool(config.getoption("llm_prune"))
+        )
         config.pluginmanager.register(config.stash[SESSION_KEY], "pytest_llm_session")
 
 
@@ -155,6 +170,43 @@ def pytest_collection_modifyitems(
                     f"pytest-llm: {other} and {item.nodeid} would both record {case.path}; give one "
                     "of them its own @llm_case(cassette=...)."
                 )
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[DESELECTED_KEY] = True
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    usage = unused.CassetteUsage(filtered=unused.filter_reason(config))
+    if config.stash.get(DESELECTED_KEY, False):
+        usage.filtered = usage.filtered or "some tests were deselected"
+    if session.testsfailed:
+        usage.filtered = usage.filtered or "collection had errors"
+    module_dirs = set()
+    for item in session.items:
+        case = item.stash.get(CASE_KEY, None)
+        if case is not None:
+            usage.used.add(str(case.path))
+            module_dirs.add(item.path.parent)
+    usage.candidates = unused.candidates(
+        module_dirs, config.stash[ENGINE_KEY].settings.cassette_dir
+    )
+    llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is not None:
+        llm_session.usage.merge(usage.to_dict())
+    else:
+        config.stash[USAGE_KEY] = usage
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    usage = session.config.stash.get(USAGE_KEY, None)
+    if (
+        workeroutput is not None and usage is not None
+    ):  # an xdist worker: plain data to the controller
+        workeroutput[unused.WORKER_OUTPUT_KEY] = usage.to_dict()
 
 
 def _case_for(item: pytest.Item, engine: Engine) -> Case | None:

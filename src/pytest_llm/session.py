@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llm import report
+from pytest_llm import report, unused
 from pytest_llm.results import PROPERTY
 from pytest_llm.settings import Settings
 
@@ -16,9 +16,23 @@ from pytest_llm.settings import Settings
 class LLMSession:
     """Registered as a plugin on the controller only (never on an xdist worker)."""
 
-    def __init__(self, settings: Settings, prices: dict[str, tuple[float, float]]) -> None:
+    def __init__(
+        self, settings: Settings, prices: dict[str, tuple[float, float]], *, prune: bool = False
+    ) -> None:
         self.settings = settings
         self.report = report.RunReport(mode=settings.mode.value, prices=prices)
+        self.usage = unused.CassetteUsage()
+        self.prune = prune
+        self.unused: list[Path] = []
+        self.pruned: list[Path] = []
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        """xdist: merge what a worker found about cassette usage."""
+        output = getattr(node, "workeroutput", {}) or {}
+        data = output.get(unused.WORKER_OUTPUT_KEY)
+        if isinstance(data, dict):
+            self.usage.merge(data)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
@@ -41,8 +55,13 @@ class LLMSession:
         path = self.settings.report_path
         if path is not None:
             write_report(self.report, path)
+        if self.usage.filtered is None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
+            self.unused = self.usage.unused()
+            if self.prune:
+                self.pruned = unused.prune(self.unused)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        self._unused_summary(terminalreporter)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
         if not lines:
             return
@@ -58,6 +77,29 @@ class LLMSession:
             terminalreporter.write_line(line, **markup)
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"LLM report written to {self.settings.report_path}")
+
+    def _unused_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.unused:
+            return
+        root = terminalreporter.config.rootpath
+        terminalreporter.write_sep("=", "LLM unused cassettes")
+        if self.pruned:
+            terminalreporter.write_line(
+                f"{len(self.pruned)} cassette(s) used by no collected case, deleted:"
+            )
+        else:
+            terminalreporter.write_line(
+                f"{len(self.unused)} cassette(s) used by no collected case (delete them with pytest --llm-prune):"
+            )
+        for path in self.unused:
+            terminalreporter.write_line(f"  {_relative(path, root)}")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _entry(
