@@ -35,6 +35,10 @@ class Engine:
     def skip_patchers(self) -> tuple[str, ...]:
         return interception.unneeded_patchers()
 
+    @functools.cached_property
+    def interceptor(self) -> interception.Interceptor:
+        return interception.Interceptor(self.skip_patchers, self.transport_patches)
+
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
             "api_key": os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY,

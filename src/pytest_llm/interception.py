@@ -38,18 +38,73 @@ def unneeded_patchers() -> tuple[str, ...]:
     )
 
 
-@contextlib.contextmanager
-def intercepted(
-    recorder: CassetteRecorder, *, block_network: bool, allowed_hosts: Collection[str] = ()
-) -> Iterator[None]:
-    from vcr.patch import CassettePatcherBuilder
+class _Router:
+    """The one cassette object vcrpy's patchers are built for, once per session; while a case
+    runs it forwards every question of vcrpy's stubs to the case's recorder. (Building vcrpy's
+    patchers costs more than a replayed call; entering built ones costs little.)"""
 
-    with contextlib.ExitStack() as stack:
-        for patcher in CassettePatcherBuilder(recorder).build():
-            stack.enter_context(patcher)
-        if block_network:
-            stack.enter_context(_network_blocked(recorder, allowed_hosts))
-        yield
+    _path = "pytest-llm"
+    custom_patches: tuple[tuple[Any, str, Any], ...] = ()
+
+    def __init__(self, skip_patchers: tuple[str, ...]) -> None:
+        self.skip_patchers = skip_patchers
+        self.current: CassetteRecorder | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        current = self.__dict__.get("current")
+        if current is None:
+            raise AttributeError(name)
+        return getattr(current, name)
+
+
+class Interceptor:
+    """Enters vcrpy's patchers (built once) around one run of a case."""
+
+    def __init__(
+        self, skip_patchers: tuple[str, ...], timing_patches: tuple[tuple[Any, str, Any], ...]
+    ) -> None:
+        self._router = _Router(skip_patchers)
+        self._timing_patches = timing_patches
+        self._patchers: list[Any] | None = None
+        self._timing_patchers: list[Any] | None = None
+
+    def _built(self) -> tuple[list[Any], list[Any]]:
+        if self._patchers is None or self._timing_patchers is None:
+            from unittest import mock
+
+            from vcr.patch import CassettePatcherBuilder
+
+            self._patchers = list(CassettePatcherBuilder(self._router).build())
+            self._timing_patchers = [
+                mock.patch.object(target, attribute, replacement)
+                for target, attribute, replacement in self._timing_patches
+            ]
+        return self._patchers, self._timing_patchers
+
+    @contextlib.contextmanager
+    def intercepting(
+        self,
+        recorder: CassetteRecorder,
+        *,
+        block_network: bool,
+        allowed_hosts: Collection[str] = (),
+    ) -> Iterator[None]:
+        patchers, timing_patchers = self._built()
+        if self._router.current is not None:
+            raise RuntimeError("pytest-llm: a case is already being intercepted in this process")
+        self._router.current = recorder
+        try:
+            with contextlib.ExitStack() as stack:
+                for patcher in patchers:
+                    stack.enter_context(patcher)
+                if recorder.recording:
+                    for patcher in timing_patchers:
+                        stack.enter_context(patcher)
+                if block_network:
+                    stack.enter_context(_network_blocked(recorder, allowed_hosts))
+                yield
+        finally:
+            self._router.current = None
 
 
 @contextlib.contextmanager

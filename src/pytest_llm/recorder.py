@@ -55,8 +55,6 @@ class CassetteRecorder:
 
     record_mode = "none"
     rewound = True
-    custom_patches: tuple[tuple[Any, str, Any], ...] = ()
-    skip_patchers: tuple[str, ...] = ()
     _match_on: tuple[Any, ...] = ()
 
     def __init__(
@@ -68,8 +66,6 @@ class CassetteRecorder:
         scrubber: Scrubber,
         on_call: Callable[[Interaction], None],
         miss_context: MissContext,
-        custom_patches: tuple[tuple[Any, str, Any], ...] = (),
-        skip_patchers: tuple[str, ...] = (),
         positional: bool = False,
     ) -> None:
         """``positional``: answer the n-th call to an endpoint with the n-th recording of that
@@ -78,8 +74,6 @@ class CassetteRecorder:
         self.path = path
         self.recording = recording
         self.record_mode = "all" if recording else "none"
-        self.custom_patches = custom_patches
-        self.skip_patchers = skip_patchers
         self.recorded = list(recorded)
         self.new: list[Interaction] = []
         self.failures: list[FailedExchange] = []

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_llm import active, cassette_format, interception
+from pytest_llm import active, cassette_format
 from pytest_llm.case import Case
 from pytest_llm.engine import Engine
 from pytest_llm.errors import RecordingError, ReplayMiss
@@ -64,7 +64,7 @@ def _run_before(
     recorder = _recorder(engine, case, existing, recording=False, positional=True)
     outcome: str | None = "passed"
     try:
-        with interception.intercepted(
+        with engine.interceptor.intercepting(
             recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
         ):
             body()
@@ -109,8 +109,6 @@ def _recorder(
             record_command=case.record_command(Mode.RECORD),
             cassette_exists=case.path.exists(),
         ),
-        custom_patches=engine.transport_patches if recording else (),
-        skip_patchers=engine.skip_patchers,
         positional=positional,
     )
 
@@ -126,7 +124,7 @@ def _replay(
     case.cassette.mode = "replay"
     recorder = _recorder(engine, case, existing or [], recording=False)
     try:
-        with interception.intercepted(
+        with engine.interceptor.intercepting(
             recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
         ):
             body()
@@ -150,7 +148,7 @@ def _record(
     recorder = _recorder(engine, case, [], recording=True)
     outcome: BaseException | None = None
     try:
-        with interception.intercepted(recorder, block_network=False):
+        with engine.interceptor.intercepting(recorder, block_network=False):
             body()
     except BaseException as error:  # decide below whether the recording may be kept
         outcome = error

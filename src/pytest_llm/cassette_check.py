@@ -1,0 +1,148 @@
+"""What a YAML file is (a cassette of which format, or something else) and what is wrong with
+a cassette before it is committed: it does not parse, it holds a secret or a credential
+header, or it stored an error response that says more about the API's mood than the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
+from pytest_llm.errors import CassetteError
+from pytest_llm.interaction import Interaction
+from pytest_llm.pii import Finding, find_pii
+from pytest_llm.recorder import UNSTORABLE_STATUSES
+from pytest_llm.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
+
+OWN_FORMAT = FORMAT_NAME
+VCRPY_FORMAT = "vcrpy"
+#: A file meant to be a cassette whose format cannot be told (malformed or unknown version).
+UNKNOWN_FORMAT = "unknown"
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOOKS_LIKE_CASSETTE = re.compile(rf"^(?:format:\s*{FORMAT_NAME}\b|-?\s*interactions:)", re.M)
+
+
+def cassette_kind(text: str) -> str | None:
+    """:data:`OWN_FORMAT`, :data:`VCRPY_FORMAT` or :data:`UNKNOWN_FORMAT` for a cassette, None
+    for other text. A file that does not parse counts as a cassette when it reads like one, so
+    that its problem is reported rather than the file ignored."""
+    try:
+        document = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
+    if not isinstance(document, dict):
+        return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
+    if document.get("format") == FORMAT_NAME:
+        return OWN_FORMAT
+    if "interactions" not in document:
+        return None
+    if "format" not in document and document.get("version") == VCRPY_VERSION:
+        return VCRPY_FORMAT
+    return UNKNOWN_FORMAT
+
+
+def is_error_status(status: int) -> bool:
+    """A status the recorder never stores: it describes the environment, not the model."""
+    return status in UNSTORABLE_STATUSES or status >= 500
+
+
+def problems(path: Path | str, text: str) -> list[str]:
+    """Every problem of the cassette ``text`` (read from ``path``), one ``path: problem`` line
+    each; an empty list for a good cassette."""
+    try:
+        interactions = parse_cassette(text, path)
+    except CassetteError as error:
+        return [str(error)]
+    stored = _secret_findings(text)
+    found = [
+        f"{path}:{_line_of(text, finding.start)}: {_secret_problem(finding)}" for finding in stored
+    ]
+    seen = {finding.value for finding in stored}
+    found += [
+        f"{path}: interaction #{number}: in the {where}: {_secret_problem(finding)}"
+        for number, where, finding in _decoded_secrets(interactions)
+        if finding.value not in seen
+    ]
+    found += _credential_headers(path, text)
+    found += _error_responses(path, interactions)
+    return found
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _decoded_secrets(interactions: list[Interaction]) -> Iterator[tuple[int, str, Finding]]:
+    """Secrets in the decoded interactions: also in gzip or base64 bodies, which a look at the
+    file cannot see."""
+    for number, interaction in enumerate(interactions, start=1):
+        for where, text in _interaction_texts(interaction):
+            for finding in _secret_findings(text):
+                yield number, where, finding
+
+
+def _interaction_texts(interaction: Interaction) -> Iterator[tuple[str, str]]:
+    yield "request path", interaction.path
+    yield "request body", interaction.request_body.decode("utf-8", "replace")
+    headers = "\n".join(
+        f"{name}: {value}"
+        for name, values in interaction.response_headers.items()
+        for value in values
+    )
+    yield "response headers", headers
+    yield "response body", interaction.response_body.decode("utf-8", "replace")
+
+
+def _secret_findings(text: str) -> list[Finding]:
+    """Matches of the named secret shapes, plus anything else ``find_pii`` calls an API key."""
+    named = [
+        Finding(kind, match.start(), match.end(), match.group())
+        for kind, pattern in SECRET_SHAPES.items()
+        for match in pattern.finditer(text)
+    ]
+    covered = {(finding.start, finding.end) for finding in named}
+    extra = [
+        finding
+        for finding in find_pii(text, kinds=["api_key"])
+        if not any(start <= finding.start < end for start, end in covered)
+    ]
+    return sorted(named + extra, key=lambda finding: finding.start)
+
+
+def _secret_problem(finding: Finding) -> str:
+    return (
+        f"possible secret ({finding.kind}) stored: scrub it (llm_redact) and re-record "
+        f"({finding.masked()})"
+    )
+
+
+def _credential_headers(path: Path | str, text: str) -> Iterator[str]:
+    """Credential headers kept in the file (vcrpy stores request headers; either format can
+    carry response headers such as ``set-cookie``)."""
+    document = yaml.load(text, Loader=_Loader)
+    for number, entry in enumerate(document.get("interactions") or (), start=1):
+        for part in ("request", "response"):
+            section = entry.get(part) if isinstance(entry, dict) else None
+            headers = section.get("headers") if isinstance(section, dict) else None
+            for name in headers if isinstance(headers, dict) else ():
+                if str(name).lower() in CREDENTIAL_HEADERS:
+                    yield (
+                        f"{path}: interaction #{number}: {part} header {str(name).lower()!r} "
+                        "stored (credentials do not belong in a cassette; `pytest-llm convert` "
+                        "drops them)"
+                    )
+
+
+def _error_responses(path: Path | str, interactions: list[Interaction]) -> Iterator[str]:
+    for number, interaction in enumerate(interactions, start=1):
+        if is_error_status(interaction.status):
+            yield (
+                f"{path}: interaction #{number}: stored error response {interaction.status} "
+                f"for {interaction.method} {interaction.path} (re-record it when the API answers)"
+            )

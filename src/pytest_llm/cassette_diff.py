@@ -1,0 +1,495 @@
+"""Compare two versions of cassettes: which answers a re-recording changed, and by how much.
+
+Interactions are paired by position among the calls to the same endpoint (method and path), as
+a re-recording pairs them (:mod:`pytest_llm.stability`). Values the API makes up on every call
+(ids, timestamps) and timing moves within the re-recording tolerance are not changes, so a
+cassette whose requests and answers are the same is not reported at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+from pytest_llm import calls, cassette_check, cassette_render, matching, text_similarity
+from pytest_llm.cassette_format import parse_cassette
+from pytest_llm.errors import CassetteError
+from pytest_llm.interaction import Interaction, parse_json
+from pytest_llm.pricing import BUILTIN_PRICES, UnknownModelPrice, cost_usd
+from pytest_llm.stability import TIMING_ABSOLUTE_TOLERANCE_S, TIMING_RELATIVE_TOLERANCE
+
+CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
+InteractionStatus = Literal["changed", "added", "removed"]
+FORMATS = ("text", "markdown", "json")
+_REQUEST_DIFFERENCES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """What one call measured and cost (None: not recorded, or no known price)."""
+
+    model: str | None
+    latency_s: float | None
+    ttft_s: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionChange:
+    """One interaction that differs: changed in place, added, or removed."""
+
+    number: int  # position in the new cassette (in the old one for a removed interaction)
+    status: InteractionStatus
+    request: str  # matching.describe_request of the request
+    request_differences: tuple[str, ...]
+    old_answer: str | None
+    new_answer: str | None
+    similarity: float | None
+    old: Figures | None
+    new: Figures | None
+
+
+@dataclasses.dataclass(frozen=True)
+class CassetteChange:
+    """A cassette that is new, gone, unreadable, or whose interactions differ."""
+
+    name: str
+    status: CassetteStatus
+    interaction_count: int = 0  # of the new version (the old one for a deleted cassette)
+    interactions: tuple[InteractionChange, ...] = ()
+    error: str | None = None
+
+    @property
+    def lowest_similarity(self) -> float | None:
+        scores = [item.similarity for item in self.interactions if item.similarity is not None]
+        return min(scores) if scores else None
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def compare_texts(
+    name: str, old_text: str | None, new_text: str | None, *, only_cassettes: bool = True
+) -> CassetteChange | None:
+    """The change between two versions of a file (None: absent), or None when nothing a reader
+    would care about changed. With ``only_cassettes``, files that are not cassettes on either
+    side are skipped (None); otherwise they are reported as unreadable."""
+    if only_cassettes and not any(
+        text is not None and cassette_check.cassette_kind(text) for text in (old_text, new_text)
+    ):
+        return None
+    try:
+        old = None if old_text is None else parse_cassette(old_text, name)
+        new = None if new_text is None else parse_cassette(new_text, name)
+    except CassetteError as error:
+        return unreadable(name, str(error))
+    return compare(name, old, new)
+
+
+def unreadable(name: str, error: str) -> CassetteChange:
+    return CassetteChange(name=name, status="unreadable", error=error)
+
+
+def compare(
+    name: str, old: Sequence[Interaction] | None, new: Sequence[Interaction] | None
+) -> CassetteChange | None:
+    """The change from ``old`` to ``new`` interactions (None: the cassette does not exist)."""
+    if old is None and new is None:
+        return None
+    if old is None:
+        return CassetteChange(name, "added", interaction_count=len(new or ()))
+    if new is None:
+        return CassetteChange(name, "deleted", interaction_count=len(old))
+    changes = tuple(interaction_changes(old, new))
+    if not changes:
+        return None
+    return CassetteChange(name, "changed", interaction_count=len(new), interactions=changes)
+
+
+def interaction_changes(
+    old: Sequence[Interaction], new: Sequence[Interaction]
+) -> Iterator[InteractionChange]:
+    """Changed, added and removed interactions, paired by position within an endpoint."""
+    for old_pair, new_pair in pair_by_endpoint(old, new):
+        if old_pair is None and new_pair is not None:
+            yield _one_sided(*new_pair, status="added")
+        elif new_pair is None and old_pair is not None:
+            yield _one_sided(*old_pair, status="removed")
+        elif old_pair is not None and new_pair is not None:
+            if not same_interaction(old_pair[1], new_pair[1]):
+                yield _changed(new_pair[0], old_pair[1], new_pair[1])
+
+
+Numbered = tuple[int, Interaction]
+
+
+def pair_by_endpoint(
+    old: Sequence[Interaction], new: Sequence[Interaction]
+) -> Iterator[tuple[Numbered | None, Numbered | None]]:
+    """(old, new) pairs, each side numbered from 1 in its cassette: the new cassette's order
+    first, then the old interactions left without a counterpart."""
+    remaining: dict[str, list[Numbered]] = defaultdict(list)
+    for number, interaction in enumerate(old, start=1):
+        remaining[_endpoint(interaction)].append((number, interaction))
+    for number, interaction in enumerate(new, start=1):
+        counterparts = remaining[_endpoint(interaction)]
+        yield (counterparts.pop(0) if counterparts else None), (number, interaction)
+    leftovers = sorted(item for items in remaining.values() for item in items)
+    for number, interaction in leftovers:
+        yield (number, interaction), None
+
+
+def _endpoint(interaction: Interaction) -> str:
+    return f"{interaction.method} {interaction.path}"
+
+
+def same_interaction(old: Interaction, new: Interaction) -> bool:
+    """Same request, same answer, timing within the re-recording tolerance."""
+    return (
+        _request_key(old) == _request_key(new)
+        and _answer_key(old) == _answer_key(new)
+        and not timing_moved(old.timing.latency_s, new.timing.latency_s)
+        and not timing_moved(old.timing.ttft_s, new.timing.ttft_s)
+    )
+
+
+def timing_moved(old: float | None, new: float | None) -> bool:
+    """Whether a timing figure moved by more than both re-recording tolerances."""
+    if old is None or new is None:
+        return False
+    moved = abs(new - old)
+    return moved > TIMING_ABSOLUTE_TOLERANCE_S and moved > TIMING_RELATIVE_TOLERANCE * old
+
+
+def _request_key(interaction: Interaction) -> matching.MatchKey:
+    return matching.match_key(interaction.method, interaction.path, interaction.request_body)
+
+
+def _answer_key(interaction: Interaction) -> tuple[int, bool, Any]:
+    """The response as data, without the values that change on every call."""
+    if interaction.is_stream:
+        events = [
+            event.data if event.json() is None else event.json() for event in interaction.events()
+        ]
+        return interaction.status, True, cassette_render.without_volatile_fields(events)
+    data = parse_json(interaction.response_body)
+    if data is None:
+        return interaction.status, False, interaction.response_body
+    return interaction.status, False, cassette_render.without_volatile_fields(data)
+
+
+def _one_sided(
+    number: int, interaction: Interaction, *, status: InteractionStatus
+) -> InteractionChange:
+    answer = cassette_render.answer_text(interaction)
+    figures = figures_of(interaction)
+    return InteractionChange(
+        number=number,
+        status=status,
+        request=_request_summary(interaction),
+        request_differences=(),
+        old_answer=answer if status == "removed" else None,
+        new_answer=answer if status == "added" else None,
+        similarity=None,
+        old=figures if status == "removed" else None,
+        new=figures if status == "added" else None,
+    )
+
+
+def _changed(number: int, old: Interaction, new: Interaction) -> InteractionChange:
+    old_answer = cassette_render.answer_text(old)
+    new_answer = cassette_render.answer_text(new)
+    differences = matching.data_differences(
+        old.request_json(), new.request_json(), limit=_REQUEST_DIFFERENCES
+    )
+    if not differences and _request_key(old) != _request_key(new):
+        differences = ["request body or query changed"]
+    return InteractionChange(
+        number=number,
+        status="changed",
+        request=_request_summary(new),
+        request_differences=tuple(differences),
+        old_answer=old_answer,
+        new_answer=new_answer,
+        similarity=answer_similarity(old, new, old_answer, new_answer),
+        old=figures_of(old),
+        new=figures_of(new),
+    )
+
+
+def _request_summary(interaction: Interaction) -> str:
+    return matching.describe_request(interaction.method, interaction.path, interaction.request_body)
+
+
+def answer_similarity(
+    old: Interaction, new: Interaction, old_answer: str, new_answer: str
+) -> float:
+    """1.0 for the same answer; the cosine of embeddings; the fuzzy score of other answers."""
+    if old_answer == new_answer:
+        return 1.0
+    old_vectors = cassette_render.embedding_vectors(old.response_json())
+    new_vectors = cassette_render.embedding_vectors(new.response_json())
+    if old_vectors and new_vectors:
+        return min(
+            text_similarity.cosine(a, b) if len(a) == len(b) else 0.0
+            for a, b in zip(old_vectors, new_vectors, strict=False)
+        )
+    return text_similarity.fuzzy(old_answer, new_answer)
+
+
+def figures_of(interaction: Interaction) -> Figures:
+    call = calls.describe(interaction)
+    return Figures(
+        model=call.model,
+        latency_s=call.latency_s,
+        ttft_s=call.ttft_s,
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cost_usd=_cost(call),
+    )
+
+
+def _cost(call: calls.LLMCall) -> float | None:
+    if call.model is None or call.prompt_tokens is None:
+        return None
+    try:
+        return cost_usd(call.model, call.prompt_tokens, call.completion_tokens or 0, BUILTIN_PRICES)
+    except UnknownModelPrice:
+        return None
+
+
+def exit_status(changes: Sequence[CassetteChange]) -> int:
+    """2 when a cassette could not be read, 1 when something changed, 0 otherwise."""
+    if any(change.status == "unreadable" for change in changes):
+        return 2
+    return 1 if changes else 0
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(changes: Sequence[CassetteChange], output_format: str) -> str:
+    if output_format == "markdown":
+        return render_markdown(changes)
+    if output_format == "json":
+        return render_json(changes)
+    return render_text(changes)
+
+
+def summary(changes: Sequence[CassetteChange]) -> dict[str, int]:
+    counts = {status: 0 for status in ("changed", "added", "deleted", "unreadable")}
+    for change in changes:
+        counts[change.status] += 1
+    return counts
+
+
+def _summary_line(changes: Sequence[CassetteChange]) -> str:
+    if not changes:
+        return "No cassette changed."
+    counts = summary(changes)
+    parts = [f"{count} {status}" for status, count in counts.items() if count]
+    return f"{len(changes)} cassette{'' if len(changes) == 1 else 's'}: {', '.join(parts)}."
+
+
+def _headline(change: CassetteChange) -> str:
+    count = change.interaction_count
+    if change.status == "unreadable":
+        return f"unreadable: {change.error}"
+    if change.status in ("added", "deleted"):
+        return f"{change.status}: {change.name} ({count} interaction{'' if count == 1 else 's'})"
+    return f"changed: {change.name} ({_changed_count(change)}{_lowest(change)})"
+
+
+def _changed_count(change: CassetteChange) -> str:
+    return f"{len(change.interactions)} of {change.interaction_count} interactions changed"
+
+
+def _lowest(change: CassetteChange) -> str:
+    lowest = change.lowest_similarity
+    return "" if lowest is None else f", lowest similarity {lowest:.2f}"
+
+
+def _interaction_title(item: InteractionChange) -> str:
+    title = f"#{item.number} {item.status}: {item.request}"
+    if item.similarity is not None:
+        title += f" (similarity {item.similarity:.2f})"
+    return title
+
+
+def figures_line(old: Figures | None, new: Figures | None) -> str:
+    """``latency 0.512 s -> 0.740 s (+45%), tokens 12+5 -> 12+9, cost $0.000005 -> $0.000007``."""
+    parts = [
+        _figure("latency", _pick(old, "latency_s"), _pick(new, "latency_s"), _seconds),
+        _figure("ttft", _pick(old, "ttft_s"), _pick(new, "ttft_s"), _seconds),
+        _figure("tokens", _tokens(old), _tokens(new), str),
+        _figure("cost", _pick(old, "cost_usd"), _pick(new, "cost_usd"), _dollars),
+    ]
+    return ", ".join(part for part in parts if part)
+
+
+def _pick(figures: Figures | None, field: str) -> Any:
+    return None if figures is None else getattr(figures, field)
+
+
+def _figure(name: str, old: Any, new: Any, show: Callable[[Any], str]) -> str:
+    if old is None and new is None:
+        return ""
+    if old is None or new is None or old == new:
+        return f"{name} {show(new if old is None else old)}"
+    text = f"{name} {show(old)} -> {show(new)}"
+    if isinstance(old, float) and old > 0:
+        text += f" ({(new - old) / old:+.0%})"
+    return text
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s"
+
+
+def _dollars(value: float) -> str:
+    return f"${value:.6f}"
+
+
+def _tokens(figures: Figures | None) -> str | None:
+    if figures is None or (figures.prompt_tokens is None and figures.completion_tokens is None):
+        return None
+    return f"{figures.prompt_tokens or 0}+{figures.completion_tokens or 0}"
+
+
+# text
+
+
+def render_text(changes: Sequence[CassetteChange]) -> str:
+    lines: list[str] = []
+    for change in changes:
+        lines.append(_headline(change))
+        for item in change.interactions:
+            lines += _interaction_text_lines(item)
+    lines.append(_summary_line(changes))
+    return "\n".join(lines) + "\n"
+
+
+def _interaction_text_lines(item: InteractionChange) -> list[str]:
+    lines = [f"  {_interaction_title(item)}"]
+    lines += [f"    request changed: {difference}" for difference in item.request_differences]
+    for label, answer in (("old answer", item.old_answer), ("new answer", item.new_answer)):
+        if answer is not None:
+            lines.append(f"    {label}:")
+            lines += cassette_render.wrap(answer, "      ", cassette_render.WIDTH)
+    figures = figures_line(item.old, item.new)
+    if figures:
+        lines.append(f"    {figures}")
+    return lines
+
+
+# markdown
+
+
+def render_markdown(changes: Sequence[CassetteChange]) -> str:
+    """A pull-request comment: a summary table, then one ``<details>`` block per changed
+    cassette with the answers before and after."""
+    if not changes:
+        return "### LLM cassettes\n\nNo cassette changed.\n"
+    blocks = ["### LLM cassettes", _markdown_table(changes)]
+    errors = [f"- **unreadable** {change.error}" for change in changes if change.error]
+    if errors:
+        blocks.append("\n".join(errors))
+    blocks += [_markdown_details(change) for change in changes if change.status == "changed"]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _markdown_table(changes: Sequence[CassetteChange]) -> str:
+    rows = [
+        "| cassette | status | interactions changed | lowest similarity |",
+        "| --- | --- | --- | --- |",
+    ]
+    for change in changes:
+        lowest = change.lowest_similarity
+        cells = [
+            _inline_code(change.name).replace("|", "\\|"),
+            change.status,
+            _table_count(change),
+            "—" if lowest is None else f"{lowest:.2f}",
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _table_count(change: CassetteChange) -> str:
+    if change.status == "changed":
+        return f"{len(change.interactions)} of {change.interaction_count}"
+    if change.status == "added":
+        return f"{change.interaction_count} added"
+    if change.status == "deleted":
+        return f"{change.interaction_count} removed"
+    return "—"
+
+
+def _markdown_details(change: CassetteChange) -> str:
+    summary_text = (
+        f"<code>{html.escape(change.name)}</code>: {_changed_count(change)}{_lowest(change)}"
+    )
+    parts = [f"<details>\n<summary>{summary_text}</summary>"]
+    for item in change.interactions:
+        parts += _markdown_interaction(item)
+    parts.append("</details>")
+    return "\n\n".join(parts)
+
+
+def _markdown_interaction(item: InteractionChange) -> list[str]:
+    title = f"**#{item.number} {item.status}** {_inline_code(item.request)}"
+    if item.similarity is not None:
+        title += f" similarity **{item.similarity:.2f}**"
+    parts = [title]
+    parts += [f"- request changed: {_inline_code(diff)}" for diff in item.request_differences]
+    for label, answer in (("Before", item.old_answer), ("After", item.new_answer)):
+        if answer is not None:
+            parts.append(f"{label}:\n\n{_fenced(answer)}")
+    figures = figures_line(item.old, item.new)
+    if figures:
+        parts.append(figures)
+    return parts
+
+
+def _fenced(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _inline_code(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{padding}{text}{padding}{ticks}"
+
+
+# json
+
+
+def render_json(changes: Sequence[CassetteChange]) -> str:
+    document = {
+        "summary": summary(changes),
+        "cassettes": [_change_document(change) for change in changes],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _change_document(change: CassetteChange) -> dict[str, Any]:
+    document = dataclasses.asdict(change)
+    document["lowest_similarity"] = _rounded(change.lowest_similarity)
+    for item in document["interactions"]:
+        item["similarity"] = _rounded(item["similarity"])
+        item["request_differences"] = list(item["request_differences"])
+    return document
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
