@@ -152,3 +152,32 @@ def test_llm_cassette_and_llm_calls_fixtures(inner):
             assert llm_calls[0].model == llm_model
         """,
     )
+
+
+def test_clients_built_per_call_share_one_default_ssl_context(inner):
+    inner.server.script(replies=[{"text": "ok"}])
+    _record_and_replay(
+        inner,
+        """
+        import importlib, importlib.util
+        import openai
+        from pytest_llm import llm_case
+
+        flavour = "httpx2" if importlib.util.find_spec("httpx2") else "httpx"
+        transports = importlib.import_module(flavour + "._transports.default")
+
+        @llm_case
+        def test_fresh_clients(llm_model):
+            # the application builds a client per call: one SSL context serves them all
+            assert transports.create_ssl_context() is transports.create_ssl_context()
+            assert transports.create_ssl_context(verify=False) is not transports.create_ssl_context(verify=False)
+            for _ in range(3):
+                reply = openai.OpenAI().chat.completions.create(
+                    model=llm_model, messages=[{"role": "user", "content": "hi"}])
+                assert reply.choices[0].message.content == "ok"
+
+        def test_outside_cases_nothing_is_shared():
+            assert transports.create_ssl_context() is not transports.create_ssl_context()
+        """,
+        passed=2,
+    )

@@ -74,7 +74,13 @@ class Interceptor:
 
             from vcr.patch import CassettePatcherBuilder
 
+            from pytest_llm.ssl_reuse import shared_context_patches
+
             self._patchers = list(CassettePatcherBuilder(self._router).build())
+            self._patchers += [
+                mock.patch.object(target, attribute, replacement)
+                for target, attribute, replacement in shared_context_patches()
+            ]
             self._timing_patchers = [
                 mock.patch.object(target, attribute, replacement)
                 for target, attribute, replacement in self._timing_patches
