@@ -39,6 +39,8 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     except yaml.MarkedYAMLError as error:
         line = f":{error.problem_mark.line + 1}" if error.problem_mark is not None else ""
         raise DatasetError(f"{path}{line}: not valid YAML: {error.problem}") from None
+    except yaml.YAMLError as error:  # e.g. a control character the reader refuses
+        raise DatasetError(f"{path}: not valid YAML: {error}") from None
     if isinstance(document, dict) and isinstance(document.get("cases"), list):
         document = document["cases"]
     if not isinstance(document, list):
