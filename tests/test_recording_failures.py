@@ -155,7 +155,60 @@ def test_duplicate_cassette_names_are_refused_when_recording(inner):
         """
     )
     result = inner.record()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        ["*test_app.py::test_one and test_app.py::test_two would both record*shared.yaml*"]
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_app.py::test_one and test_app.py::test_two would both record cassettes/test_app/shared.yaml*"
+        ]
     )
+
+
+def test_malformed_json_answer_is_not_stored(inner):
+    inner.server.script(replies=[{"text": "x", "fault": "malformed"}])
+    inner.write(CHAT_TEST)
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_chat failed: *the answer is not valid JSON although its content-type says so*nothing was saved*"
+        ]
+    )
+    assert not inner.cassette("test_chat").exists()
+
+
+def test_unwritable_cassette_folder_is_a_clear_error(inner):
+    inner.server.script(replies=[{"text": "fine"}])
+    inner.write(CHAT_TEST)
+    (inner.pytester.path / "cassettes").mkdir()
+    (inner.pytester.path / "cassettes" / "test_app").write_text("a file where the folder should be")
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_chat could not be saved to cassettes/test_app/test_chat.yaml: *(no cassette was written).*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_colliding_cassette_names_under_xdist(inner):
+    inner.write(
+        """
+        import pytest
+        from pytest_llm import llm_case
+
+        @llm_case
+        @pytest.mark.parametrize("text", ["a/b", "a_b"])
+        def test_collide(text, llm_client, llm_model):
+            llm_client.chat.completions.create(model=llm_model, messages=[{"role": "user", "content": text}])
+        """
+    )
+    result = inner.record("-n", "2")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_collide?a/b? and test_app.py::test_collide?a_b? would both record cassettes/test_app/test_collide?a_b?.yaml*"
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert not (inner.pytester.path / "cassettes").exists()

@@ -157,19 +157,22 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     engine = config.stash[ENGINE_KEY]
-    owners: dict[Any, str] = {}
+    owners: dict[Any, pytest.Item] = {}
     for item in items:
         case = _case_for(item, engine)
         if case is None:
             continue
         item.stash[CASE_KEY] = case
-        if engine.settings.recording:
-            other = owners.setdefault(case.path, item.nodeid)
-            if other != item.nodeid:
-                raise pytest.UsageError(
-                    f"pytest-llm: {other} and {item.nodeid} would both record {case.path}; give one "
-                    "of them its own @llm_case(cassette=...)."
-                )
+        other = owners.setdefault(case.path, item)
+        if engine.settings.recording and other is not item:
+            # an error of both tests (not a UsageError: under xdist every worker collects, and
+            # a worker's UsageError would surface as an INTERNALERROR of the controller)
+            message = (
+                f"pytest-llm: {other.nodeid} and {item.nodeid} would both record "
+                f"{case.cassette.shown}; give one of them its own @llm_case(cassette=...)."
+            )
+            for colliding in (other, item):
+                colliding.stash[CASE_ERROR_KEY] = message
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -256,6 +256,10 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     streamed = interaction.is_stream and calls.endpoint_of(interaction.path) in STREAMED_ENDPOINTS
     if streamed and not sse.is_complete(interaction.events()):
         return "the event stream was cut off before its end marker ([DONE] / response.completed)"
+    declared_json = "json" in interaction.content_type.lower()
+    if declared_json and interaction.response_body and interaction.response_json() is None:
+        excerpt = interaction.response_body[:80].decode("utf-8", "replace")
+        return f"the answer is not valid JSON although its content-type says so ({excerpt!r})"
     return None
 
 

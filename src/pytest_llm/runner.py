@@ -168,7 +168,16 @@ def _record(
     case.cassette.interactions = interactions
     text = cassette_format.render_cassette(interactions)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
-        cassette_format.write_atomically(case.path, text)
+        try:
+            cassette_format.write_atomically(case.path, text)
+        except OSError as error:
+            kept = (
+                "the old cassette is unchanged" if case.path.exists() else "no cassette was written"
+            )
+            raise RecordingError(
+                f"pytest-llm: recording {case.nodeid} could not be saved to "
+                f"{case.cassette.shown or case.path}: {error.strerror or error} ({kept})."
+            ) from outcome
     if outcome is not None:
         raise outcome
 
