@@ -122,9 +122,12 @@ def interaction_changes(
             yield _one_sided(*new_pair, status="added")
         elif new_pair is None and old_pair is not None:
             yield _one_sided(*old_pair, status="removed")
-        elif old_pair is not None and new_pair is not None:
-            if not same_interaction(old_pair[1], new_pair[1]):
-                yield _changed(new_pair[0], old_pair[1], new_pair[1])
+        elif (
+            old_pair is not None
+            and new_pair is not None
+            and not same_interaction(old_pair[1], new_pair[1])
+        ):
+            yield _changed(new_pair[0], old_pair[1], new_pair[1])
 
 
 Numbered = tuple[int, Interaction]
@@ -461,7 +464,8 @@ def _markdown_interaction(item: InteractionChange) -> list[str]:
 def _fenced(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    language = "json" if parse_json(text.encode("utf-8")) is not None else "text"
+    return f"{fence}{language}\n{text}\n{fence}"
 
 
 def _inline_code(text: str) -> str:

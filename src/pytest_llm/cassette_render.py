@@ -182,8 +182,9 @@ def _parameters(request: dict[str, Any]) -> str:
 def _tool_name(tool: Any) -> str:
     if not isinstance(tool, dict):
         return "?"
-    function = tool.get("function") if isinstance(tool.get("function"), dict) else tool
-    return str(function.get("name") or tool.get("type") or "?")
+    function = tool.get("function")
+    named = function if isinstance(function, dict) else tool
+    return str(named.get("name") or tool.get("type") or "?")
 
 
 # --------------------------------------------------------------------------- answers
