@@ -485,7 +485,7 @@ def test_latency_and_ttft_are_observable_on_a_stream(
     arrivals = [(chunk, time.perf_counter() - started) for chunk in stream]
 
     first_content_at = next(t for c, t in arrivals if c.choices and c.choices[0].delta.content)
-    assert 0.15 <= headers_at < 0.35
+    assert 0.15 <= headers_at < first_content_at
     assert first_content_at >= 0.40
     assert arrivals[-1][1] >= first_content_at + 0.10
 

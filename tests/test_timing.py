@@ -37,9 +37,9 @@ def test_stream_ttft_and_latency_are_measured_at_the_transport(inner):
         (inner.pytester.path / "calls.json").read_text()
     )
     # headers after 0.2 s, first content after another 0.3 s, then five more chunks 0.1 s apart
-    assert 0.45 <= stream_ttft < 0.75
-    assert stream_latency >= stream_ttft + 0.4
-    assert plain_ttft is None and 0.25 <= plain_latency < 0.6
+    assert stream_ttft >= 0.45  # not the time to the headers (0.2 s)
+    assert stream_latency >= stream_ttft + 0.4  # nor the time to the last chunk
+    assert plain_ttft is None and plain_latency >= 0.25
     stored = yaml.safe_load(inner.cassette("test_timed").read_text())["interactions"]
     assert stored[0]["call"]["ttft_s"] == round(stream_ttft, 3)
     assert stored[0]["call"]["latency_s"] == round(stream_latency, 3)
@@ -80,8 +80,7 @@ def test_concurrent_async_requests_are_timed_separately(inner):
     )
     inner.record().assert_outcomes(passed=1)
     latencies = json.loads((inner.pytester.path / "calls.json").read_text())
-    assert 0.1 <= latencies["a"] < 0.4
-    assert 0.6 <= latencies["b"] < 0.9
+    assert 0.1 <= latencies["a"] < 0.5 <= 0.6 <= latencies["b"]
 
 
 def test_threads_are_timed_separately(inner):
@@ -110,5 +109,4 @@ def test_threads_are_timed_separately(inner):
     )
     inner.record().assert_outcomes(passed=1)
     latencies = json.loads((inner.pytester.path / "calls.json").read_text())
-    assert 0.1 <= latencies["a"] < 0.4
-    assert 0.6 <= latencies["b"] < 0.9
+    assert 0.1 <= latencies["a"] < 0.5 <= 0.6 <= latencies["b"]

@@ -248,14 +248,3 @@ def assert_judged(
         f"judged below threshold by {chosen}: score {verdict.score:.2f} < {limit:.2f}\n"
         f"  criteria: {criteria}\n  reason:   {verdict.reason or '(none given)'}\n  output:   {_excerpt(output)}"
     )
-
-
-__all__ = [
-    "assert_consistent",
-    "assert_judged",
-    "assert_latency",
-    "assert_moderation",
-    "assert_no_pii",
-    "assert_schema",
-    "assert_similar",
-]

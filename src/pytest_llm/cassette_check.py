@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
+from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, YAML_LOADER, parse_cassette
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction
 from pytest_llm.pii import Finding, find_pii
@@ -24,7 +23,6 @@ VCRPY_FORMAT = "vcrpy"
 #: A file meant to be a cassette whose format cannot be told (malformed or unknown version).
 UNKNOWN_FORMAT = "unknown"
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LOOKS_LIKE_CASSETTE = re.compile(rf"^(?:format:\s*{FORMAT_NAME}\b|-?\s*interactions:)", re.M)
 
 
@@ -33,7 +31,7 @@ def cassette_kind(text: str) -> str | None:
     for other text. A file that does not parse counts as a cassette when it reads like one, so
     that its problem is reported rather than the file ignored."""
     try:
-        document = yaml.load(text, Loader=_Loader)
+        document = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError:
         return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
     if not isinstance(document, dict):
@@ -125,7 +123,7 @@ def _secret_problem(finding: Finding) -> str:
 def _credential_headers(path: Path | str, text: str) -> Iterator[str]:
     """Credential headers kept in the file (vcrpy stores request headers; either format can
     carry response headers such as ``set-cookie``)."""
-    document = yaml.load(text, Loader=_Loader)
+    document = yaml.load(text, Loader=YAML_LOADER)
     for number, entry in enumerate(document.get("interactions") or (), start=1):
         for part in ("request", "response"):
             section = entry.get(part) if isinstance(entry, dict) else None

@@ -21,7 +21,7 @@ from pytest_llm.cassette_format import parse_cassette
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction, parse_json
 from pytest_llm.pricing import BUILTIN_PRICES, UnknownModelPrice, cost_usd
-from pytest_llm.stability import TIMING_ABSOLUTE_TOLERANCE_S, TIMING_RELATIVE_TOLERANCE
+from pytest_llm.stability import timing_moved
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
 InteractionStatus = Literal["changed", "added", "removed"]
@@ -161,14 +161,6 @@ def same_interaction(old: Interaction, new: Interaction) -> bool:
         and not timing_moved(old.timing.latency_s, new.timing.latency_s)
         and not timing_moved(old.timing.ttft_s, new.timing.ttft_s)
     )
-
-
-def timing_moved(old: float | None, new: float | None) -> bool:
-    """Whether a timing figure moved by more than both re-recording tolerances."""
-    if old is None or new is None:
-        return False
-    moved = abs(new - old)
-    return moved > TIMING_ABSOLUTE_TOLERANCE_S and moved > TIMING_RELATIVE_TOLERANCE * old
 
 
 def _request_key(interaction: Interaction) -> matching.MatchKey:

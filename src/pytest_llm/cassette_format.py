@@ -71,7 +71,8 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
 )
 VOLATILE_HEADER_PREFIXES = ("x-ratelimit-", "x-stainless-", "cf-", "x-envoy-", "x-kong-")
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The fastest safe YAML loader available (libyaml's when PyYAML was built with it).
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -96,7 +97,7 @@ def read_cassette(path: Path) -> list[Interaction]:
 
 def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
     try:
-        document = yaml.load(text, Loader=_Loader)
+        document = yaml.load(text, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -71,11 +71,16 @@ def _carry_over(new: Interaction, old: Interaction) -> Interaction:
     )
 
 
-def _steady(new: float | None, old: float | None) -> float | None:
-    if new is None or old is None:
-        return new
+def timing_moved(old: float | None, new: float | None) -> bool:
+    """Whether a timing figure moved by more than both re-recording tolerances."""
+    if old is None or new is None:
+        return False
     moved = abs(new - old)
-    if moved > TIMING_ABSOLUTE_TOLERANCE_S and moved > TIMING_RELATIVE_TOLERANCE * old:
+    return moved > TIMING_ABSOLUTE_TOLERANCE_S and moved > TIMING_RELATIVE_TOLERANCE * old
+
+
+def _steady(new: float | None, old: float | None) -> float | None:
+    if new is None or old is None or timing_moved(old, new):
         return new
     return old
 
