@@ -57,3 +57,8 @@ def inner(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     return Inner(pytester, llm_server)
+
+
+# The real-model suite needs llama.cpp and a model (the "integration" extra): it runs only when
+# asked for by path, `pytest tests/integration`, never as part of the plain `pytest`.
+collect_ignore = ["integration"]

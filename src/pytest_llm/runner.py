@@ -97,6 +97,8 @@ def _recorder(
     recording: bool,
     positional: bool = False,
 ) -> CassetteRecorder:
+    # a new pass through a cassette: what the last pass cached (embeddings) was not recorded here
+    case.extra.pop("embeddings", None)
     return CassetteRecorder(
         case.path,
         recorded,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from pytest_llm import active
 
@@ -65,6 +66,15 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return min(1.0, max(0.0, dot / norm))
 
 
+def _one_vector(embedding: Sequence[Any]) -> list[float]:
+    """The embedding as one vector. Some OpenAI-compatible servers (llama.cpp serving a model
+    without a pooling layer) return one vector per token: those are mean-pooled."""
+    if embedding and isinstance(embedding[0], (list, tuple)):
+        rows = [list(map(float, row)) for row in embedding]
+        return [sum(column) / len(rows) for column in zip(*rows, strict=True)]
+    return [float(value) for value in embedding]
+
+
 def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
     """Embeddings of ``texts`` from the case's embeddings endpoint, each distinct text once per
     case (cached on the case), the missing ones in one request."""
@@ -77,7 +87,7 @@ def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[li
             model=chosen, input=missing, encoding_format="float"
         )
         for text, item in zip(missing, sorted(reply.data, key=lambda d: d.index), strict=True):
-            cache[(chosen, text)] = list(item.embedding)
+            cache[(chosen, text)] = _one_vector(item.embedding)
     return [cache[(chosen, text)] for text in texts]
 
 
