@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llm import cli
+
 REALWORLD = Path(__file__).parent / "data" / "realworld"
 
 CASES = {
@@ -48,10 +50,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("converted", [False, True], ids=["as-recorded", "converted"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_realworld_cassette_replays_unconverted(inner, name):
+def test_realworld_cassette_replays(inner, name, converted):
     shutil.copy(REALWORLD / name, inner.pytester.path / name)
-    original = (REALWORLD / name).read_bytes()
+    if converted:
+        assert cli.main(["convert", str(inner.pytester.path / name)]) == 0
+        assert "format: pytest-llm" in (inner.pytester.path / name).read_text()
+    original = (inner.pytester.path / name).read_bytes()
     body = "\n".join("    " + line for line in CASES[name].strip("\n").splitlines())
     inner.write(
         f"""
