@@ -74,6 +74,7 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as reply:
                     if MODEL_ALIAS in json.loads(reply.read())["data"][0]["id"]:
+                        self._first_inference()
                         return
             except OSError:
                 time.sleep(0.25)
@@ -81,6 +82,30 @@ class LlamaServer:
         raise LlamaServerUnavailable(
             f"llama.cpp server not ready after {timeout_s:.0f} s:\n{self._log_tail()}"
         )
+
+    def _first_inference(self) -> None:
+        """One token, to catch a llama.cpp build that crashes when it computes (a native build
+        with kernels the machine cannot run) here, with the cure, not in the middle of a test."""
+        request = urllib.request.Request(
+            self.base_url + "/completions",
+            data=json.dumps({"model": MODEL_ALIAS, "prompt": "Hi", "max_tokens": 1}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                reply.read()
+        except OSError as error:
+            time.sleep(0.5)
+            if self.process is not None and self.process.poll() is not None:
+                raise LlamaServerUnavailable(
+                    f"llama.cpp server died at its first inference (exit {self.process.returncode}): "
+                    "rebuild llama-cpp-python without native CPU kernels and without pip's wheel cache: "
+                    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir --force-reinstall '
+                    f"llama-cpp-python[server]==0.3.36\n{self._log_tail()}"
+                ) from None
+            raise LlamaServerUnavailable(
+                f"llama.cpp server did not answer a first completion: {error}"
+            ) from None
 
     def stop(self) -> None:
         """Stop the server we started, by its own PID, and wait for it."""
