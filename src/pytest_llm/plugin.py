@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llm import environment, results, runner, settings, unused
+from pytest_llm import collection, environment, results, runner, settings, unused
 from pytest_llm.budgets import BudgetConfigurationError
 from pytest_llm.case import CallLog, Case, CassetteView
 from pytest_llm.datasets import DATASET_MARKER
 from pytest_llm.engine import Engine
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
-from pytest_llm.options import KEYWORDS, MARKER_SIGNATURE, build_options, merged_marker_keywords
-from pytest_llm.paths import cassette_path
+from pytest_llm.options import MARKER_SIGNATURE
 from pytest_llm.samples import run_samples
 from pytest_llm.session import LLMSession
 
@@ -31,9 +29,6 @@ CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
 USAGE_KEY = pytest.StashKey[unused.CassetteUsage]()
 DESELECTED_KEY = pytest.StashKey[bool]()
-
-#: Requesting one of these fixtures makes a test an LLM case even without the marker.
-CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,15 +120,15 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{DATASET_MARKER}(path, min_pass_rate=None): set by pytest_llm.cases(): the test's "
         "records come from an evaluation data set. Provided by pytest-llm.",
     )
-    run_settings = settings.from_config(config)
-    config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
-    engine = Engine(run_settings)
-    config.stash[ENGINE_KEY] = engine
     if config.getoption("llm_prune") and unused.filter_reason(config):
         raise pytest.UsageError(
             f"--llm-prune needs a run of the whole suite, but {unused.filter_reason(config)}; "
             "run it without test selection to delete unused cassettes."
         )
+    run_settings = settings.from_config(config)
+    config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
+    engine = Engine(run_settings)
+    config.stash[ENGINE_KEY] = engine
     if not hasattr(config, "workerinput"):  # the controller (or the only process) reports
         config.stash[SESSION_KEY] = LLMSession(
             run_settings, engine.prices, prune=bool(config.getoption("llm_prune"))
@@ -157,22 +152,21 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     engine = config.stash[ENGINE_KEY]
-    owners: dict[Any, pytest.Item] = {}
+    cases = []
     for item in items:
-        case = _case_for(item, engine)
-        if case is None:
+        try:
+            case = collection.case_for(item, engine.settings.cassette_dir)
+        except CaseOptionsError as error:
+            item.stash[CASE_ERROR_KEY] = str(error)
             continue
-        item.stash[CASE_KEY] = case
-        other = owners.setdefault(case.path, item)
-        if engine.settings.recording and other is not item:
-            # an error of both tests (not a UsageError: under xdist every worker collects, and
-            # a worker's UsageError would surface as an INTERNALERROR of the controller)
-            message = (
-                f"pytest-llm: {other.nodeid} and {item.nodeid} would both record "
-                f"{case.cassette.shown}; give one of them its own @llm_case(cassette=...)."
-            )
-            for colliding in (other, item):
-                colliding.stash[CASE_ERROR_KEY] = message
+        if case is not None:
+            item.stash[CASE_KEY] = case
+            cases.append((item, case))
+    if engine.settings.recording:
+        # errors of both tests, not a UsageError: under xdist every worker collects, and a
+        # worker's UsageError would surface as an INTERNALERROR of the controller
+        for first, second, message in collection.collisions(cases):
+            first.stash[CASE_ERROR_KEY] = second.stash[CASE_ERROR_KEY] = message
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -182,19 +176,12 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
-    usage = unused.CassetteUsage(filtered=unused.filter_reason(config))
-    if config.stash.get(DESELECTED_KEY, False):
-        usage.filtered = usage.filtered or "some tests were deselected"
-    if session.testsfailed:
-        usage.filtered = usage.filtered or "collection had errors"
-    module_dirs = set()
-    for item in session.items:
-        case = item.stash.get(CASE_KEY, None)
-        if case is not None:
-            usage.used.add(str(case.path))
-            module_dirs.add(item.path.parent)
-    usage.candidates = unused.candidates(
-        module_dirs, config.stash[ENGINE_KEY].settings.cassette_dir
+    usage = unused.usage_of(
+        [(item, item.stash.get(CASE_KEY, None)) for item in session.items],
+        config.stash[ENGINE_KEY].settings.cassette_dir,
+        filtered=unused.filter_reason(config)
+        or ("some tests were deselected" if config.stash.get(DESELECTED_KEY, False) else None)
+        or ("collection had errors" if session.testsfailed else None),
     )
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is not None:
@@ -210,44 +197,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput is not None and usage is not None
     ):  # an xdist worker: plain data to the controller
         workeroutput[unused.WORKER_OUTPUT_KEY] = usage.to_dict()
-
-
-def _case_for(item: pytest.Item, engine: Engine) -> Case | None:
-    if not isinstance(item, pytest.Function):
-        return None
-    dataset = item.get_closest_marker(DATASET_MARKER)
-    try:
-        marked, keywords = merged_marker_keywords(item)
-        if not marked and dataset is None and not CASE_FIXTURES.intersection(item.fixturenames):
-            return None
-        if dataset is not None:  # a record's own option keys override the marker's
-            record = item.callspec.params.get("case") if hasattr(item, "callspec") else None
-            if isinstance(record, dict):
-                keywords.update({key: value for key, value in record.items() if key in KEYWORDS})
-        options = build_options(keywords, where=item.nodeid)
-    except CaseOptionsError as error:
-        item.stash[CASE_ERROR_KEY] = str(error)
-        return None
-    path = cassette_path(item.path, item.nodeid, engine.settings.cassette_dir, options.cassette)
-    case = Case(
-        nodeid=item.nodeid,
-        options=options,
-        module_dir=item.path.parent,
-        cassette=CassetteView(path=path, shown=_shown_path(path, item.config.rootpath)),
-    )
-    if dataset is not None:
-        case.extra["dataset"] = {
-            "path": _shown_path(Path(dataset.kwargs["path"]), item.config.rootpath),
-            "min_pass_rate": dataset.kwargs.get("min_pass_rate"),
-        }
-    return case
-
-
-def _shown_path(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -295,23 +244,14 @@ def pytest_runtest_makereport(
         return report
     data = results.case_data(case, drift_method=item.config.stash[ENGINE_KEY].settings.drift_method)
     if report.failed and call.excinfo is not None:
-        data["message"] = _one_line_failure(call.excinfo)
-        dataset = data.get("dataset") or {}
-        if call.when == "call" and dataset.get("min_pass_rate") is not None:
-            reason = (
-                f"tolerated by the data-set gate (min_pass_rate {dataset['min_pass_rate']:g} for "
-                f"{dataset['path']}); the record failed: {data['message']}"
-            )
+        data["message"] = results.failure_message(call.excinfo)
+        reason = results.gate_tolerance(data) if call.when == "call" else None
+        if reason is not None:  # a gated data-set record: reported, not failed (see session)
             report.outcome = "skipped"
             report.wasxfail = reason
             data["tolerated"] = reason
     report.user_properties.append((results.PROPERTY, data))
     return report
-
-
-def _one_line_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
-    text = excinfo.exconly().strip()
-    return text if len(text) <= 500 else text[:499] + "…"
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -57,3 +57,20 @@ def case_data(case: Case, *, drift_method: str) -> dict[str, Any]:
             calls_before=[call_summary(calls.describe(interaction)) for interaction in previous],
         )
     return data
+
+
+def failure_message(excinfo: Any) -> str:
+    """Why the case failed, as the exception says it (cut at 500 characters)."""
+    text = str(excinfo.exconly()).strip()
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
+def gate_tolerance(data: dict[str, Any]) -> str | None:
+    """The xfail reason of a failing record of a gated data set (None outside such sets)."""
+    dataset = data.get("dataset") or {}
+    if dataset.get("min_pass_rate") is None:
+        return None
+    return (
+        f"tolerated by the data-set gate (min_pass_rate {dataset['min_pass_rate']:g} for "
+        f"{dataset['path']}); the record failed: {data.get('message')}"
+    )

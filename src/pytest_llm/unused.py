@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llm.case import Case
+
 #: Key of the plain dict an xdist worker sends to the controller in ``workeroutput``.
 WORKER_OUTPUT_KEY = "pytest_llm_cassette_usage"
 
@@ -37,6 +39,20 @@ class CassetteUsage:
 
     def unused(self) -> list[Path]:
         return sorted(Path(path) for path in self.candidates - self.used)
+
+
+def usage_of(
+    items: Iterable[tuple[pytest.Item, Case | None]], cassette_dir: str, *, filtered: str | None
+) -> CassetteUsage:
+    """What the collected ``items`` (with their LLM case, if any) use, against what exists."""
+    usage = CassetteUsage(filtered=filtered)
+    module_dirs = set()
+    for item, case in items:
+        if case is not None:
+            usage.used.add(str(case.path))
+            module_dirs.add(item.path.parent)
+    usage.candidates = candidates(module_dirs, cassette_dir)
+    return usage
 
 
 def candidates(module_dirs: Iterable[Path], cassette_dir: str) -> set[str]:
