@@ -20,10 +20,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from math import comb
 from pathlib import Path
 
-from pytest_llm.comparison import classify
+from pytest_llm.comparison import regression_probability
 from pytest_llm.testing import LocalOpenAIServer
 
 SAMPLES = 10
@@ -46,20 +45,7 @@ def test_case(name, llm_client, llm_model):
 
 
 def expected_rate(p_before: float, p_after: float) -> float:
-    def binomial(k: int, p: float) -> float:
-        return comb(SAMPLES, k) * p**k * (1 - p) ** (SAMPLES - k)
-
-    total = 0.0
-    for before in range(SAMPLES + 1):
-        for after in range(SAMPLES + 1):
-            change, _ = classify(
-                "passed" if before / SAMPLES >= GATE else "failed",
-                "passed" if after / SAMPLES >= GATE else "failed",
-                {"before": [before, SAMPLES], "after": [after, SAMPLES]},
-            )
-            if change == "regressed":
-                total += binomial(before, p_before) * binomial(after, p_after)
-    return total
+    return regression_probability(p_before, p_after, samples=SAMPLES, min_pass_rate=GATE)
 
 
 def script(names: list[str], side: int, rng: random.Random) -> list[dict[str, object]]:

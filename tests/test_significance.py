@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-from math import comb
 
 import pytest
 
-from pytest_llm.comparison import SIGNIFICANCE_LEVEL, classify, fisher_one_sided
+from pytest_llm.comparison import (
+    SIGNIFICANCE_LEVEL,
+    classify,
+    fisher_one_sided,
+    regression_probability,
+)
 
 
-def _binomial(n: int, k: int, p: float) -> float:
-    return comb(n, k) * p**k * (1 - p) ** (n - k)
-
-
-def _flag_rate(p_before: float, p_after: float, *, samples: int = 10, gate: float = 0.7) -> float:
-    """The exact probability that a case is classified "regressed" (no simulation noise)."""
-    rate = 0.0
-    for before in range(samples + 1):
-        for after in range(samples + 1):
-            change, _ = classify(
-                "passed" if before / samples >= gate else "failed",
-                "passed" if after / samples >= gate else "failed",
-                {"before": [before, samples], "after": [after, samples]},
-            )
-            if change == "regressed":
-                rate += _binomial(samples, before, p_before) * _binomial(samples, after, p_after)
-    return rate
+def _flag_rate(p_before: float, p_after: float) -> float:
+    return regression_probability(p_before, p_after, samples=10, min_pass_rate=0.7)
 
 
 def test_detects_a_drop_from_0_9_to_0_3_at_ten_samples():

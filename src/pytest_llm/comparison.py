@@ -100,3 +100,25 @@ def classify(
             "noisy" if p_value is not None and p_value >= SIGNIFICANCE_LEVEL else "fixed"
         ), p_value
     return ("still_passing" if passed_after else "still_failing"), p_value
+
+
+def regression_probability(
+    p_before: float, p_after: float, *, samples: int, min_pass_rate: float
+) -> float:
+    """The exact probability that a sampled case whose pass probability goes from ``p_before``
+    to ``p_after`` is classified "regressed" (over every pair of pass counts)."""
+
+    def binomial(k: int, p: float) -> float:
+        return math.comb(samples, k) * p**k * (1 - p) ** (samples - k)
+
+    total = 0.0
+    for before in range(samples + 1):
+        for after in range(samples + 1):
+            change, _ = classify(
+                "passed" if before / samples >= min_pass_rate else "failed",
+                "passed" if after / samples >= min_pass_rate else "failed",
+                {"before": [before, samples], "after": [after, samples]},
+            )
+            if change == "regressed":
+                total += binomial(before, p_before) * binomial(after, p_after)
+    return total
