@@ -38,7 +38,7 @@ def test_stream_ttft_and_latency_are_measured_at_the_transport(inner):
     )
     # headers after 0.2 s, first content after another 0.3 s, then five more chunks 0.1 s apart
     assert stream_ttft >= 0.45  # not the time to the headers (0.2 s)
-    assert stream_latency >= stream_ttft + 0.4  # nor the time to the last chunk
+    assert stream_latency >= stream_ttft + 0.3  # nor the time to the last chunk (4 more at 0.1 s)
     assert plain_ttft is None and plain_latency >= 0.25
     stored = yaml.safe_load(inner.cassette("test_timed").read_text())["interactions"]
     assert stored[0]["call"]["ttft_s"] == round(stream_ttft, 3)
