@@ -72,3 +72,34 @@ def test_authorization_header_is_never_stored(inner):
     inner.record().assert_outcomes(passed=1)
     text = inner.cassette("test_auth").read_text().lower()
     assert "authorization" not in text and "bearer" not in text and SECRET_KEY.lower() not in text
+
+
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
+def test_secrets_stay_out_of_reports_and_summaries(inner, workers):
+    inner.pytester.makeini("[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
+    inner.write(
+        f"""
+        import openai
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_leaky(llm_model):
+            client = openai.OpenAI(api_key="{SECRET_KEY}")
+            text = client.chat.completions.create(
+                model=llm_model, messages=[{{"role": "user", "content": "{SECRET_KEY} {CUSTOMER}"}}]
+            ).choices[0].message.content
+            assert text == "something else", text  # the failure message holds the echoed secrets
+        """
+    )
+    extra = ["-n", workers] if workers else []
+    inner.record(*extra).assert_outcomes(failed=1)
+    result = inner.rerecord("--llm-report=report.md", *extra)
+    result.assert_outcomes(failed=1)
+    inner.rerecord("--llm-report=report.json", *extra)
+    summary = result.stdout.str().split("LLM behaviour changes")[1]
+    for secret in (SECRET_KEY, CUSTOMER):
+        assert secret not in summary
+        for name in ("report.md", "report.json"):
+            assert secret not in (inner.pytester.path / name).read_text()
+        assert secret not in inner.cassette("test_leaky").read_text()
+    assert "REDACTED" in (inner.pytester.path / "report.json").read_text()

@@ -242,9 +242,11 @@ def pytest_runtest_makereport(
     case = item.stash.get(CASE_KEY, None)
     if case is None or not (call.when == "call" or (call.when == "setup" and not report.passed)):
         return report
-    data = results.case_data(case, drift_method=item.config.stash[ENGINE_KEY].settings.drift_method)
+    engine = item.config.stash[ENGINE_KEY]
+    data = results.case_data(case, drift_method=engine.settings.drift_method)
     if report.failed and call.excinfo is not None:
-        data["message"] = results.failure_message(call.excinfo)
+        # the report and the summary print it: the same scrubbing as the cassettes
+        data["message"] = engine.scrubber.text(results.failure_message(call.excinfo))
         reason = results.gate_tolerance(data) if call.when == "call" else None
         if reason is not None:  # a gated data-set record: reported, not failed (see session)
             report.outcome = "skipped"
