@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -92,37 +94,41 @@ def test_missing_key_when_recording_against_the_real_api(inner):
     assert not inner.cassette("test_chat").exists()
 
 
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
+@pytest.mark.parametrize("mode", ["--llm-record", "--llm-rerecord"])
 @pytest.mark.parametrize(
     "signal_number", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"]
 )
-def test_killed_rerecord_keeps_old_cassette(inner, signal_number):
+def test_killed_recording_keeps_old_cassette(inner, signal_number, mode, workers):
     inner.server.script(replies=[{"text": "fine"}])
     inner.write(CHAT_TEST)
     inner.record().assert_outcomes(passed=1)
     old = inner.cassette("test_chat").read_bytes()
+    if mode == "--llm-record":  # a changed prompt: --llm-record records this case afresh
+        inner.write(CHAT_TEST.replace('"hello"', '"hello again"'))
     inner.server.script(replies=[{"text": "a new answer", "latency_s": 30}])
+    command = [sys.executable, "-m", "pytest", mode, f"--llm-base-url={inner.server.base_url}"]
+    if workers:
+        command += ["-n", workers]
+    # its own process group, signalled whole: what Ctrl-C in a terminal or a CI cancel does
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--llm-rerecord",
-            f"--llm-base-url={inner.server.base_url}",
-        ],
-        cwd=inner.pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
+        command, cwd=inner.pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
     while not inner.server.requests[1:] and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until the live request is in flight
     assert inner.server.requests[1:], "the inner run never reached the server"
-    process.send_signal(signal_number)
-    process.communicate(timeout=20)
+    os.killpg(process.pid, signal_number)
+    process.communicate(timeout=30)
+    if signal_number == signal.SIGINT:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # leftover workers
     assert inner.cassette("test_chat").read_bytes() == old
     assert [path.name for path in inner.cassette("test_chat").parent.iterdir()] == [
         "test_chat.yaml"
     ]
+    inner.write(CHAT_TEST)
     inner.replay().assert_outcomes(passed=1)
 
 
