@@ -1,0 +1,126 @@
+"""Figures that do not fit the per-case overhead benchmark.
+
+    python benchmarks/scale.py [--chunks 10000] [--cases 10000] [--rerecord-cases 200]
+
+1. Loading a cassette that holds one streamed answer of ``--chunks`` chunks (ms, best of 5).
+2. Peak memory (max RSS of the pytest process) of replaying ``--cases`` one-call cases, next to
+   the same number of trivial tests.
+3. Re-record throughput: ``--rerecord-cases`` cases against the local server answering after
+   200 ms, serial vs ``-n 4`` (the cases are I/O-bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from pytest_llm import cassette_format
+from pytest_llm.interaction import Interaction, Timing
+from pytest_llm.testing import LocalOpenAIServer
+
+CASE = '''
+import pytest
+from pytest_llm import llm_case
+
+@llm_case
+@pytest.mark.parametrize("n", range({cases}))
+def test_case(n, llm_client, llm_model):
+    llm_client.chat.completions.create(model=llm_model, messages=[{{"role": "user", "content": f"question {{n}}"}}])
+'''
+TRIVIAL = '''
+import pytest
+
+@pytest.mark.parametrize("n", range({cases}))
+def test_case(n):
+    pass
+'''
+
+
+def stream_cassette(chunks: int) -> str:
+    events = "".join(
+        "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [{"delta": {"content": f"w{n} "}}]}) + "\n\n"
+        for n in range(chunks)
+    ) + "data: [DONE]\n\n"
+    interaction = Interaction(
+        method="POST", path="/v1/chat/completions", request_body=b'{"stream":true}', status=200,
+        response_headers={"content-type": ["text/event-stream"]}, response_body=events.encode(),
+        timing=Timing(latency_s=1.0, ttft_s=0.1),
+    )  # fmt: skip
+    return cassette_format.render_cassette([interaction])
+
+
+def time_stream_load(chunks: int) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "stream.yaml"
+        path.write_text(stream_cassette(chunks))
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            cassette_format.read_cassette(path)
+            best = min(best, time.perf_counter() - start)
+        return best * 1000
+
+
+def pytest_run(folder: Path, *args: str) -> tuple[float, int]:
+    """Wall seconds and the max RSS (KiB) of one pytest subprocess."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:recording", *args],
+        cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"pytest failed in {folder}:\n{done.stdout[-2000:]}")
+    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def memory(cases: int, server: LocalOpenAIServer) -> tuple[int, int]:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        (folder / "test_trivial.py").write_text(textwrap.dedent(TRIVIAL.format(cases=cases)))
+        _, trivial = pytest_run(folder, "-p", "no:llm")
+        (folder / "test_trivial.py").unlink()
+        (folder / "test_cases.py").write_text(textwrap.dedent(CASE.format(cases=cases)))
+        pytest_run(folder, "--llm-record", f"--llm-base-url={server.base_url}")
+        _, replay = pytest_run(folder)
+        return trivial, replay
+
+
+def rerecord_throughput(cases: int, server: LocalOpenAIServer) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        (folder / "test_cases.py").write_text(textwrap.dedent(CASE.format(cases=cases)))
+        server.script(latency_s=0.0)
+        pytest_run(folder, "--llm-record", f"--llm-base-url={server.base_url}")
+        server.script(latency_s=0.2)
+        serial, _ = pytest_run(folder, "--llm-rerecord", f"--llm-base-url={server.base_url}")
+        parallel, _ = pytest_run(folder, "--llm-rerecord", f"--llm-base-url={server.base_url}", "-n", "4")
+        return serial, parallel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--rerecord-cases", type=int, default=200)
+    options = parser.parse_args()
+    print(f"load a cassette of one {options.chunks}-chunk stream: {time_stream_load(options.chunks):.1f} ms (best of 5)")
+    with LocalOpenAIServer() as server:
+        trivial, replay = memory(options.cases, server)
+        print(f"peak RSS, {options.cases} trivial tests: {trivial / 1024:.0f} MiB; "
+              f"{options.cases} replayed LLM cases: {replay / 1024:.0f} MiB")
+        serial, parallel = rerecord_throughput(options.rerecord_cases, server)
+        print(f"re-record {options.rerecord_cases} cases at 200 ms: serial {serial:.1f} s, -n 4 {parallel:.1f} s "
+              f"({serial / parallel:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
