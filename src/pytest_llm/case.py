@@ -62,6 +62,14 @@ class Case:
     def path(self) -> Path:
         return self.cassette.path
 
+    def release(self) -> None:
+        """Drop what the finished case no longer needs: recorded bodies, calls, comparisons."""
+        self.cassette.interactions = []
+        self.calls.reset()
+        kept = {"dataset": self.extra["dataset"]} if "dataset" in self.extra else {}
+        self.extra.clear()
+        self.extra.update(kept)  # set at collection: a re-run of the item needs it again
+
     def record_command(self, mode: Mode) -> str:
         flag = "--llm-rerecord" if mode is Mode.RERECORD else "--llm-record"
         return f"pytest {flag} '{self.nodeid}'"

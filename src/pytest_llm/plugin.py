@@ -256,6 +256,16 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        case = item.stash.get(CASE_KEY, None)
+        if case is not None:  # its report is made: let go of bodies and calls (10 000 cases...)
+            case.release()
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
