@@ -25,7 +25,7 @@ from pytest_llm import cassette_format
 from pytest_llm.interaction import Interaction, Timing
 from pytest_llm.testing import LocalOpenAIServer
 
-CASE = '''
+CASE = """
 import pytest
 from pytest_llm import llm_case
 
@@ -33,21 +33,32 @@ from pytest_llm import llm_case
 @pytest.mark.parametrize("n", range({cases}))
 def test_case(n, llm_client, llm_model):
     llm_client.chat.completions.create(model=llm_model, messages=[{{"role": "user", "content": f"question {{n}}"}}])
-'''
-TRIVIAL = '''
+"""
+TRIVIAL = """
 import pytest
 
 @pytest.mark.parametrize("n", range({cases}))
 def test_case(n):
     pass
-'''
+"""
 
 
 def stream_cassette(chunks: int) -> str:
-    events = "".join(
-        "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [{"delta": {"content": f"w{n} "}}]}) + "\n\n"
-        for n in range(chunks)
-    ) + "data: [DONE]\n\n"
+    events = (
+        "".join(
+            "data: "
+            + json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "choices": [{"delta": {"content": f"w{n} "}}],
+                }
+            )
+            + "\n\n"
+            for n in range(chunks)
+        )
+        + "data: [DONE]\n\n"
+    )
     interaction = Interaction(
         method="POST", path="/v1/chat/completions", request_body=b'{"stream":true}', status=200,
         response_headers={"content-type": ["text/event-stream"]}, response_body=events.encode(),
@@ -102,7 +113,9 @@ def rerecord_throughput(cases: int, server: LocalOpenAIServer) -> tuple[float, f
         pytest_run(folder, "--llm-record", f"--llm-base-url={server.base_url}")
         server.script(latency_s=0.2)
         serial, _ = pytest_run(folder, "--llm-rerecord", f"--llm-base-url={server.base_url}")
-        parallel, _ = pytest_run(folder, "--llm-rerecord", f"--llm-base-url={server.base_url}", "-n", "4")
+        parallel, _ = pytest_run(
+            folder, "--llm-rerecord", f"--llm-base-url={server.base_url}", "-n", "4"
+        )
         return serial, parallel
 
 
@@ -112,14 +125,20 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--rerecord-cases", type=int, default=200)
     options = parser.parse_args()
-    print(f"load a cassette of one {options.chunks}-chunk stream: {time_stream_load(options.chunks):.1f} ms (best of 5)")
+    print(
+        f"load a cassette of one {options.chunks}-chunk stream: {time_stream_load(options.chunks):.1f} ms (best of 5)"
+    )
     with LocalOpenAIServer() as server:
         trivial, replay = memory(options.cases, server)
-        print(f"peak RSS, {options.cases} trivial tests: {trivial / 1024:.0f} MiB; "
-              f"{options.cases} replayed LLM cases: {replay / 1024:.0f} MiB")
+        print(
+            f"peak RSS, {options.cases} trivial tests: {trivial / 1024:.0f} MiB; "
+            f"{options.cases} replayed LLM cases: {replay / 1024:.0f} MiB"
+        )
         serial, parallel = rerecord_throughput(options.rerecord_cases, server)
-        print(f"re-record {options.rerecord_cases} cases at 200 ms: serial {serial:.1f} s, -n 4 {parallel:.1f} s "
-              f"({serial / parallel:.2f}x)")
+        print(
+            f"re-record {options.rerecord_cases} cases at 200 ms: serial {serial:.1f} s, -n 4 {parallel:.1f} s "
+            f"({serial / parallel:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
