@@ -8,6 +8,7 @@ SECRET_KEY = "sk-proj-PlantedSecretKey0123456789abcdefXYZ"
 ORG_ID = "org-PlantedOrganisation42"
 PROJECT_ID = "proj_PlantedProject42"
 CUSTOMER = "CUSTOMER-7731-ALPHA"
+AZURE_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # shaped like an Azure OpenAI key: no known prefix
 
 
 def _planted_suite() -> str:
@@ -34,20 +35,34 @@ def _planted_suite() -> str:
                 headers={{"x-api-key": "{SECRET_KEY}", "Cookie": "session=abcdef123456"}},
                 json={{"model": llm_model, "messages": [{{"role": "user", "content": "query key"}}]}})
             assert plain.status_code == 200
+            azure = requests.post(
+                base + "/chat/completions", headers={{"api-key": "{AZURE_KEY}"}},
+                json={{"model": llm_model, "messages": [{{"role": "user", "content": "azure {AZURE_KEY}"}}]}})
+            assert azure.status_code == 200
     """
 
 
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
 @pytest.mark.parametrize("mode", ["record", "rerecord"])
-def test_planted_secrets_never_reach_the_cassette(inner, mode):
+def test_planted_secrets_never_reach_the_cassette(inner, mode, workers):
     inner.pytester.makeini("[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
     inner.write(_planted_suite())
-    result = getattr(inner, mode)()
+    result = getattr(inner, mode)(*(["-n", workers] if workers else []))
     result.assert_outcomes(passed=1)
     text = inner.cassette("test_planted").read_text()
-    for secret in (SECRET_KEY, ORG_ID, PROJECT_ID, CUSTOMER, "abcdef123456", "PlantedSecretKey"):
+    for secret in (
+        SECRET_KEY,
+        AZURE_KEY,
+        ORG_ID,
+        PROJECT_ID,
+        CUSTOMER,
+        "abcdef123456",
+        "PlantedSecretKey",
+    ):
         assert secret not in text
         assert secret not in result.stdout.str()
     assert "REDACTED" in text
+    assert "Echo: azure REDACTED" in text  # the key echoed back in an answer, scrubbed there too
     # the server really saw (and echoed) them: scrubbing happened on the way to the file
     assert any(
         SECRET_KEY in (request.json or {}).get("messages", [{}])[0].get("content", "")
