@@ -14,7 +14,7 @@ import yaml
 from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, YAML_LOADER, parse_cassette
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction
-from pytest_llm.pii import Finding, find_pii
+from pytest_llm.pii import Finding
 from pytest_llm.recorder import UNSTORABLE_STATUSES
 from pytest_llm.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
 
@@ -98,19 +98,14 @@ def _interaction_texts(interaction: Interaction) -> Iterator[tuple[str, str]]:
 
 
 def _secret_findings(text: str) -> list[Finding]:
-    """Matches of the named secret shapes, plus anything else ``find_pii`` calls an API key."""
+    """Matches of the secret shapes that scrubbing removes (the same ones ``assert_no_pii``
+    calls API keys), named by shape."""
     named = [
         Finding(kind, match.start(), match.end(), match.group())
         for kind, pattern in SECRET_SHAPES.items()
         for match in pattern.finditer(text)
     ]
-    covered = {(finding.start, finding.end) for finding in named}
-    extra = [
-        finding
-        for finding in find_pii(text, kinds=["api_key"])
-        if not any(start <= finding.start < end for start, end in covered)
-    ]
-    return sorted(named + extra, key=lambda finding: finding.start)
+    return sorted(named, key=lambda finding: finding.start)
 
 
 def _secret_problem(finding: Finding) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from pytest_llm import calls, matching, sse, timing
 from pytest_llm.cassette_format import decode_content
 from pytest_llm.errors import ReplayMiss
-from pytest_llm.interaction import Interaction, Timing, path_of
+from pytest_llm.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.scrubbing import Scrubber
 
 #: Statuses that say something about the environment, not about the model's behaviour:
@@ -237,8 +237,6 @@ class CassetteRecorder:
 
 
 def _json_or_text(body: bytes) -> Any:
-    from pytest_llm.interaction import parse_json
-
     parsed = parse_json(body)
     return parsed if parsed is not None else body.decode("utf-8", "replace")
 

@@ -48,9 +48,6 @@ class Settings:
     def recording(self) -> bool:
         return self.mode is not Mode.REPLAY
 
-    def record_flag(self) -> str:
-        return "--llm-rerecord" if self.mode is Mode.RERECORD else "--llm-record"
-
 
 def from_config(config: pytest.Config) -> Settings:
     record = bool(config.getoption("llm_record"))
