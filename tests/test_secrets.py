@@ -1,4 +1,5 @@
-"""No secret reaches a cassette: headers, bodies, URL queries, streamed chunks, llm_redact."""
+"""No secret reaches a cassette, a report or the terminal: headers, bodies, URL queries,
+streamed chunks, llm_redact patterns."""
 
 from __future__ import annotations
 
@@ -103,21 +104,27 @@ def test_secrets_stay_out_of_reports_and_summaries(inner, workers):
             text = client.chat.completions.create(
                 model=llm_model, messages=[{{"role": "user", "content": "{SECRET_KEY} {CUSTOMER}"}}]
             ).choices[0].message.content
+            print("answer:", text)  # captured output, printed with the failure
             assert text == "something else", text  # the failure message holds the echoed secrets
         """
     )
     extra = ["-n", workers] if workers else []
-    inner.record(*extra).assert_outcomes(failed=1)
+    recorded = inner.record(*extra)
+    recorded.assert_outcomes(failed=1)
     result = inner.rerecord("--llm-report=report.md", *extra)
     result.assert_outcomes(failed=1)
-    inner.rerecord("--llm-report=report.json", *extra)
-    # The plugin's own section only: pytest's short summary repeats the test's own assertion
-    # message, and under CI=1 pytest prints it untruncated.
-    output = result.stdout.str()
-    summary = output.split("LLM behaviour changes")[1].split("short test summary info")[0]
+    as_json = inner.rerecord("--llm-report=report.json", *extra)
+    summary = result.stdout.str().split("LLM behaviour changes")[1]
     assert "1 still failing" in summary
+    for run in (recorded, result, as_json):
+        output = run.stdout.str() + run.stderr.str()
+        # the failure is still explained, on the scrubbed answer
+        assert "something else" in output and "Echo: REDACTED REDACTED" in output
+        assert "answer: Echo: REDACTED REDACTED" in output
+        # no byte of either, not even the pieces of a shortened repr
+        for piece in ("PlantedSecretKey", "PlantedSec", "7731", "ALPHA"):
+            assert piece not in output
     for secret in (SECRET_KEY, CUSTOMER):
-        assert secret not in summary
         for name in ("report.md", "report.json"):
             assert secret not in (inner.pytester.path / name).read_text()
         assert secret not in inner.cassette("test_leaky").read_text()

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llm import collection, environment, results, runner, settings, unused
+from pytest_llm import (
+    active,
+    collection,
+    environment,
+    report_redaction,
+    results,
+    runner,
+    settings,
+    unused,
+)
 from pytest_llm.budgets import BudgetConfigurationError
 from pytest_llm.case import CallLog, Case, CassetteView
 from pytest_llm.datasets import DATASET_MARKER
@@ -240,9 +249,12 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     case = item.stash.get(CASE_KEY, None)
-    if case is None or not (call.when == "call" or (call.when == "setup" and not report.passed)):
+    if case is None:
         return report
     engine = item.config.stash[ENGINE_KEY]
+    report_redaction.redact_report(report, engine.scrubber.text)  # what pytest prints of it
+    if not (call.when == "call" or (call.when == "setup" and not report.passed)):
+        return report
     data = results.case_data(case, drift_method=engine.settings.drift_method)
     if report.failed and call.excinfo is not None:
         # the report and the summary print it: the same scrubbing as the cassettes
@@ -254,6 +266,18 @@ def pytest_runtest_makereport(
             data["tolerated"] = reason
     report.user_properties.append((results.PROPERTY, data))
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
+    running = active.current()
+    if running is None:
+        return None
+    return report_redaction.explain_comparison(
+        config, op, left, right, running.engine.scrubber.text
+    )
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,0 +1,104 @@
+"""Keep secrets out of what pytest prints about an LLM case.
+
+A case's failure can carry a secret to the terminal: the model echoes the key, the test asserts
+on the answer, and pytest prints the assertion, the source lines and the captured output. Two
+plain functions close that path with the same :class:`~pytest_llm.scrubbing.Scrubber` that keeps
+secrets out of cassettes:
+
+* :func:`redact_report` rewrites, in place, every string of a test report's failure
+  representation (pytest's ``longrepr`` dataclasses, so colours, layout and the xdist transport
+  are kept) and of its captured-output sections;
+* :func:`scrubbed_operands` lets the ``pytest_assertrepr_compare`` hook explain a comparison on
+  scrubbed operands. pytest shortens long strings in ``assert a == b`` lines, and a shortened
+  secret (``'sk-proj-Plan...XYZ'``) no longer matches anything a scrubber can find afterwards.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+Scrub = Callable[[str], str]
+
+
+def redact_report(report: pytest.TestReport, scrub: Scrub) -> None:
+    """Scrub the failure representation and the captured sections of ``report`` in place."""
+    if report.longrepr is not None:
+        report.longrepr = _scrubbed(report.longrepr, scrub, set())
+    if report.sections:
+        report.sections = [(title, scrub(content)) for title, content in report.sections]
+
+
+def _scrubbed(value: Any, scrub: Scrub, seen: set[int]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed(item, scrub, seen) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_scrubbed(item, scrub, seen) for item in value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item, scrub, seen) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and id(value) not in seen:
+        seen.add(id(value))  # pytest's repr objects share parts (reprcrash): scrub each once
+        for field in dataclasses.fields(value):
+            current = getattr(value, field.name)
+            cleaned = _scrubbed(current, scrub, seen)
+            if cleaned is not current:
+                object.__setattr__(value, field.name, cleaned)
+    return value
+
+
+def scrubbed_operands(left: object, right: object, scrub: Scrub) -> tuple[object, object] | None:
+    """``(left, right)`` with secrets scrubbed, or ``None`` when neither holds one.
+
+    Strings, and lists/dicts of them (a parsed JSON answer), are scrubbed; other objects are
+    left to :func:`redact_report`, which scrubs their complete representations.
+    """
+    cleaned_left, cleaned_right = _scrubbed_data(left, scrub), _scrubbed_data(right, scrub)
+    if cleaned_left == left and cleaned_right == right:
+        return None
+    return cleaned_left, cleaned_right
+
+
+def _scrubbed_data(value: object, scrub: Scrub) -> object:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed_data(item, scrub) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrubbed_data(item, scrub) for key, item in value.items()}
+    return value
+
+
+_explaining: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "pytest_llm_explaining", default=False
+)
+
+
+def explain_comparison(
+    config: pytest.Config, op: str, left: object, right: object, scrub: Scrub
+) -> list[str] | None:
+    """pytest's own explanation of ``left op right``, computed on scrubbed operands.
+
+    ``None`` (pytest explains as usual) when neither operand holds a secret.
+    """
+    if _explaining.get():
+        return None
+    operands = scrubbed_operands(left, right, scrub)
+    if operands is None:
+        return None
+    token = _explaining.set(True)
+    try:
+        explanations = config.hook.pytest_assertrepr_compare(
+            config=config, op=op, left=operands[0], right=operands[1]
+        )
+    finally:
+        _explaining.reset(token)
+    for lines in explanations:
+        if lines:
+            return [scrub(line) for line in lines]
+    return [scrub(f"{operands[0]!r} {op} {operands[1]!r}")]
