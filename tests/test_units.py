@@ -230,6 +230,15 @@ def test_material_timing_change_and_changed_answer_show():
     assert stable.timing.latency_s == 1.5
 
 
+def test_carried_over_ids_replace_only_the_field_not_the_same_text_elsewhere():
+    old = _chat("Old", ident="chatcmpl-old")
+    new = _chat('the id is "chatcmpl-new"', ident="chatcmpl-new")
+    [stable] = stability.stabilize([new], [old])
+    payload = json.loads(stable.response_body)
+    assert payload["id"] == "chatcmpl-old"
+    assert payload["choices"][0]["message"]["content"] == 'the id is "chatcmpl-new"'
+
+
 def test_stream_ids_carried_over_keep_the_line_layout():
     old = _stream()
     new = _stream(STREAM.replace('"id":"c1"', '"id":"c2"').replace('"created":1', '"created":2'))

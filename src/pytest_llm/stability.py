@@ -9,6 +9,7 @@ unless they moved materially.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections import defaultdict
@@ -58,9 +59,13 @@ def _carry_over(new: Interaction, old: Interaction) -> Interaction:
     body = new.response_body
     old_values = _volatile_values(old)
     for field, values in _volatile_values(new).items():
-        for new_value, old_value in zip(values, old_values.get(field, ()), strict=False):
-            if new_value != old_value and type(new_value) is type(old_value):
-                body = _replace_field_value(body, field, new_value, old_value)
+        replacements = {
+            json.dumps(new_value).encode(): json.dumps(old_value).encode()
+            for new_value, old_value in zip(values, old_values.get(field, ()), strict=False)
+            if new_value != old_value and type(new_value) is type(old_value)
+        }
+        if replacements:
+            body = _replace_field_values(body, field, replacements)
     return dataclasses.replace(
         new,
         response_body=body,
@@ -122,14 +127,24 @@ def _collect(value: Any, found: dict[str, list[Any]]) -> None:
             _collect(item, found)
 
 
-def _replace_field_value(body: bytes, field: str, new_value: Any, old_value: Any) -> bytes:
-    """Replace ``"field": new_value`` by ``"field": old_value`` in JSON text, keeping its layout."""
-    pattern = re.compile(
-        rb'("'
-        + re.escape(field.encode())
-        + rb'"\s*:\s*)'
-        + re.escape(json.dumps(new_value).encode())
-        + rb"(?=\s*[,}])"
+@functools.cache
+def _field_pattern(field: str) -> re.Pattern[bytes]:
+    """``"field": <JSON string or integer>``, followed by the end of its member."""
+    return re.compile(
+        rb'("' + re.escape(field.encode()) + rb'"\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d+)(?=\s*[,}])'
     )
-    replacement = json.dumps(old_value).encode()
-    return pattern.sub(lambda match: match.group(1) + replacement, body)
+
+
+def _replace_field_values(body: bytes, field: str, replacements: dict[bytes, bytes]) -> bytes:
+    """Give ``field`` its old value wherever it holds a new one, keeping the JSON's layout.
+
+    ``replacements`` maps the JSON text of a new value to that of its old one; one compiled
+    pattern per field (ids differ on every call, so a pattern per value would be compiled
+    afresh every time).
+    """
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        value = match.group(2)
+        return match.group(1) + replacements[value] if value in replacements else match.group(0)
+
+    return _field_pattern(field).sub(replace, body)
