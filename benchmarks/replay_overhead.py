@@ -60,6 +60,7 @@ from pathlib import Path
 from pytest_llm.testing import LocalOpenAIServer
 
 PYTEST_BASE = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
+
 NO_PLUGINS = ("-p", "no:llm", "-p", "no:recording")
 #: Environment variables that would change what the generated suites do.
 SCRUBBED_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
@@ -69,6 +70,12 @@ SDK_FLOOR_FILE = "sdk_floor_seconds.txt"
 BASELINE = "trivial, no plugin"
 LLM_REPLAY = "pytest_llm replay"
 VCR_REPLAY = "pytest-recording"
+LLM_FRESH = "pytest_llm, OpenAI() per call"
+VCR_FRESH = "pytest-recording, OpenAI()/call"
+#: Plugins of a development environment that have nothing to do with what is measured; the
+#: hypothesis plugin, say, imports hypothesis at the end of every session and of every xdist
+#: worker (about 1 s each). ``-p no:<name>`` is harmless when they are not installed.
+UNRELATED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
 class BenchmarkError(RuntimeError):
@@ -94,7 +101,7 @@ class Runner:
         self, folder: Path, args: Sequence[str], *, prefix: Sequence[str] = ()
     ) -> tuple[float, str]:
         """Run pytest in ``folder``; returns (wall seconds, output)."""
-        command = [sys.executable, *prefix, *PYTEST_BASE, *args]
+        command = [sys.executable, *prefix, *PYTEST_BASE, *UNRELATED_PLUGINS, *args]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=folder, env=self.env(), capture_output=True, text=True)
         elapsed = time.perf_counter() - start
@@ -169,6 +176,45 @@ def pytest_recording_source(cases: int, base_url: str) -> str:
             @pytest.mark.vcr
             def test_{i}():
                 client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{{"role": "user", "content": "question {i}"}}]
+                )
+
+
+            """
+        )
+        for i in range(cases)
+    )
+    return header + body
+
+
+def pytest_llm_fresh_client_source(cases: int) -> str:
+    """Application code that builds its own ``openai.OpenAI()`` for every call."""
+    header = "import openai\n\nfrom pytest_llm import llm_case\n\n\n"
+    body = "".join(
+        textwrap.dedent(
+            f"""\
+            @llm_case
+            def test_{i}(llm_model):
+                openai.OpenAI().chat.completions.create(
+                    model=llm_model, messages=[{{"role": "user", "content": "question {i}"}}]
+                )
+
+
+            """
+        )
+        for i in range(cases)
+    )
+    return header + body
+
+
+def pytest_recording_fresh_client_source(cases: int, base_url: str) -> str:
+    header = "import openai\nimport pytest\n\n\n"
+    body = "".join(
+        textwrap.dedent(
+            f"""\
+            @pytest.mark.vcr
+            def test_{i}():
+                openai.OpenAI(api_key="sk-test", base_url={base_url!r}).chat.completions.create(
                     model="gpt-4o-mini", messages=[{{"role": "user", "content": "question {i}"}}]
                 )
 
@@ -298,20 +344,40 @@ def time_sdk_floor(runner: Runner, folder: Path, repeat: int) -> Timing:
 # --------------------------------------------------------------------------- suites
 
 
-def build_suites(runner: Runner, root: Path, cases: int, server: LocalOpenAIServer) -> list[Suite]:
-    """Write the suites of ``cases`` tests and record the cassettes of the two replay suites."""
+def build_suites(
+    runner: Runner, root: Path, cases: int, server: LocalOpenAIServer, *, fresh_client: bool
+) -> list[Suite]:
+    """Write the suites of ``cases`` tests and record the cassettes of the replay suites."""
     trivial = write_suite(root / "trivial", trivial_source(cases))
-    llm = write_suite(root / "pytest_llm", pytest_llm_source(cases))
-    vcr = write_suite(root / "pytest_recording", pytest_recording_source(cases, server.base_url))
-    llm_record = ("-p", "no:recording", "--llm-record", f"--llm-base-url={server.base_url}")
-    record(runner, LLM_REPLAY, llm, llm_record, cases, server)
-    record(runner, VCR_REPLAY, vcr, ("-p", "no:llm", "--record-mode=once"), cases, server)
-    return [
+    suites = [
         Suite(BASELINE, trivial, cases, NO_PLUGINS),
         Suite("trivial, pytest_llm", trivial, cases, ("-p", "no:recording")),
-        Suite(LLM_REPLAY, llm, cases, ("-p", "no:recording"), replays=True),
-        Suite(VCR_REPLAY, vcr, cases, ("-p", "no:llm", "--record-mode=none"), replays=True),
     ]
+    pairs = [(LLM_REPLAY, pytest_llm_source(cases), VCR_REPLAY, pytest_recording_source)]
+    if fresh_client:
+        pairs.append(
+            (
+                LLM_FRESH,
+                pytest_llm_fresh_client_source(cases),
+                VCR_FRESH,
+                pytest_recording_fresh_client_source,
+            )
+        )
+    llm_record = ("-p", "no:recording", "--llm-record", f"--llm-base-url={server.base_url}")
+    for llm_name, llm_source, vcr_name, vcr_source in pairs:
+        llm = write_suite(root / _folder_name(llm_name), llm_source)
+        vcr = write_suite(root / _folder_name(vcr_name), vcr_source(cases, server.base_url))
+        record(runner, llm_name, llm, llm_record, cases, server)
+        record(runner, vcr_name, vcr, ("-p", "no:llm", "--record-mode=once"), cases, server)
+        suites.append(Suite(llm_name, llm, cases, ("-p", "no:recording"), replays=True))
+        suites.append(
+            Suite(vcr_name, vcr, cases, ("-p", "no:llm", "--record-mode=none"), replays=True)
+        )
+    return suites
+
+
+def _folder_name(suite_name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", suite_name.lower()).strip("_")
 
 
 # --------------------------------------------------------------------------- reporting
@@ -324,24 +390,44 @@ def machine_facts() -> str:
     )
 
 
-def render_table(
-    full: Sequence[Timing],
-    single: Sequence[Timing] | None,
-    cases: int,
-    repeat: int,
-    sdk: Timing | None,
-) -> str:
-    base_full = full[0].best
-    slope = (
-        {
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """Per-case figures of one benchmark run, in ms, by suite name."""
+
+    cases: int
+    overhead: dict[str, float]
+    marginal: dict[str, float]  # empty without the 1-case suites
+    sdk_floor: float | None
+
+
+def compute_figures(
+    full: Sequence[Timing], single: Sequence[Timing] | None, cases: int, sdk: Timing | None
+) -> Figures:
+    base = full[0].best
+    overhead = {timing.name: (timing.best - base) / cases * 1000 for timing in full}
+    marginal: dict[str, float] = {}
+    if single:
+        slope = {
             big.name: (big.best - small.best) / (cases - 1) * 1000
             for big, small in zip(full, single, strict=True)
         }
-        if single
-        else {}
-    )
+        marginal = {name: value - slope[BASELINE] for name, value in slope.items()}
+    return Figures(cases, overhead, marginal, sdk.best / cases * 1000 if sdk else None)
+
+
+NAME_WIDTH = 31
+
+
+def render_table(
+    full: Sequence[Timing],
+    single: Sequence[Timing] | None,
+    figures: Figures,
+    repeat: int,
+    sdk: Timing | None,
+) -> str:
+    cases = figures.cases
     header = (
-        f"{'suite':<27} {'best s':>6} {'median s':>8} {'ms/case':>7} "
+        f"{'suite':<{NAME_WIDTH}} {'best s':>6} {'median s':>8} {'ms/case':>7} "
         f"{'overhead ms/case':>16} {'1-case s':>8} {'marginal ms/case':>16}"
     )
     lines = [
@@ -349,35 +435,40 @@ def render_table(
         header,
         "-" * len(header),
     ]
-    overhead: dict[str, float] = {}
-    marginal: dict[str, float] = {}
     for index, timing in enumerate(full):
-        overhead[timing.name] = (timing.best - base_full) / cases * 1000
         row = (
-            f"{timing.name:<27} {timing.best:>6.2f} {timing.median:>8.2f} "
-            f"{timing.best / cases * 1000:>7.2f} {overhead[timing.name]:>16.2f}"
+            f"{timing.name:<{NAME_WIDTH}} {timing.best:>6.2f} {timing.median:>8.2f} "
+            f"{timing.best / cases * 1000:>7.2f} {figures.overhead[timing.name]:>16.2f}"
         )
         if single:
-            marginal[timing.name] = slope[timing.name] - slope[BASELINE]
-            row += f" {single[index].best:>8.2f} {marginal[timing.name]:>16.2f}"
+            row += f" {single[index].best:>8.2f} {figures.marginal[timing.name]:>16.2f}"
         lines.append(row)
-    if sdk is not None:
-        per_call = sdk.best / cases * 1000
+    if sdk is not None and figures.sdk_floor is not None:
+        per_call = figures.sdk_floor
         lines.append(
-            f"{sdk.name:<27} {sdk.best:>6.2f} {sdk.median:>8.2f} {per_call:>7.2f} "
+            f"{sdk.name:<{NAME_WIDTH}} {sdk.best:>6.2f} {sdk.median:>8.2f} {per_call:>7.2f} "
             f"{per_call:>16.2f} {'':>8} {per_call:>16.2f}"
         )
     lines.append("-" * len(header))
-    lines.append(ratio_line("overhead ms/case", overhead))
-    if marginal:
-        lines.append(ratio_line("marginal ms/case", marginal))
+    lines.append(ratio_line("overhead ms/case", figures.overhead, LLM_REPLAY, VCR_REPLAY))
+    if figures.marginal:
+        lines.append(ratio_line("marginal ms/case", figures.marginal, LLM_REPLAY, VCR_REPLAY))
+    if LLM_FRESH in figures.overhead:
+        lines.append(
+            ratio_line("OpenAI() per call, overhead", figures.overhead, LLM_FRESH, VCR_FRESH)
+        )
     return "\n".join(lines)
 
 
-def ratio_line(label: str, figures: dict[str, float]) -> str:
-    llm, vcr = figures[LLM_REPLAY], figures[VCR_REPLAY]
-    ratio = f"{llm / vcr:.2f}x" if llm > 0 and vcr > 0 else "n/a (an overhead is not above noise)"
-    return f"pytest_llm / pytest-recording, {label}: {ratio}"
+def ratio(figures: dict[str, float], llm_name: str, vcr_name: str) -> float | None:
+    llm, vcr = figures[llm_name], figures[vcr_name]
+    return llm / vcr if llm > 0 and vcr > 0 else None
+
+
+def ratio_line(label: str, figures: dict[str, float], llm_name: str, vcr_name: str) -> str:
+    value = ratio(figures, llm_name, vcr_name)
+    shown = f"{value:.2f}x" if value is not None else "n/a (an overhead is not above noise)"
+    return f"pytest_llm / pytest-recording, {label}: {shown}"
 
 
 def profile_replay(
@@ -431,6 +522,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the 1-case suites (no '1-case s' / 'marginal ms/case' columns)",
     )
     parser.add_argument(
+        "--no-fresh-client",
+        dest="fresh_client",
+        action="store_false",
+        help="skip the suites whose tests build an openai.OpenAI() per call",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="also profile one pytest_llm replay run (cProfile)"
     )
     parser.add_argument("--profile-top", type=int, default=15, help="rows per profile listing")
@@ -448,31 +545,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_benchmark(args: argparse.Namespace, root: Path) -> str:
+def run_benchmark(args: argparse.Namespace, root: Path) -> tuple[str, Figures]:
     runner = Runner(None if args.cold_bytecode else root / "pycache")
     with LocalOpenAIServer() as server:
-        suites = build_suites(runner, root / "full", args.cases, server)
+        fresh = args.fresh_client
+        suites = build_suites(runner, root / "full", args.cases, server, fresh_client=fresh)
         full = [time_suite(runner, suite, args.repeat, server) for suite in suites]
         single = None
         if args.marginal:
-            small = build_suites(runner, root / "single", 1, server)
+            small = build_suites(runner, root / "single", 1, server, fresh_client=fresh)
             single = [time_suite(runner, suite, args.repeat, server) for suite in small]
         sdk = None
         if args.sdk_floor:
             floor = write_suite(root / "sdk_floor", sdk_floor_source(args.cases))
             sdk = time_sdk_floor(runner, floor, args.repeat)
-        report = render_table(full, single, args.cases, args.repeat, sdk)
+        figures = compute_figures(full, single, args.cases, sdk)
+        report = render_table(full, single, figures, args.repeat, sdk)
         if args.profile:
             replay = next(suite for suite in suites if suite.name == LLM_REPLAY)
             report += "\n\n" + profile_replay(runner, replay, server, root, args.profile_top)
-    return report
+    return report, figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="pytest-llm-bench-"))
     try:
-        print(run_benchmark(args, root), flush=True)
+        print(run_benchmark(args, root)[0], flush=True)
     except BenchmarkError as error:
         print(f"benchmark aborted: {error}", file=sys.stderr)
         return 1

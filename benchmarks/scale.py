@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -20,6 +21,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from replay_overhead import UNRELATED_PLUGINS
 
 from pytest_llm import cassette_format
 from pytest_llm.interaction import Interaction, Timing
@@ -84,7 +87,8 @@ def pytest_run(folder: Path, *args: str) -> tuple[float, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:recording", *args],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:recording",
+         *UNRELATED_PLUGINS, *args],
         cwd=folder, capture_output=True, text=True,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
@@ -119,26 +123,48 @@ def rerecord_throughput(cases: int, server: LocalOpenAIServer) -> tuple[float, f
         return serial, parallel
 
 
+@dataclasses.dataclass(frozen=True)
+class ScaleFigures:
+    stream_load_ms: float
+    chunks: int
+    trivial_rss_mib: float
+    replay_rss_mib: float
+    cases: int
+    rerecord_serial_s: float
+    rerecord_parallel_s: float
+    rerecord_cases: int
+
+
+def measure(chunks: int, cases: int, rerecord_cases: int) -> ScaleFigures:
+    stream_ms = time_stream_load(chunks)
+    with LocalOpenAIServer() as server:
+        trivial, replay = memory(cases, server)
+        serial, parallel = rerecord_throughput(rerecord_cases, server)
+    return ScaleFigures(
+        stream_ms, chunks, trivial / 1024, replay / 1024, cases, serial, parallel, rerecord_cases
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--rerecord-cases", type=int, default=200)
     options = parser.parse_args()
+    figures = measure(options.chunks, options.cases, options.rerecord_cases)
     print(
-        f"load a cassette of one {options.chunks}-chunk stream: {time_stream_load(options.chunks):.1f} ms (best of 5)"
+        f"load a cassette of one {figures.chunks}-chunk stream: {figures.stream_load_ms:.1f} ms "
+        "(best of 5)"
     )
-    with LocalOpenAIServer() as server:
-        trivial, replay = memory(options.cases, server)
-        print(
-            f"peak RSS, {options.cases} trivial tests: {trivial / 1024:.0f} MiB; "
-            f"{options.cases} replayed LLM cases: {replay / 1024:.0f} MiB"
-        )
-        serial, parallel = rerecord_throughput(options.rerecord_cases, server)
-        print(
-            f"re-record {options.rerecord_cases} cases at 200 ms: serial {serial:.1f} s, -n 4 {parallel:.1f} s "
-            f"({serial / parallel:.2f}x)"
-        )
+    print(
+        f"peak RSS, {figures.cases} trivial tests: {figures.trivial_rss_mib:.0f} MiB; "
+        f"{figures.cases} replayed LLM cases: {figures.replay_rss_mib:.0f} MiB"
+    )
+    serial, parallel = figures.rerecord_serial_s, figures.rerecord_parallel_s
+    print(
+        f"re-record {figures.rerecord_cases} cases at 200 ms: serial {serial:.1f} s, "
+        f"-n 4 {parallel:.1f} s ({serial / parallel:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

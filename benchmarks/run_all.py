@@ -1,0 +1,135 @@
+"""Run every performance benchmark of pytest_llm side by side and print one table of figures.
+
+    python benchmarks/run_all.py [--sizes 100,1000,10000] [--repeat 1] [--quick]
+
+1. ``replay_overhead.py`` at each size: pytest_llm replay vs pytest-recording on equivalent
+   cassettes (marginal and overhead ms/case, and their ratio), the openai SDK's own floor, and,
+   up to 1 000 cases, suites whose application code builds an ``openai.OpenAI()`` per call.
+2. ``scale.py``: loading a 10 000-chunk stream cassette, the peak memory of a 10 000-case replay
+   run, and re-record throughput of 200 cases at 200 ms, serial vs ``-n 4``.
+
+Each row says the issue's target and whether this run met it. ``--quick`` (sizes 100 and 1 000,
+1 000 cases for memory, 40 re-recorded cases) finishes in a few minutes; the full run takes
+about 20 minutes on a 2-CPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import replay_overhead
+import scale
+
+FRESH_CLIENT_UP_TO = 1_000  # pytest-recording takes ~40 ms per case there: 10 000 would be 15 min
+
+
+def replay_rows(sizes: Sequence[int], repeat: int) -> list[tuple[str, str, str, bool | None]]:
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for cases in sizes:
+        args = replay_overhead.parse_args(
+            ["--cases", str(cases), "--repeat", str(repeat)]
+            + ([] if cases <= FRESH_CLIENT_UP_TO else ["--no-fresh-client"])
+        )
+        root = Path(tempfile.mkdtemp(prefix="pytest-llm-bench-"))
+        try:
+            table, figures = replay_overhead.run_benchmark(args, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(table, end="\n\n", flush=True)
+        llm = figures.marginal[replay_overhead.LLM_REPLAY]
+        vcr = figures.marginal[replay_overhead.VCR_REPLAY]
+        rows.append((f"replay, marginal ms/case, N={cases}", f"{llm:.2f}", "<= 2.0", llm <= 2.0))
+        ratio = replay_overhead.ratio(
+            figures.marginal, replay_overhead.LLM_REPLAY, replay_overhead.VCR_REPLAY
+        )
+        rows.append(
+            (
+                f"  vs pytest-recording ({vcr:.2f} ms/case)",
+                f"{ratio:.2f}x" if ratio is not None else "n/a",
+                "<= 0.4x",
+                ratio is not None and ratio <= 0.4,
+            )
+        )
+        if figures.sdk_floor is not None:
+            rows.append(("  of which the openai SDK alone", f"{figures.sdk_floor:.2f}", "", None))
+        if replay_overhead.LLM_FRESH in figures.marginal:
+            fresh = figures.marginal[replay_overhead.LLM_FRESH]
+            fresh_vcr = figures.marginal[replay_overhead.VCR_FRESH]
+            rows.append(
+                (
+                    f"  OpenAI() per call, ms/case (pytest-recording {fresh_vcr:.1f})",
+                    f"{fresh:.2f}",
+                    "<= 5.0",
+                    fresh <= 5.0,
+                )
+            )
+    return rows
+
+
+def scale_rows(cases: int, rerecord_cases: int) -> list[tuple[str, str, str, bool | None]]:
+    figures = scale.measure(10_000, cases, rerecord_cases)
+    speedup = figures.rerecord_serial_s / figures.rerecord_parallel_s
+    return [
+        (
+            f"load a {figures.chunks}-chunk stream cassette, ms",
+            f"{figures.stream_load_ms:.1f}",
+            "<= 50",
+            figures.stream_load_ms <= 50,
+        ),
+        (
+            f"peak RSS, {cases} replayed cases, MiB (trivial tests {figures.trivial_rss_mib:.0f})",
+            f"{figures.replay_rss_mib:.0f}",
+            "reported",
+            None,
+        ),
+        (
+            f"re-record {rerecord_cases} cases @200 ms: serial "
+            f"{figures.rerecord_serial_s:.1f} s, -n 4 {figures.rerecord_parallel_s:.1f} s",
+            f"{speedup:.2f}x",
+            ">= 3.5x",
+            speedup >= 3.5,
+        ),
+    ]
+
+
+def render(rows: Sequence[tuple[str, str, str, bool | None]]) -> str:
+    width = max(len(row[0]) for row in rows)
+    header = f"{'figure':<{width}}  {'measured':>9}  {'target':>8}  met"
+    lines = [header, "-" * len(header)]
+    for name, value, target, met in rows:
+        verdict = "" if met is None else ("yes" if met else "NO")
+        lines.append(f"{name:<{width}}  {value:>9}  {target:>8}  {verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="100,1000,10000", help="replay suite sizes")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per suite (default: 1)")
+    parser.add_argument("--memory-cases", type=int, default=10_000)
+    parser.add_argument("--rerecord-cases", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: a few minutes")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    memory_cases, rerecord_cases = args.memory_cases, args.rerecord_cases
+    if args.quick:
+        sizes, memory_cases, rerecord_cases = [100, 1_000], 1_000, 40
+    start = time.perf_counter()
+    try:
+        rows = replay_rows(sizes, args.repeat) + scale_rows(memory_cases, rerecord_cases)
+    except replay_overhead.BenchmarkError as error:
+        print(f"benchmark aborted: {error}", file=sys.stderr)
+        return 1
+    print(render(rows))
+    print(f"({replay_overhead.machine_facts()}; {time.perf_counter() - start:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
