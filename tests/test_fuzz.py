@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llm import cassette_format, datasets, sse
+from pytest_llm import cassette_format, datasets, sse, yaml_loading
 from pytest_llm.errors import CassetteError
 from pytest_llm.json_extraction import NoJSONFound, extract_json
 
@@ -104,3 +104,59 @@ def test_dataset_loader_raises_only_dataset_errors(tmp_path_factory, suffix, con
         datasets.record_ids(path, records)
     except datasets.DatasetError as error:
         assert str(error).startswith(str(path))
+
+
+def _same_as_safe_load(text: str) -> None:
+    """yaml_loading.load gives what PyYAML's safe loading gives (with the same, libyaml-backed
+    loader: libyaml and pure Python disagree on corner cases such as a lone ``!``), or raises a
+    YAMLError as it does."""
+    try:
+        expected = yaml.load(text, Loader=yaml_loading.YAML_LOADER)
+    except yaml.YAMLError:
+        try:
+            yaml_loading.load(text)
+        except yaml.YAMLError:
+            return
+        raise AssertionError(f"PyYAML refuses {text!r}, the fast loader does not") from None
+    assert _comparable(yaml_loading.load(text)) == _comparable(expected)
+
+
+def _comparable(value: object) -> object:
+    """NaN != NaN: compare floats by their repr."""
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if isinstance(value, dict):
+        return {key: _comparable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
+yaml_scalars = st.sampled_from(
+    ["017", "0x1F", "0o17", "1_000", "1:30", "+5", "-0", ".inf", "-.Inf", ".NaN", "1e3", "1.5e3",
+     "2001-12-14", "2001-12-14t21:59:43.10-05:00", "yes", "No", "ON", "off", "~", "null", "",
+     "'017'", "!!binary aGVsbG8=", "!!str 12", "!!int '7'", "0.", ".5", "3.", "-1.25E-2"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.one_of(_cassette_like(), json_values.map(yaml.safe_dump)))
+def test_fast_yaml_loading_equals_safe_load(text):
+    _same_as_safe_load(text)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.text("abc", min_size=1, max_size=3), yaml_scalars), max_size=6))
+def test_fast_yaml_loading_equals_safe_load_on_yaml_11_scalars(pairs):
+    _same_as_safe_load("".join(f"{key}: {value}\n" for key, value in pairs))
+    _same_as_safe_load("".join(f"- {value}\n" for _, value in pairs))
+
+
+def test_fast_yaml_loading_falls_back_on_anchors_merges_and_recursion():
+    _same_as_safe_load("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")
+    _same_as_safe_load("a: &a [1, 2]\nb: *a\n")
+    recursive = yaml_loading.load("a: &a [1, *a]\n")
+    assert recursive["a"][1] is recursive["a"]
+    _same_as_safe_load("? [1, 2]\n: x\n")  # an unhashable key: the constructor's error
+    _same_as_safe_load("")
+    _same_as_safe_load("a: 1\n---\nb: 2\n")

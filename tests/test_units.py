@@ -336,4 +336,13 @@ def test_cassette_paths(tmp_path: Path):
         paths.cassette_path(module, "t::test", "cassettes", "data/c.yml")
         == tmp_path / "tests" / "data" / "c.yml"
     )
+    assert (
+        paths.cassette_path(module, "t::test", "cassettes", "../shared/c")
+        == tmp_path / "tests" / "cassettes" / "shared" / "c.yaml"
+    )
+    link = tmp_path / "linked"
+    link.symlink_to(tmp_path / "tests", target_is_directory=True)
+    assert paths.cassette_path(link / "test_app.py", "t::test", "cassettes", None) == (
+        tmp_path / "tests" / "cassettes" / "test_app" / "test.yaml"
+    )  # symlinks resolved, as for the files that list unused cassettes
     assert len(paths.cassette_name("m.py::test_" + "x" * 300)) <= 120

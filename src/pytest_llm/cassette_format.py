@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from pytest_llm import calls, sse
+from pytest_llm import calls, sse, yaml_loading
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction, Timing, parse_json, path_of
 
@@ -71,8 +71,7 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
 )
 VOLATILE_HEADER_PREFIXES = ("x-ratelimit-", "x-stainless-", "cf-", "x-envoy-", "x-kong-")
 
-#: The fastest safe YAML loader available (libyaml's when PyYAML was built with it).
-YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER = yaml_loading.YAML_LOADER
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -97,7 +96,7 @@ def read_cassette(path: Path) -> list[Interaction]:
 
 def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
     try:
-        document = yaml.load(text, Loader=YAML_LOADER)
+        document = yaml_loading.load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

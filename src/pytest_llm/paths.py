@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -29,9 +30,19 @@ def cassette_path(module_path: Path, nodeid: str, cassette_dir: str, cassette: s
     """
     module_folder = module_path.parent
     if cassette is not None and cassette.endswith((".yaml", ".yml")):
-        return (module_folder / cassette).resolve()
+        given = module_folder / cassette
+        return _resolved(given.parent) / given.name
     folder = Path(cassette_dir)
     if not folder.is_absolute():
         folder = module_folder / folder
     name = cassette if cassette is not None else cassette_name(nodeid)
-    return (folder / module_path.stem / f"{name}.yaml").resolve()
+    named = folder / module_path.stem / f"{name}.yaml"  # name may hold a folder: "sub/name"
+    return _resolved(named.parent) / named.name
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(folder: Path) -> Path:
+    """A cassette folder, absolute and free of symlinks, resolved once (every case of a module
+    shares it). Only folders are resolved, here and where unused cassettes are listed: a
+    cassette file that is a symlink keeps its own name."""
+    return folder.resolve()

@@ -62,10 +62,10 @@ def candidates(module_dirs: Iterable[Path], cassette_dir: str) -> set[str]:
         folder = (
             Path(cassette_dir) if Path(cassette_dir).is_absolute() else module_dir / cassette_dir
         )
-        if folder.is_dir():
+        if folder.is_dir():  # resolved once: case paths resolve their folder, not each file
             found.update(
-                str(path.resolve())
-                for path in folder.rglob("*.y*ml")
+                str(path)
+                for path in folder.resolve().rglob("*.y*ml")
                 if path.suffix in (".yaml", ".yml")
             )
     return found
