@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -82,19 +81,29 @@ def time_stream_load(chunks: int) -> float:
         return best * 1000
 
 
+#: Runs its arguments as a child and prints that child's peak RSS (KiB) on its last stderr
+#: line: ``RUSAGE_CHILDREN`` of a fresh process covers exactly one pytest run (in this
+#: process it would be the peak of every run so far).
+_PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def pytest_run(folder: Path, *args: str) -> tuple[float, int]:
-    """Wall seconds and the max RSS (KiB) of one pytest subprocess."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and the peak RSS (KiB) of one pytest subprocess."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:recording",
-         *UNRELATED_PLUGINS, *args],
+        [sys.executable, "-c", _PEAK_RSS_WRAPPER, sys.executable, "-m", "pytest", "-q",
+         "-p", "no:cacheprovider", "-p", "no:recording", *UNRELATED_PLUGINS, *args],
         cwd=folder, capture_output=True, text=True,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"pytest failed in {folder}:\n{done.stdout[-2000:]}")
-    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return elapsed, int(done.stderr.strip().splitlines()[-1])
 
 
 def memory(cases: int, server: LocalOpenAIServer) -> tuple[int, int]:
