@@ -10,7 +10,7 @@
 
 Each row says the issue's target and whether this run met it. ``--quick`` (sizes 100 and 1 000,
 1 000 cases for memory, 40 re-recorded cases) finishes in a few minutes; the full run takes
-about 20 minutes on a 2-CPU machine.
+about 9 minutes on a 2-CPU machine.
 """
 
 from __future__ import annotations
