@@ -110,16 +110,24 @@ def render(rows: Sequence[tuple[str, str, str, bool | None]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="100,1000,10000", help="replay suite sizes")
+    parser.add_argument("--sizes", help="replay suite sizes (default: 100,1000,10000)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per suite (default: 1)")
-    parser.add_argument("--memory-cases", type=int, default=10_000)
-    parser.add_argument("--rerecord-cases", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: a few minutes")
+    parser.add_argument("--memory-cases", type=int, help="default: 10000")
+    parser.add_argument("--rerecord-cases", type=int, help="default: 200")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller defaults (sizes 100,1000; 1000 memory cases; 40 re-recorded): a few minutes",
+    )
     args = parser.parse_args(argv)
-    sizes = [int(size) for size in args.sizes.split(",")]
-    memory_cases, rerecord_cases = args.memory_cases, args.rerecord_cases
-    if args.quick:
-        sizes, memory_cases, rerecord_cases = [100, 1_000], 1_000, 40
+    quick = args.quick
+    sizes = [
+        int(size) for size in (args.sizes or ("100,1000" if quick else "100,1000,10000")).split(",")
+    ]
+    memory_cases = args.memory_cases or (1_000 if quick else 10_000)
+    rerecord_cases = args.rerecord_cases or (40 if quick else 200)
+    if min(sizes) < 2:
+        parser.error("--sizes: each size must be at least 2 (the marginal cost needs two points)")
     start = time.perf_counter()
     try:
         rows = replay_rows(sizes, args.repeat) + scale_rows(memory_cases, rerecord_cases)

@@ -21,7 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from replay_overhead import UNRELATED_PLUGINS
+from replay_overhead import UNRELATED_PLUGINS, BenchmarkError
 
 from pytest_llm import cassette_format
 from pytest_llm.interaction import Interaction, Timing
@@ -102,7 +102,7 @@ def pytest_run(folder: Path, *args: str) -> tuple[float, int]:
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"pytest failed in {folder}:\n{done.stdout[-2000:]}")
+        raise BenchmarkError(f"pytest failed in {folder}:\n{done.stdout[-2000:]}")
     return elapsed, int(done.stderr.strip().splitlines()[-1])
 
 
@@ -160,7 +160,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--rerecord-cases", type=int, default=200)
     options = parser.parse_args()
-    figures = measure(options.chunks, options.cases, options.rerecord_cases)
+    try:
+        figures = measure(options.chunks, options.cases, options.rerecord_cases)
+    except BenchmarkError as error:
+        sys.exit(f"benchmark aborted: {error}")
     print(
         f"load a cassette of one {figures.chunks}-chunk stream: {figures.stream_load_ms:.1f} ms "
         "(best of 5)"

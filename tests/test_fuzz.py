@@ -109,10 +109,11 @@ def test_dataset_loader_raises_only_dataset_errors(tmp_path_factory, suffix, con
 def _same_as_safe_load(text: str) -> None:
     """yaml_loading.load gives what PyYAML's safe loading gives (with the same, libyaml-backed
     loader: libyaml and pure Python disagree on corner cases such as a lone ``!``), or raises a
-    YAMLError as it does."""
+    YAMLError where PyYAML raises anything (it lets ValueError and KeyError escape for a bad
+    explicit tag such as ``!!bool maybe``)."""
     try:
         expected = yaml.load(text, Loader=yaml_loading.YAML_LOADER)
-    except yaml.YAMLError:
+    except Exception:
         try:
             yaml_loading.load(text)
         except yaml.YAMLError:
@@ -135,7 +136,9 @@ def _comparable(value: object) -> object:
 yaml_scalars = st.sampled_from(
     ["017", "0x1F", "0o17", "1_000", "1:30", "+5", "-0", ".inf", "-.Inf", ".NaN", "1e3", "1.5e3",
      "2001-12-14", "2001-12-14t21:59:43.10-05:00", "yes", "No", "ON", "off", "~", "null", "",
-     "'017'", "!!binary aGVsbG8=", "!!str 12", "!!int '7'", "0.", ".5", "3.", "-1.25E-2"]
+     "'017'", "!!binary aGVsbG8=", "!!str 12", "!!int '7'", "0.", ".5", "3.", "-1.25E-2",
+     "!!bool maybe", "!!bool ''", "!!null x", "nUll", "NULL", "0b101", "+1", "1e3",
+     "!!int abc", "!!float x", "!!timestamp x"]
 )  # fmt: skip
 
 
@@ -158,5 +161,22 @@ def test_fast_yaml_loading_falls_back_on_anchors_merges_and_recursion():
     recursive = yaml_loading.load("a: &a [1, *a]\n")
     assert recursive["a"][1] is recursive["a"]
     _same_as_safe_load("? [1, 2]\n: x\n")  # an unhashable key: the constructor's error
+    # nested aliases share the anchored value (copying it at each alias would explode)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(7)
+    )
+    loaded = yaml_loading.load(bomb)
+    assert loaded["h"][0] is loaded["h"][9] and loaded["b"][0] is loaded["a"]
     _same_as_safe_load("")
     _same_as_safe_load("a: 1\n---\nb: 2\n")
+
+
+def test_a_bad_explicit_tag_is_a_cassette_error_naming_the_file():
+    for value in ("!!bool maybe", "!!int abc", "!!timestamp x"):
+        text = f"format: pytest-llm\nversion: 1\ninteractions: {value}\n"
+        try:
+            cassette_format.parse_cassette(text, "bad.yaml")
+        except CassetteError as error:
+            assert str(error).startswith("bad.yaml") and "malformed cassette YAML" in str(error)
+        else:
+            raise AssertionError(f"{value} was accepted")

@@ -129,3 +129,34 @@ def test_secrets_stay_out_of_reports_and_summaries(inner, workers):
             assert secret not in (inner.pytester.path / name).read_text()
         assert secret not in inner.cassette("test_leaky").read_text()
     assert "REDACTED" in (inner.pytester.path / "report.json").read_text()
+
+
+def test_comparisons_in_llm_cases_keep_pytest_semantics(inner):
+    """The comparison hook never compares operands itself, and bounds what it prints."""
+    inner.write(
+        f"""
+        from pytest_llm import llm_case
+
+        class Ambiguous:  # like a numpy array: no truth value for ==
+            def __eq__(self, other):
+                raise ValueError("ambiguous truth value")
+            __hash__ = None
+
+        @llm_case
+        def test_ambiguous():
+            assert Ambiguous() is None
+
+        @llm_case
+        def test_long_answer():
+            answer = "{SECRET_KEY} " + "word " * 1000
+            assert "needle" in answer
+        """
+    )
+    result = inner.replay()
+    result.assert_outcomes(failed=2)
+    output = result.stdout.str()
+    assert "ambiguous truth value" not in output
+    assert "AssertionError" in output
+    assert "assert 'needle' in 'REDACTED word" in output
+    assert SECRET_KEY not in output and "PlantedSec" not in output
+    assert max(len(line) for line in output.splitlines()) < 400

@@ -62,3 +62,19 @@ def test_prune_refuses_a_filtered_run(inner, orphaned, selection):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llm-prune needs a run of the whole suite, but *"])
     assert orphaned.exists()
+
+
+def test_prune_keeps_the_target_of_a_symlinked_cassette(inner):
+    """A case's cassette may be a symlink to a shared file: that file is in use, not unused."""
+    inner.write(SUITE)
+    inner.record().assert_outcomes(passed=1)
+    used = inner.cassette("test_kept")
+    shared = used.parent.parent / "shared" / "common.yaml"
+    shared.parent.mkdir()
+    used.rename(shared)
+    used.symlink_to(shared)
+    result = inner.replay("--llm-prune")
+    result.assert_outcomes(passed=1)
+    assert "unused cassettes" not in result.stdout.str()
+    assert shared.exists() and used.exists()
+    inner.replay().assert_outcomes(passed=1)

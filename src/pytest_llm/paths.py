@@ -43,6 +43,6 @@ def cassette_path(module_path: Path, nodeid: str, cassette_dir: str, cassette: s
 @functools.lru_cache(maxsize=4096)
 def _resolved(folder: Path) -> Path:
     """A cassette folder, absolute and free of symlinks, resolved once (every case of a module
-    shares it). Only folders are resolved, here and where unused cassettes are listed: a
-    cassette file that is a symlink keeps its own name."""
+    shares it). A cassette file that is itself a symlink keeps its name here; the list of
+    unused cassettes compares real paths."""
     return folder.resolve()

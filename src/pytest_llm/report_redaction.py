@@ -56,22 +56,34 @@ def scrubbed_operands(left: object, right: object, scrub: Scrub) -> tuple[object
     """``(left, right)`` with secrets scrubbed, or ``None`` when neither holds one.
 
     Strings, and lists/dicts of them (a parsed JSON answer), are scrubbed; other objects are
-    left to :func:`redact_report`, which scrubs their complete representations.
+    left to :func:`redact_report`, which scrubs their complete representations. The operands
+    are never compared with each other or with their scrubbed copies (``==`` on an array
+    would raise): a change is seen string by string.
     """
-    cleaned_left, cleaned_right = _scrubbed_data(left, scrub), _scrubbed_data(right, scrub)
-    if cleaned_left == left and cleaned_right == right:
+    cleaned_left, left_changed = _scrubbed_data(left, scrub)
+    cleaned_right, right_changed = _scrubbed_data(right, scrub)
+    if not (left_changed or right_changed):
         return None
     return cleaned_left, cleaned_right
 
 
-def _scrubbed_data(value: object, scrub: Scrub) -> object:
+def _scrubbed_data(value: object, scrub: Scrub) -> tuple[object, bool]:
     if isinstance(value, str):
-        return scrub(value)
+        cleaned = scrub(value)
+        return cleaned, cleaned != value
     if isinstance(value, list):
-        return [_scrubbed_data(item, scrub) for item in value]
+        pairs = [_scrubbed_data(item, scrub) for item in value]
+        return [item for item, _ in pairs], any(changed for _, changed in pairs)
     if isinstance(value, dict):
-        return {key: _scrubbed_data(item, scrub) for key, item in value.items()}
-    return value
+        entries = [
+            (_scrubbed_data(key, scrub), _scrubbed_data(item, scrub)) for key, item in value.items()
+        ]
+        cleaned_dict = {key: item for (key, _), (item, _) in entries}
+        changed = any(
+            key_changed or item_changed for (_, key_changed), (_, item_changed) in entries
+        )
+        return cleaned_dict, changed
+    return value, False
 
 
 _explaining: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -101,4 +113,16 @@ def explain_comparison(
     for lines in explanations:
         if lines:
             return [scrub(line) for line in lines]
-    return [scrub(f"{operands[0]!r} {op} {operands[1]!r}")]
+    return [f"{_shortened(operands[0])} {op} {_shortened(operands[1])}"]
+
+
+_REPR_LIMIT = 240
+
+
+def _shortened(value: object) -> str:
+    """The repr of a scrubbed operand (str, list or dict), cut in the middle like pytest's."""
+    text = repr(value)
+    if len(text) <= _REPR_LIMIT:
+        return text
+    half = (_REPR_LIMIT - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"

@@ -4,6 +4,7 @@ syrupy's unused snapshots: listed after a full run, deleted with ``--llm-prune``
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,8 @@ def usage_of(
     usage = CassetteUsage(filtered=filtered)
     module_dirs = set()
     for item, case in items:
-        if case is not None:
-            usage.used.add(str(case.path))
+        if case is not None:  # real paths on both sides: a cassette may be a symlink
+            usage.used.add(os.path.realpath(case.path))
             module_dirs.add(item.path.parent)
     usage.candidates = candidates(module_dirs, cassette_dir)
     return usage
@@ -62,10 +63,10 @@ def candidates(module_dirs: Iterable[Path], cassette_dir: str) -> set[str]:
         folder = (
             Path(cassette_dir) if Path(cassette_dir).is_absolute() else module_dir / cassette_dir
         )
-        if folder.is_dir():  # resolved once: case paths resolve their folder, not each file
+        if folder.is_dir():
             found.update(
-                str(path)
-                for path in folder.resolve().rglob("*.y*ml")
+                os.path.realpath(path)
+                for path in folder.rglob("*.y*ml")
                 if path.suffix in (".yaml", ".yml")
             )
     return found

@@ -28,7 +28,8 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_TRUE = frozenset({"yes", "true", "on"})
+_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
 class _NeedsConstructor(Exception):
@@ -36,39 +37,69 @@ class _NeedsConstructor(Exception):
 
 
 def load(text: str) -> Any:
-    """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data; raises like it."""
+    """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data.
+
+    Raises ``yaml.YAMLError`` for every document PyYAML refuses, including those where PyYAML
+    itself would let a ``ValueError`` or ``KeyError`` escape.
+    """
     node = yaml.compose(text, Loader=YAML_LOADER)
     if node is None:
         return None
     try:
-        return _build(node)
+        return _Builder().build(node)
     except (_NeedsConstructor, RecursionError):
+        pass
+    try:
         return yaml.load(text, Loader=YAML_LOADER)
+    except (ValueError, KeyError, AttributeError, TypeError) as error:
+        # PyYAML's constructors let these through for a bad explicit tag ("!!int abc",
+        # "!!bool maybe", "!!timestamp x"): a YAML error like any other malformed document
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a tagged value cannot be built ({type(error).__name__}: {error})", None
+        ) from None
 
 
-def _build(node: yaml.Node) -> Any:
-    tag = node.tag
-    if isinstance(node, yaml.ScalarNode):
-        value: str = node.value
-        if tag == _STR:
-            return value
-        if tag == _INT and _PLAIN_INT.fullmatch(value):
-            return int(value)
-        if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
-            return float(value)
-        if tag == _BOOL:
-            return value.lower() in _TRUE
-        if tag == _NULL:
-            return None
+class _Builder:
+    """Builds each node once: an alias shares the anchored value, as PyYAML's constructor
+    does (copying it at every alias would make nested aliases explode)."""
+
+    def __init__(self) -> None:
+        self._built: dict[int, Any] = {}
+
+    def build(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        known = self._built.get(id(node))
+        if known is not None:
+            return known
+        tag = node.tag
+        if isinstance(node, yaml.MappingNode) and tag == _MAP:
+            mapping: dict[Any, Any] = {}
+            self._built[id(node)] = mapping  # before the children: a recursive alias finds it
+            for key_node, value_node in node.value:
+                key = self.build(key_node)
+                if isinstance(key, (dict, list)):  # unhashable: the constructor's error says so
+                    raise _NeedsConstructor(key_node.tag)
+                mapping[key] = self.build(value_node)
+            return mapping
+        if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+            sequence: list[Any] = []
+            self._built[id(node)] = sequence
+            sequence.extend(self.build(item) for item in node.value)
+            return sequence
         raise _NeedsConstructor(tag)
-    if isinstance(node, yaml.MappingNode) and tag == _MAP:
-        built = {}
-        for key_node, value_node in node.value:
-            key = _build(key_node)
-            if isinstance(key, (dict, list)):  # unhashable: the constructor's error says so
-                raise _NeedsConstructor(key_node.tag)
-            built[key] = _build(value_node)
-        return built
-    if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
-        return [_build(item) for item in node.value]
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _STR:
+        return value
+    if tag == _INT and _PLAIN_INT.fullmatch(value):
+        return int(value)
+    if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
+        return float(value)
+    if tag == _BOOL and value.lower() in _BOOLS:
+        return _BOOLS[value.lower()]
+    if tag == _NULL and value in _NULLS:
+        return None
     raise _NeedsConstructor(tag)
