@@ -26,6 +26,7 @@ def _planted_suite() -> str:
                 model=llm_model,
                 messages=[{{"role": "user", "content": "my key is {SECRET_KEY} for {CUSTOMER}"}}])
             assert reply.choices[0].message.content.startswith("Echo:")
+            print("answered:", reply.choices[0].message.content)  # shown by -rA
             stream = client.chat.completions.create(
                 model=llm_model, stream=True,
                 messages=[{{"role": "user", "content": "stream {SECRET_KEY} back"}}])
@@ -45,11 +46,12 @@ def _planted_suite() -> str:
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
 @pytest.mark.parametrize("mode", ["record", "rerecord"])
-def test_planted_secrets_never_reach_the_cassette(inner, mode, workers):
+def test_planted_secrets_never_reach_the_cassette_or_the_terminal(inner, mode, workers):
     inner.pytester.makeini("[pytest]\nllm_redact =\n    CUSTOMER-\\d+-[A-Z]+\n")
     inner.write(_planted_suite())
-    result = getattr(inner, mode)(*(["-n", workers] if workers else []))
+    result = getattr(inner, mode)("-rA", *(["-n", workers] if workers else []))
     result.assert_outcomes(passed=1)
+    assert "answered: Echo: my key is REDACTED for REDACTED" in result.stdout.str()
     text = inner.cassette("test_planted").read_text()
     for secret in (
         SECRET_KEY,
