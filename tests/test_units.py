@@ -346,3 +346,26 @@ def test_cassette_paths(tmp_path: Path):
         tmp_path / "tests" / "cassettes" / "test_app" / "test.yaml"
     )  # symlinks resolved, as for the files that list unused cassettes
     assert len(paths.cassette_name("m.py::test_" + "x" * 300)) <= 120
+
+
+# --------------------------------------------------------------------------- report redaction
+
+
+def test_redact_report_scrubs_every_printed_string():
+    from pytest_llm.report_redaction import redact_report
+
+    scrubber = Scrubber(literals=["sk-secret-value-123"])
+    report = pytest.TestReport(
+        "t.py::test",
+        ("t.py", 1, "test"),
+        {},
+        "skipped",
+        ("t.py", 1, "Skipped: answer was sk-secret-value-123"),
+        "call",
+        sections=[("Captured stdout call", "printed sk-secret-value-123\n")],
+    )
+    report.wasxfail = "flaky: sk-secret-value-123"
+    redact_report(report, scrubber.text)
+    assert report.longrepr == ("t.py", 1, "Skipped: answer was REDACTED")
+    assert report.sections == [("Captured stdout call", "printed REDACTED\n")]
+    assert report.wasxfail == "flaky: REDACTED"

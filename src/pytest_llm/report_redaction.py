@@ -31,6 +31,9 @@ def redact_report(report: pytest.TestReport, scrub: Scrub) -> None:
         report.longrepr = _scrubbed(report.longrepr, scrub, set())
     if report.sections:
         report.sections = [(title, scrub(content)) for title, content in report.sections]
+    reason = getattr(report, "wasxfail", None)
+    if isinstance(reason, str):  # an xfail reason may quote the answer
+        report.wasxfail = scrub(reason)
 
 
 def _scrubbed(value: Any, scrub: Scrub, seen: set[int]) -> Any:
