@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -116,6 +117,47 @@ def test_stream_tool_call_fragments_are_joined():
     assert sse.assemble_tool_calls(sse.parse_events(text)) == [
         {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'}
     ]
+
+
+RESPONSES_CALL = {
+    "type": "function_call",
+    "id": "fc_1",
+    "call_id": "call_9",
+    "name": "get_weather",
+    "arguments": '{"city":"Oslo"}',
+}
+
+
+def test_responses_api_tool_calls_plain_and_streamed():
+    body = {
+        "object": "response",
+        "model": "m-1",
+        "output": [{"type": "reasoning", "id": "rs_1"}, RESPONSES_CALL],
+        "usage": {"input_tokens": 5, "output_tokens": 7},
+    }
+    plain = Interaction(
+        method="POST",
+        path="/v1/responses",
+        request_body=b'{"model":"m-1","input":"weather?"}',
+        status=200,
+        response_headers={"content-type": ["application/json"]},
+        response_body=json.dumps(body).encode(),
+        timing=Timing(latency_s=0.4),
+    )
+    expected = ({"id": "call_9", "name": "get_weather", "arguments": '{"city":"Oslo"}'},)
+    assert calls.describe(plain).tool_calls == expected
+    events = [
+        {"type": "response.output_item.added", "output_index": 1, "item": {**RESPONSES_CALL, "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "output_index": 1, "delta": '{"city":'},
+        {"type": "response.function_call_arguments.delta", "output_index": 1, "delta": '"Oslo"}'},
+        {"type": "response.output_item.done", "output_index": 1, "item": RESPONSES_CALL},
+        {"type": "response.completed", "response": body},
+    ]  # fmt: skip
+    streamed = _stream("".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events))
+    streamed = dataclasses.replace(streamed, path="/v1/responses")
+    described = calls.describe(streamed)
+    assert described.tool_calls == expected
+    assert (described.model, described.prompt_tokens, described.completion_tokens) == ("m-1", 5, 7)
 
 
 def test_describe_call_for_plain_and_streamed_chat():

@@ -132,6 +132,9 @@ def _responses_output_text(body: dict[str, Any]) -> str | None:
 
 
 def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    output = body.get("output")
+    if isinstance(output, list):  # Responses API: function_call items among the output
+        return [call for call in map(sse.function_call_item, output) if call is not None]
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return []

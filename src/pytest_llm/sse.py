@@ -90,12 +90,31 @@ def first_content_offset(events: list[Event]) -> int | None:
     return None
 
 
+def function_call_item(item: Any) -> dict[str, Any] | None:
+    """A Responses API output item of type ``function_call`` as ``{id, name, arguments}``."""
+    if not isinstance(item, dict) or item.get("type") != "function_call":
+        return None
+    return {
+        "id": item.get("call_id") or item.get("id"),
+        "name": item.get("name"),
+        "arguments": item.get("arguments"),
+    }
+
+
 def assemble_tool_calls(events: list[Event]) -> list[dict[str, Any]]:
-    """Tool calls of a streamed chat completion, their argument fragments joined."""
+    """Tool calls of a stream, in order: a chat completion's argument fragments joined, or a
+    Responses API stream's finished ``function_call`` items."""
     calls: dict[int, dict[str, Any]] = {}
+    finished: dict[int, dict[str, Any]] = {}
     for event in events:
         payload = event.json()
         if not isinstance(payload, dict):
+            continue
+        if payload.get("type") == "response.output_item.done":
+            call = function_call_item(payload.get("item"))
+            index = payload.get("output_index")
+            if call is not None:
+                finished[index if isinstance(index, int) else len(finished)] = call
             continue
         for choice in payload.get("choices") or ():
             delta = choice.get("delta") if isinstance(choice, dict) else None
@@ -106,7 +125,7 @@ def assemble_tool_calls(events: list[Event]) -> list[dict[str, Any]]:
                 function = fragment.get("function") or {}
                 call["name"] += function.get("name") or ""
                 call["arguments"] += function.get("arguments") or ""
-    return [calls[index] for index in sorted(calls)]
+    return [calls[index] for index in sorted(calls)] + [finished[i] for i in sorted(finished)]
 
 
 #: Events that close a stream properly; a stream without one was cut off.
