@@ -564,3 +564,46 @@ def test_console_script_runs_in_a_subprocess(console_script, tmp_path):
     )
     assert missing.returncode == 2
     assert missing.stderr == f"pytest-llm: {tmp_path / 'a.yaml'}: no such file or folder\n"
+
+
+# --------------------------------------------------------------------------- project prices
+
+
+def test_diff_prices_calls_with_the_projects_llm_prices(rerecorded, capsys, tmp_path, monkeypatch):
+    old, new = rerecorded
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "tox.ini").write_text("[pytest]\nllm_prices =\n    gpt-4o-mini 1000 2000\n")
+    monkeypatch.chdir(project / "sub")  # found upward, as pytest finds it
+    status, out, _ = run(capsys, "diff", "--format", "json", str(old), str(new))
+    assert status == 1
+    [interaction] = json.loads(out)["cassettes"][0]["interactions"]
+    figures = interaction["new"]
+    expected = (figures["prompt_tokens"] * 1000 + figures["completion_tokens"] * 2000) / 1e6
+    assert figures["cost_usd"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_diff_names_the_file_of_a_bad_llm_prices_line(rerecorded, capsys, tmp_path, monkeypatch):
+    old, new = rerecorded
+    (tmp_path / "pytest.ini").write_text("[pytest]\nllm_prices = gpt-4o-mini cheap\n")
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, "diff", str(old), str(new))
+    assert status == 2
+    assert f"{tmp_path / 'pytest.ini'}: llm_prices line 'gpt-4o-mini cheap'" in err
+
+
+def test_project_config_is_found_the_way_pytest_finds_it(tmp_path):
+    from pytest_llm.project_config import ini_lines
+
+    root = tmp_path / "root"
+    deep = root / "a" / "b"
+    deep.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nllm_prices = ["m-1 1 2", "m-2 3 4"]\n'
+    )
+    (root / "a" / "setup.cfg").write_text("[metadata]\nname = x\n")  # no pytest section: skipped
+    assert ini_lines(deep, "llm_prices") == (root / "pyproject.toml", ["m-1 1 2", "m-2 3 4"])
+    (root / "a" / "setup.cfg").write_text("[tool:pytest]\nllm_prices =\n  m-3 5 6\n")
+    assert ini_lines(deep, "llm_prices") == (root / "a" / "setup.cfg", ["m-3 5 6"])
+    (deep / "pytest.ini").write_text("")  # pytest.ini wins even without a [pytest] section
+    assert ini_lines(deep, "llm_prices") == (deep / "pytest.ini", [])

@@ -13,14 +13,14 @@ import html
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from pytest_llm import calls, cassette_check, cassette_render, matching, text_similarity
 from pytest_llm.cassette_format import parse_cassette
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction, parse_json
-from pytest_llm.pricing import BUILTIN_PRICES, UnknownModelPrice, cost_usd
+from pytest_llm.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_usd
 from pytest_llm.stability import timing_moved
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
@@ -76,7 +76,12 @@ class CassetteChange:
 
 
 def compare_texts(
-    name: str, old_text: str | None, new_text: str | None, *, only_cassettes: bool = True
+    name: str,
+    old_text: str | None,
+    new_text: str | None,
+    *,
+    only_cassettes: bool = True,
+    prices: Mapping[str, Price] = BUILTIN_PRICES,
 ) -> CassetteChange | None:
     """The change between two versions of a file (None: absent), or None when nothing a reader
     would care about changed. With ``only_cassettes``, files that are not cassettes on either
@@ -90,7 +95,7 @@ def compare_texts(
         new = None if new_text is None else parse_cassette(new_text, name)
     except CassetteError as error:
         return unreadable(name, str(error))
-    return compare(name, old, new)
+    return compare(name, old, new, prices=prices)
 
 
 def unreadable(name: str, error: str) -> CassetteChange:
@@ -98,7 +103,11 @@ def unreadable(name: str, error: str) -> CassetteChange:
 
 
 def compare(
-    name: str, old: Sequence[Interaction] | None, new: Sequence[Interaction] | None
+    name: str,
+    old: Sequence[Interaction] | None,
+    new: Sequence[Interaction] | None,
+    *,
+    prices: Mapping[str, Price] = BUILTIN_PRICES,
 ) -> CassetteChange | None:
     """The change from ``old`` to ``new`` interactions (None: the cassette does not exist)."""
     if old is None and new is None:
@@ -107,27 +116,30 @@ def compare(
         return CassetteChange(name, "added", interaction_count=len(new or ()))
     if new is None:
         return CassetteChange(name, "deleted", interaction_count=len(old))
-    changes = tuple(interaction_changes(old, new))
+    changes = tuple(interaction_changes(old, new, prices=prices))
     if not changes:
         return None
     return CassetteChange(name, "changed", interaction_count=len(new), interactions=changes)
 
 
 def interaction_changes(
-    old: Sequence[Interaction], new: Sequence[Interaction]
+    old: Sequence[Interaction],
+    new: Sequence[Interaction],
+    *,
+    prices: Mapping[str, Price] = BUILTIN_PRICES,
 ) -> Iterator[InteractionChange]:
     """Changed, added and removed interactions, paired by position within an endpoint."""
     for old_pair, new_pair in pair_by_endpoint(old, new):
         if old_pair is None and new_pair is not None:
-            yield _one_sided(*new_pair, status="added")
+            yield _one_sided(*new_pair, status="added", prices=prices)
         elif new_pair is None and old_pair is not None:
-            yield _one_sided(*old_pair, status="removed")
+            yield _one_sided(*old_pair, status="removed", prices=prices)
         elif (
             old_pair is not None
             and new_pair is not None
             and not same_interaction(old_pair[1], new_pair[1])
         ):
-            yield _changed(new_pair[0], old_pair[1], new_pair[1])
+            yield _changed(new_pair[0], old_pair[1], new_pair[1], prices)
 
 
 Numbered = tuple[int, Interaction]
@@ -181,10 +193,14 @@ def _answer_key(interaction: Interaction) -> tuple[int, bool, Any]:
 
 
 def _one_sided(
-    number: int, interaction: Interaction, *, status: InteractionStatus
+    number: int,
+    interaction: Interaction,
+    *,
+    status: InteractionStatus,
+    prices: Mapping[str, Price],
 ) -> InteractionChange:
     answer = cassette_render.answer_text(interaction)
-    figures = figures_of(interaction)
+    figures = figures_of(interaction, prices)
     return InteractionChange(
         number=number,
         status=status,
@@ -198,7 +214,9 @@ def _one_sided(
     )
 
 
-def _changed(number: int, old: Interaction, new: Interaction) -> InteractionChange:
+def _changed(
+    number: int, old: Interaction, new: Interaction, prices: Mapping[str, Price]
+) -> InteractionChange:
     old_answer = cassette_render.answer_text(old)
     new_answer = cassette_render.answer_text(new)
     differences = matching.data_differences(
@@ -214,8 +232,8 @@ def _changed(number: int, old: Interaction, new: Interaction) -> InteractionChan
         old_answer=old_answer,
         new_answer=new_answer,
         similarity=answer_similarity(old, new, old_answer, new_answer),
-        old=figures_of(old),
-        new=figures_of(new),
+        old=figures_of(old, prices),
+        new=figures_of(new, prices),
     )
 
 
@@ -239,7 +257,7 @@ def answer_similarity(
     return text_similarity.fuzzy(old_answer, new_answer)
 
 
-def figures_of(interaction: Interaction) -> Figures:
+def figures_of(interaction: Interaction, prices: Mapping[str, Price] = BUILTIN_PRICES) -> Figures:
     call = calls.describe(interaction)
     return Figures(
         model=call.model,
@@ -247,15 +265,15 @@ def figures_of(interaction: Interaction) -> Figures:
         ttft_s=call.ttft_s,
         prompt_tokens=call.prompt_tokens,
         completion_tokens=call.completion_tokens,
-        cost_usd=_cost(call),
+        cost_usd=_cost(call, prices),
     )
 
 
-def _cost(call: calls.LLMCall) -> float | None:
+def _cost(call: calls.LLMCall, prices: Mapping[str, Price]) -> float | None:
     if call.model is None or call.prompt_tokens is None:
         return None
     try:
-        return cost_usd(call.model, call.prompt_tokens, call.completion_tokens or 0, BUILTIN_PRICES)
+        return cost_usd(call.model, call.prompt_tokens, call.completion_tokens or 0, prices)
     except UnknownModelPrice:
         return None
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_llm import cassette_check, cassette_diff, cassette_render
+from pytest_llm import cassette_check, cassette_diff, cassette_render, project_config
 from pytest_llm.cassette_format import (
     parse_cassette,
     read_cassette,
@@ -19,6 +19,7 @@ from pytest_llm.cassette_format import (
 )
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction
+from pytest_llm.pricing import BUILTIN_PRICES, Price, parse_price_lines
 from pytest_llm.scrubbing import Scrubber
 
 PROGRAM = "pytest-llm"
@@ -190,10 +191,11 @@ def run_diff(arguments: argparse.Namespace) -> int:
         pairs, only_cassettes = path_pairs(Path(targets[0]), Path(targets[1]))
     else:
         pairs, only_cassettes = git_pairs(targets[0] if targets else "HEAD"), True
+    prices = project_prices(Path.cwd())
     changes = [
         change
         for pair in pairs
-        if (change := _compare_pair(pair, only_cassettes=only_cassettes)) is not None
+        if (change := _compare_pair(pair, only_cassettes=only_cassettes, prices=prices)) is not None
     ]
     for change in changes:
         if change.error:
@@ -202,11 +204,26 @@ def run_diff(arguments: argparse.Namespace) -> int:
     return cassette_diff.exit_status(changes)
 
 
-def _compare_pair(pair: FilePair, *, only_cassettes: bool) -> cassette_diff.CassetteChange | None:
+def project_prices(start: Path) -> dict[str, Price]:
+    """The built-in prices with the project's ``llm_prices`` over them, as in a pytest run
+    from ``start``."""
+    try:
+        path, lines = project_config.ini_lines(start, "llm_prices")
+    except project_config.ProjectConfigError as error:
+        raise CommandError(str(error)) from None
+    try:
+        return {**BUILTIN_PRICES, **parse_price_lines(lines)}
+    except ValueError as error:  # a bad llm_prices line
+        raise CommandError(f"{path}: {error}") from None
+
+
+def _compare_pair(
+    pair: FilePair, *, only_cassettes: bool, prices: dict[str, Price]
+) -> cassette_diff.CassetteChange | None:
     if pair.error is not None:
         return cassette_diff.unreadable(pair.name, pair.error)
     return cassette_diff.compare_texts(
-        pair.name, pair.old_text, pair.new_text, only_cassettes=only_cassettes
+        pair.name, pair.old_text, pair.new_text, only_cassettes=only_cassettes, prices=prices
     )
 
 
