@@ -140,90 +140,69 @@ def trivial_source(cases: int) -> str:
     return "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(cases))
 
 
-def pytest_llm_source(cases: int) -> str:
-    header = "from pytest_llm import llm_case\n\n\n"
-    body = "".join(
-        textwrap.dedent(
-            f"""\
-            @llm_case
-            def test_{i}(llm_client, llm_model):
-                llm_client.chat.completions.create(
-                    model=llm_model, messages=[{{"role": "user", "content": "question {i}"}}]
-                )
-
-
-            """
-        )
-        for i in range(cases)
+def repeated_source(header: str, test: str, cases: int) -> str:
+    """``header``, then ``test`` once per case with ``{i}`` replaced by the case's number."""
+    return header + "".join(
+        textwrap.dedent(test).replace("{i}", str(i)) + "\n\n" for i in range(cases)
     )
-    return header + body
+
+
+def pytest_llm_source(cases: int) -> str:
+    return repeated_source(
+        "from pytest_llm import llm_case\n\n\n",
+        """\
+        @llm_case
+        def test_{i}(llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "question {i}"}]
+            )
+        """,
+        cases,
+    )
 
 
 def pytest_recording_source(cases: int, base_url: str) -> str:
-    header = textwrap.dedent(
-        f"""\
-        import openai
-        import pytest
-
-        client = openai.OpenAI(api_key="sk-test", base_url={base_url!r})
-
-
-        """
+    return repeated_source(
+        "import openai\nimport pytest\n\n"
+        f"client = openai.OpenAI(api_key='sk-test', base_url={base_url!r})\n\n\n",
+        """\
+        @pytest.mark.vcr
+        def test_{i}():
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "question {i}"}]
+            )
+        """,
+        cases,
     )
-    body = "".join(
-        textwrap.dedent(
-            f"""\
-            @pytest.mark.vcr
-            def test_{i}():
-                client.chat.completions.create(
-                    model="gpt-4o-mini", messages=[{{"role": "user", "content": "question {i}"}}]
-                )
-
-
-            """
-        )
-        for i in range(cases)
-    )
-    return header + body
 
 
 def pytest_llm_fresh_client_source(cases: int) -> str:
     """Application code that builds its own ``openai.OpenAI()`` for every call."""
-    header = "import openai\n\nfrom pytest_llm import llm_case\n\n\n"
-    body = "".join(
-        textwrap.dedent(
-            f"""\
-            @llm_case
-            def test_{i}(llm_model):
-                openai.OpenAI().chat.completions.create(
-                    model=llm_model, messages=[{{"role": "user", "content": "question {i}"}}]
-                )
-
-
-            """
-        )
-        for i in range(cases)
+    return repeated_source(
+        "import openai\n\nfrom pytest_llm import llm_case\n\n\n",
+        """\
+        @llm_case
+        def test_{i}(llm_model):
+            openai.OpenAI().chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "question {i}"}]
+            )
+        """,
+        cases,
     )
-    return header + body
 
 
 def pytest_recording_fresh_client_source(cases: int, base_url: str) -> str:
-    header = "import openai\nimport pytest\n\n\n"
-    body = "".join(
-        textwrap.dedent(
-            f"""\
-            @pytest.mark.vcr
-            def test_{i}():
-                openai.OpenAI(api_key="sk-test", base_url={base_url!r}).chat.completions.create(
-                    model="gpt-4o-mini", messages=[{{"role": "user", "content": "question {i}"}}]
-                )
-
-
-            """
-        )
-        for i in range(cases)
+    return repeated_source(
+        "import openai\nimport pytest\n\n\n",
+        f"""\
+        @pytest.mark.vcr
+        def test_{{i}}():
+            openai.OpenAI(api_key="sk-test", base_url={base_url!r}).chat.completions.create(
+                model="gpt-4o-mini", messages=[{{"role": "user", "content": "question {{i}}"}}]
+            )
+        """,
+        cases,
     )
-    return header + body
 
 
 def sdk_floor_source(cases: int) -> str:
