@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from replay_overhead import UNRELATED_PLUGINS, BenchmarkError
+from replay_overhead import BenchmarkError, Runner, check_all_passed
 
 from pytest_llm import cassette_format
 from pytest_llm.interaction import Interaction, Timing
@@ -92,29 +91,28 @@ _PEAK_RSS_WRAPPER = (
 )
 
 
-def pytest_run(folder: Path, *args: str) -> tuple[float, int]:
-    """Wall seconds and the peak RSS (KiB) of one pytest subprocess."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK_RSS_WRAPPER, sys.executable, "-m", "pytest", "-q",
-         "-p", "no:cacheprovider", "-p", "no:recording", *UNRELATED_PLUGINS, *args],
-        cwd=folder, capture_output=True, text=True,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise BenchmarkError(f"pytest failed in {folder}:\n{done.stdout[-2000:]}")
-    return elapsed, int(done.stderr.strip().splitlines()[-1])
+_RUNNER = Runner(pycache_prefix=None)  # the caller's bytecode settings
+
+
+def pytest_run(folder: Path, cases: int, *args: str) -> tuple[float, int]:
+    """Wall seconds and the peak RSS (KiB) of one pytest run, checked: ``cases`` passed."""
+    elapsed, output = _RUNNER.pytest(
+        folder, ("-p", "no:recording", *args), prefix=("-c", _PEAK_RSS_WRAPPER, sys.executable)
+    )
+    *pytest_output, peak_rss = output.rstrip().splitlines()
+    check_all_passed(f"pytest {' '.join(args)}", "\n".join(pytest_output), cases)
+    return elapsed, int(peak_rss)
 
 
 def memory(cases: int, server: LocalOpenAIServer) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         (folder / "test_trivial.py").write_text(textwrap.dedent(TRIVIAL.format(cases=cases)))
-        _, trivial = pytest_run(folder, "-p", "no:llm")
+        _, trivial = pytest_run(folder, cases, "-p", "no:llm")
         (folder / "test_trivial.py").unlink()
         (folder / "test_cases.py").write_text(textwrap.dedent(CASE.format(cases=cases)))
-        pytest_run(folder, "--llm-record", f"--llm-base-url={server.base_url}")
-        _, replay = pytest_run(folder)
+        pytest_run(folder, cases, "--llm-record", f"--llm-base-url={server.base_url}")
+        _, replay = pytest_run(folder, cases)
         return trivial, replay
 
 
@@ -123,12 +121,11 @@ def rerecord_throughput(cases: int, server: LocalOpenAIServer) -> tuple[float, f
         folder = Path(temporary)
         (folder / "test_cases.py").write_text(textwrap.dedent(CASE.format(cases=cases)))
         server.script(latency_s=0.0)
-        pytest_run(folder, "--llm-record", f"--llm-base-url={server.base_url}")
+        pytest_run(folder, cases, "--llm-record", f"--llm-base-url={server.base_url}")
         server.script(latency_s=0.2)
-        serial, _ = pytest_run(folder, "--llm-rerecord", f"--llm-base-url={server.base_url}")
-        parallel, _ = pytest_run(
-            folder, "--llm-rerecord", f"--llm-base-url={server.base_url}", "-n", "4"
-        )
+        rerecord = ("--llm-rerecord", f"--llm-base-url={server.base_url}")
+        serial, _ = pytest_run(folder, cases, *rerecord)
+        parallel, _ = pytest_run(folder, cases, *rerecord, "-n", "4")
         return serial, parallel
 
 

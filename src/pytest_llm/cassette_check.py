@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, YAML_LOADER, parse_cassette
+from pytest_llm import yaml_loading
+from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
 from pytest_llm.errors import CassetteError
 from pytest_llm.interaction import Interaction
 from pytest_llm.pii import Finding
@@ -31,7 +32,7 @@ def cassette_kind(text: str) -> str | None:
     for other text. A file that does not parse counts as a cassette when it reads like one, so
     that its problem is reported rather than the file ignored."""
     try:
-        document = yaml.load(text, Loader=YAML_LOADER)
+        document = yaml_loading.load(text)
     except yaml.YAMLError:
         return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
     if not isinstance(document, dict):
@@ -118,7 +119,7 @@ def _secret_problem(finding: Finding) -> str:
 def _credential_headers(path: Path | str, text: str) -> Iterator[str]:
     """Credential headers kept in the file (vcrpy stores request headers; either format can
     carry response headers such as ``set-cookie``)."""
-    document = yaml.load(text, Loader=YAML_LOADER)
+    document = yaml_loading.load(text)
     for number, entry in enumerate(document.get("interactions") or (), start=1):
         for part in ("request", "response"):
             section = entry.get(part) if isinstance(entry, dict) else None

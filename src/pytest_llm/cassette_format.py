@@ -71,7 +71,6 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
 )
 VOLATILE_HEADER_PREFIXES = ("x-ratelimit-", "x-stainless-", "cf-", "x-envoy-", "x-kong-")
 
-YAML_LOADER = yaml_loading.YAML_LOADER
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
