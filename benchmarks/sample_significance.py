@@ -22,7 +22,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from pytest_llm.comparison import regression_probability
+from pytest_llm.report.comparison import regression_probability
 from pytest_llm.testing import LocalOpenAIServer
 
 SAMPLES = 10

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from replay_overhead import BenchmarkError, Runner, check_all_passed
 
-from pytest_llm import cassette_format
-from pytest_llm.interaction import Interaction, Timing
+from pytest_llm.cassette import file_format
+from pytest_llm.cassette.interaction import Interaction, Timing
 from pytest_llm.testing import LocalOpenAIServer
 
 CASE = """
@@ -65,7 +65,7 @@ def stream_cassette(chunks: int) -> str:
         response_headers={"content-type": ["text/event-stream"]}, response_body=events.encode(),
         timing=Timing(latency_s=1.0, ttft_s=0.1),
     )  # fmt: skip
-    return cassette_format.render_cassette([interaction])
+    return file_format.render_cassette([interaction])
 
 
 def time_stream_load(chunks: int) -> float:
@@ -75,7 +75,7 @@ def time_stream_load(chunks: int) -> float:
         best = float("inf")
         for _ in range(5):
             start = time.perf_counter()
-            cassette_format.read_cassette(path)
+            file_format.read_cassette(path)
             best = min(best, time.perf_counter() - start)
         return best * 1000
 

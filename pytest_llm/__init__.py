@@ -1,6 +1,6 @@
 """pytest_llm: test LLM behaviour in pytest with recorded, replayable API calls."""
 
-from pytest_llm.assertions import (
+from pytest_llm.assertions.helpers import (
     assert_consistent,
     assert_judged,
     assert_latency,
@@ -9,9 +9,9 @@ from pytest_llm.assertions import (
     assert_schema,
     assert_similar,
 )
-from pytest_llm.datasets import cases
-from pytest_llm.markers import llm_case
-from pytest_llm.text_similarity import similarity
+from pytest_llm.assertions.similarity import similarity
+from pytest_llm.case.datasets import cases
+from pytest_llm.case.marker import llm_case
 
 __all__ = [
     "assert_consistent",

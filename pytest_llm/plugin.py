@@ -7,24 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llm import (
-    active,
-    collection,
-    environment,
-    report_redaction,
-    results,
-    runner,
-    settings,
-    unused,
-)
-from pytest_llm.budgets import BudgetConfigurationError
-from pytest_llm.case import CallLog, Case, CassetteView
-from pytest_llm.datasets import DATASET_MARKER
-from pytest_llm.engine import Engine
+from pytest_llm.case import collection, unused_cassettes
+from pytest_llm.case.budgets import BudgetConfigurationError
+from pytest_llm.case.datasets import DATASET_MARKER
+from pytest_llm.case.options import MARKER_SIGNATURE
+from pytest_llm.case.samples import run_samples
+from pytest_llm.case.state import CallLog, Case, CassetteView
+from pytest_llm.config import environment, settings
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
-from pytest_llm.options import MARKER_SIGNATURE
-from pytest_llm.samples import run_samples
-from pytest_llm.session import LLMSession
+from pytest_llm.replay import active_case, case_runner
+from pytest_llm.replay.session_machinery import Engine
+from pytest_llm.report import case_payload, output_redaction
+from pytest_llm.report.controller import LLMSession
 
 if TYPE_CHECKING:
     import openai
@@ -36,7 +30,7 @@ RESTORE_ENV_KEY = pytest.StashKey[Any]()
 CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
-USAGE_KEY = pytest.StashKey[unused.CassetteUsage]()
+USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
 DESELECTED_KEY = pytest.StashKey[bool]()
 
 
@@ -129,9 +123,9 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{DATASET_MARKER}(path, min_pass_rate=None): set by pytest_llm.cases(): the test's "
         "records come from an evaluation data set. Provided by pytest-llm.",
     )
-    if config.getoption("llm_prune") and unused.filter_reason(config):
+    if config.getoption("llm_prune") and unused_cassettes.filter_reason(config):
         raise pytest.UsageError(
-            f"--llm-prune needs a run of the whole suite, but {unused.filter_reason(config)}; "
+            f"--llm-prune needs a run of the whole suite, but {unused_cassettes.filter_reason(config)}; "
             "run it without test selection to delete unused cassettes."
         )
     run_settings = settings.from_config(config)
@@ -185,10 +179,10 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
-    usage = unused.usage_of(
+    usage = unused_cassettes.usage_of(
         [(item, item.stash.get(CASE_KEY, None)) for item in session.items],
         config.stash[ENGINE_KEY].settings.cassette_dir,
-        filtered=unused.filter_reason(config)
+        filtered=unused_cassettes.filter_reason(config)
         or ("some tests were deselected" if config.stash.get(DESELECTED_KEY, False) else None)
         or ("collection had errors" if session.testsfailed else None),
     )
@@ -205,7 +199,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if (
         workeroutput is not None and usage is not None
     ):  # an xdist worker: plain data to the controller
-        workeroutput[unused.WORKER_OUTPUT_KEY] = usage.to_dict()
+        workeroutput[unused_cassettes.WORKER_OUTPUT_KEY] = usage.to_dict()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -230,7 +224,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         __tracebackhide__ = True
         message = None
         try:
-            runner.run(engine, case, body)
+            case_runner.run(engine, case, body)
         except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
             message = str(error)
         if message is not None:  # outside the except block: no "during handling" chain
@@ -252,19 +246,19 @@ def pytest_runtest_makereport(
     if case is None:
         return report
     engine = item.config.stash[ENGINE_KEY]
-    report_redaction.redact_report(report, engine.scrubber.text)  # what pytest prints of it
+    output_redaction.redact_report(report, engine.scrubber.text)  # what pytest prints of it
     if not (call.when == "call" or (call.when == "setup" and not report.passed)):
         return report
-    data = results.case_data(case, drift_method=engine.settings.drift_method)
+    data = case_payload.case_data(case, drift_method=engine.settings.drift_method)
     if report.failed and call.excinfo is not None:
         # the report and the summary print it: the same scrubbing as the cassettes
-        data["message"] = engine.scrubber.text(results.failure_message(call.excinfo))
-        reason = results.gate_tolerance(data) if call.when == "call" else None
+        data["message"] = engine.scrubber.text(case_payload.failure_message(call.excinfo))
+        reason = case_payload.gate_tolerance(data) if call.when == "call" else None
         if reason is not None:  # a gated data-set record: reported, not failed (see session)
             report.outcome = "skipped"
             report.wasxfail = reason
             data["tolerated"] = reason
-    report.user_properties.append((results.PROPERTY, data))
+    report.user_properties.append((case_payload.PROPERTY, data))
     return report
 
 
@@ -272,10 +266,10 @@ def pytest_runtest_makereport(
 def pytest_assertrepr_compare(
     config: pytest.Config, op: str, left: object, right: object
 ) -> list[str] | None:
-    running = active.current()
+    running = active_case.current()
     if running is None:
         return None
-    return report_redaction.explain_comparison(
+    return output_redaction.explain_comparison(
         config, op, left, right, running.engine.scrubber.text
     )
 

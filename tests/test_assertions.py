@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pytest_llm import assert_no_pii, assert_schema, assert_similar, similarity
-from pytest_llm.schemas import InvalidSchemaError
+from pytest_llm.assertions.schemas import InvalidSchemaError
 
 
 def _run(inner, source: str, **outcomes: int) -> pytest.RunResult:

@@ -10,7 +10,9 @@ import pytest
 
 import pytest_llm
 
-REPORT_SCHEMA = json.loads((Path(pytest_llm.__file__).parent / "report_schema.json").read_text())
+REPORT_SCHEMA = json.loads(
+    (Path(pytest_llm.__file__).parent / "report" / "schema.json").read_text()
+)
 
 SUITE = """
     import pytest

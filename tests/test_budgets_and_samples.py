@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llm import pricing
+from pytest_llm.providers import pricing
 
 
 def test_latency_budget_fails_on_replay_with_the_recorded_figure(inner):

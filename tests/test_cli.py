@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_llm import calls, cli
-from pytest_llm.cassette_format import read_cassette, render_cassette
-from pytest_llm.interaction import Interaction, Timing
+from pytest_llm.cassette.file_format import read_cassette, render_cassette
+from pytest_llm.cassette.interaction import Interaction, Timing
+from pytest_llm.cli import main
+from pytest_llm.providers import llm_call
 
 REALWORLD = Path(__file__).parent / "data" / "realworld"
 REALWORLD_FILES = sorted(REALWORLD.glob("*.yaml"))
@@ -89,7 +90,7 @@ REALWORLD_ANSWERS = {
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()  # drop what came before (inner pytest sessions)
-    status = cli.main(list(argv))
+    status = main.main(list(argv))
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -432,7 +433,7 @@ def test_convert_keeps_what_each_real_world_cassette_says(path, tmp_path, capsys
     assert [(i.method, i.path, i.status) for i in after] == [
         (i.method, i.path, i.status) for i in before
     ]
-    assert [calls.describe(i).text for i in after] == [calls.describe(i).text for i in before]
+    assert [llm_call.describe(i).text for i in after] == [llm_call.describe(i).text for i in before]
     assert run(capsys, "diff", str(path), str(converted))[:2] == (0, "No cassette changed.\n")
     assert run(capsys, "show", str(converted))[1] == run(capsys, "show", str(path))[1]
     assert run(capsys, "check", str(converted))[0] == 0, "credential headers are dropped"
@@ -593,7 +594,7 @@ def test_diff_names_the_file_of_a_bad_llm_prices_line(rerecorded, capsys, tmp_pa
 
 
 def test_project_config_is_found_the_way_pytest_finds_it(tmp_path):
-    from pytest_llm.project_config import ini_lines
+    from pytest_llm.config.project_file import ini_lines
 
     root = tmp_path / "root"
     deep = root / "a" / "b"

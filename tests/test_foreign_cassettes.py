@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llm import cli
+from pytest_llm.cli import main
 
 REALWORLD = Path(__file__).parent / "data" / "realworld"
 
@@ -55,7 +55,7 @@ CASES = {
 def test_realworld_cassette_replays(inner, name, converted):
     shutil.copy(REALWORLD / name, inner.pytester.path / name)
     if converted:
-        assert cli.main(["convert", str(inner.pytester.path / name)]) == 0
+        assert main.main(["convert", str(inner.pytester.path / name)]) == 0
         assert "format: pytest-llm" in (inner.pytester.path / name).read_text()
     original = (inner.pytester.path / name).read_bytes()
     body = "\n".join("    " + line for line in CASES[name].strip("\n").splitlines())

@@ -16,9 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_llm import cassette_format, datasets, sse, yaml_loading
+from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
+from pytest_llm.case import datasets
+from pytest_llm.cassette import fast_yaml, file_format
 from pytest_llm.errors import CassetteError
-from pytest_llm.json_extraction import NoJSONFound, extract_json
+from pytest_llm.providers import sse
 
 EXAMPLES = int(os.environ.get("PYTEST_LLM_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,7 +37,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-VALID_CASSETTE = cassette_format.render_cassette([])
+VALID_CASSETTE = file_format.render_cassette([])
 
 
 def _cassette_like() -> st.SearchStrategy[str]:
@@ -55,7 +57,7 @@ def _cassette_like() -> st.SearchStrategy[str]:
 @given(_cassette_like())
 def test_cassette_loader_raises_only_cassette_errors(text):
     try:
-        cassette_format.parse_cassette(text, "fuzz.yaml")
+        file_format.parse_cassette(text, "fuzz.yaml")
     except CassetteError as error:
         assert str(error).startswith("fuzz.yaml")
 
@@ -107,19 +109,19 @@ def test_dataset_loader_raises_only_dataset_errors(tmp_path_factory, suffix, con
 
 
 def _same_as_safe_load(text: str) -> None:
-    """yaml_loading.load gives what PyYAML's safe loading gives (with the same, libyaml-backed
+    """fast_yaml.load gives what PyYAML's safe loading gives (with the same, libyaml-backed
     loader: libyaml and pure Python disagree on corner cases such as a lone ``!``), or raises a
     YAMLError where PyYAML raises anything (it lets ValueError and KeyError escape for a bad
     explicit tag such as ``!!bool maybe``)."""
     try:
-        expected = yaml.load(text, Loader=yaml_loading.YAML_LOADER)
+        expected = yaml.load(text, Loader=fast_yaml.YAML_LOADER)
     except Exception:
         try:
-            yaml_loading.load(text)
+            fast_yaml.load(text)
         except yaml.YAMLError:
             return
         raise AssertionError(f"PyYAML refuses {text!r}, the fast loader does not") from None
-    assert _comparable(yaml_loading.load(text)) == _comparable(expected)
+    assert _comparable(fast_yaml.load(text)) == _comparable(expected)
 
 
 def _comparable(value: object) -> object:
@@ -158,14 +160,14 @@ def test_fast_yaml_loading_equals_safe_load_on_yaml_11_scalars(pairs):
 def test_fast_yaml_loading_falls_back_on_anchors_merges_and_recursion():
     _same_as_safe_load("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")
     _same_as_safe_load("a: &a [1, 2]\nb: *a\n")
-    recursive = yaml_loading.load("a: &a [1, *a]\n")
+    recursive = fast_yaml.load("a: &a [1, *a]\n")
     assert recursive["a"][1] is recursive["a"]
     _same_as_safe_load("? [1, 2]\n: x\n")  # an unhashable key: the constructor's error
     # nested aliases share the anchored value (copying it at each alias would explode)
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(7)
     )
-    loaded = yaml_loading.load(bomb)
+    loaded = fast_yaml.load(bomb)
     assert loaded["h"][0] is loaded["h"][9] and loaded["b"][0] is loaded["a"]
     _same_as_safe_load("")
     _same_as_safe_load("a: 1\n---\nb: 2\n")
@@ -175,7 +177,7 @@ def test_a_bad_explicit_tag_is_a_cassette_error_naming_the_file():
     for value in ("!!bool maybe", "!!int abc", "!!timestamp x"):
         text = f"format: pytest-llm\nversion: 1\ninteractions: {value}\n"
         try:
-            cassette_format.parse_cassette(text, "bad.yaml")
+            file_format.parse_cassette(text, "bad.yaml")
         except CassetteError as error:
             assert str(error).startswith("bad.yaml") and "malformed cassette YAML" in str(error)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llm.json_extraction import Extracted, NoJSONFound, extract_json
+from pytest_llm.assertions.json_extraction import Extracted, NoJSONFound, extract_json
 
 
 @pytest.mark.parametrize(

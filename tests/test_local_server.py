@@ -653,7 +653,7 @@ def test_stopped_server_refuses_connections() -> None:
 def test_cli_serves_a_yaml_script_until_sigterm(tmp_path: Path) -> None:
     script_path = tmp_path / "cli.yaml"
     script_path.write_text("replies:\n  - text: from the cli\n", encoding="utf-8")
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest_llm.testing", "--script", str(script_path)],

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pytest_llm.pii import KINDS, Finding, find_pii
+from pytest_llm.assertions.pii import KINDS, Finding, find_pii
 
 
 def _found(text: str, kind: str) -> list[str]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_llm.comparison import (
+from pytest_llm.report.comparison import (
     SIGNIFICANCE_LEVEL,
     classify,
     fisher_one_sided,

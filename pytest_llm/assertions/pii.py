@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from pytest_llm.scrubbing import SECRET_SHAPES
+from pytest_llm.cassette.scrubbing import SECRET_SHAPES
 
 KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "national_id", "api_key")
 

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llm import active
+from pytest_llm.replay import active_case
 
 METHODS = ("embedding", "fuzzy", "local")
 
@@ -39,7 +39,7 @@ def scores(
     if method == "embedding":
         vectors = embed_with_api([actual, *candidates], model=model)
     else:
-        from pytest_llm.local_embeddings import embed_locally
+        from pytest_llm.assertions.local_embeddings import embed_locally
 
         vectors = embed_locally([actual, *candidates], model=model)
     return [cosine(vectors[0], vector) for vector in vectors[1:]]
@@ -78,7 +78,7 @@ def _one_vector(embedding: Sequence[Any]) -> list[float]:
 def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
     """Embeddings of ``texts`` from the case's embeddings endpoint, each distinct text once per
     case (cached on the case), the missing ones in one request."""
-    running = active.require('similarity with method="embedding"')
+    running = active_case.require('similarity with method="embedding"')
     chosen = model or running.engine.settings.embedding_model
     cache: dict[tuple[str, str], list[float]] = running.case.extra.setdefault("embeddings", {})
     missing = list(dict.fromkeys(text for text in texts if (chosen, text) not in cache))
@@ -105,7 +105,7 @@ def pairwise(
     if method == "embedding":
         vectors = embed_with_api(texts, model=model)
     else:
-        from pytest_llm.local_embeddings import embed_locally
+        from pytest_llm.assertions.local_embeddings import embed_locally
 
         vectors = embed_locally(texts, model=model)
     return [

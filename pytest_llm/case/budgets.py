@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pytest_llm import pricing
-from pytest_llm.calls import LLMCall
-from pytest_llm.options import CaseOptions
+from pytest_llm.case.options import CaseOptions
+from pytest_llm.providers import pricing
+from pytest_llm.providers.llm_call import LLMCall
 
 
 class BudgetConfigurationError(Exception):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llm.case import Case, CassetteView
-from pytest_llm.datasets import DATASET_MARKER
-from pytest_llm.options import KEYWORDS, build_options, merged_marker_keywords
-from pytest_llm.paths import cassette_path
+from pytest_llm.case.datasets import DATASET_MARKER
+from pytest_llm.case.options import KEYWORDS, build_options, merged_marker_keywords
+from pytest_llm.case.state import Case, CassetteView
+from pytest_llm.cassette.paths import cassette_path
 
 #: Requesting one of these fixtures makes a test an LLM case even without the marker.
 CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})

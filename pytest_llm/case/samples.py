@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from pytest_llm import budgets, pricing
-from pytest_llm.case import Case
+from pytest_llm.case import budgets
+from pytest_llm.case.state import Case
+from pytest_llm.providers import pricing
 
 
 @dataclasses.dataclass

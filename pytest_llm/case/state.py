@@ -6,22 +6,22 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pytest_llm import calls
-from pytest_llm.interaction import Interaction
-from pytest_llm.options import CaseOptions
-from pytest_llm.settings import Mode
+from pytest_llm.case.options import CaseOptions
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.config.settings import Mode
+from pytest_llm.providers import llm_call
 
 
-class CallLog(list[calls.LLMCall]):
+class CallLog(list[llm_call.LLMCall]):
     """The calls made so far in the current run of the test (``llm_calls``); ``history`` keeps
     every call of every run (samples) for the report."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.history: list[calls.LLMCall] = []
+        self.history: list[llm_call.LLMCall] = []
 
     def add(self, interaction: Interaction) -> None:
-        call = calls.describe(interaction)
+        call = llm_call.describe(interaction)
         self.append(call)
         self.history.append(call)
 

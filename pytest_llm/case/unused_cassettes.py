@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llm.case import Case
+from pytest_llm.case.state import Case
 
 #: Key of the plain dict an xdist worker sends to the controller in ``workeroutput``.
 WORKER_OUTPUT_KEY = "pytest_llm_cassette_usage"

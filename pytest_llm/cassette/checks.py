@@ -11,13 +11,13 @@ from pathlib import Path
 
 import yaml
 
-from pytest_llm import yaml_loading
-from pytest_llm.cassette_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
+from pytest_llm.assertions.pii import Finding
+from pytest_llm.cassette import fast_yaml
+from pytest_llm.cassette.file_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
 from pytest_llm.errors import CassetteError
-from pytest_llm.interaction import Interaction
-from pytest_llm.pii import Finding
-from pytest_llm.recorder import UNSTORABLE_STATUSES
-from pytest_llm.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
+from pytest_llm.replay.recorder import UNSTORABLE_STATUSES
 
 OWN_FORMAT = FORMAT_NAME
 VCRPY_FORMAT = "vcrpy"
@@ -32,7 +32,7 @@ def cassette_kind(text: str) -> str | None:
     for other text. A file that does not parse counts as a cassette when it reads like one, so
     that its problem is reported rather than the file ignored."""
     try:
-        document = yaml_loading.load(text)
+        document = fast_yaml.load(text)
     except yaml.YAMLError:
         return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
     if not isinstance(document, dict):
@@ -119,7 +119,7 @@ def _secret_problem(finding: Finding) -> str:
 def _credential_headers(path: Path | str, text: str) -> Iterator[str]:
     """Credential headers kept in the file (vcrpy stores request headers; either format can
     carry response headers such as ``set-cookie``)."""
-    document = yaml_loading.load(text)
+    document = fast_yaml.load(text)
     for number, entry in enumerate(document.get("interactions") or (), start=1):
         for part in ("request", "response"):
             section = entry.get(part) if isinstance(entry, dict) else None

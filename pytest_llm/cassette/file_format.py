@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from pytest_llm import calls, sse, yaml_loading
+from pytest_llm.cassette import fast_yaml
+from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.errors import CassetteError
-from pytest_llm.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.providers import llm_call, sse
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -95,7 +96,7 @@ def read_cassette(path: Path) -> list[Interaction]:
 
 def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
     try:
-        document = yaml_loading.load(text)
+        document = fast_yaml.load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -325,7 +326,7 @@ def _body_document(body: bytes, *, stream: bool) -> dict[str, Any]:
 
 
 def _call_summary(interaction: Interaction) -> dict[str, Any]:
-    call = calls.describe(interaction)
+    call = llm_call.describe(interaction)
     summary: dict[str, Any] = {"endpoint": call.endpoint}
     if call.model:
         summary["model"] = call.model

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_llm import sse
+from pytest_llm.providers import sse
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pytest_llm.interaction import Interaction, parse_json
+from pytest_llm.cassette.interaction import Interaction, parse_json
 
 MatchKey = tuple[str, str, str]
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pytest_llm.interaction import Interaction, Timing, parse_json
+from pytest_llm.cassette.interaction import Interaction, Timing, parse_json
 
 #: Body fields whose values change on every call without saying anything about the answer.
 VOLATILE_FIELDS = (

@@ -1,7 +1,7 @@
 """Compare two versions of cassettes: which answers a re-recording changed, and by how much.
 
 Interactions are paired by position among the calls to the same endpoint (method and path), as
-a re-recording pairs them (:mod:`pytest_llm.stability`). Values the API makes up on every call
+a re-recording pairs them (:mod:`pytest_llm.cassette.stabilizing`). Values the API makes up on every call
 (ids, timestamps) and timing moves within the re-recording tolerance are not changes, so a
 cassette whose requests and answers are the same is not reported at all.
 """
@@ -16,12 +16,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from pytest_llm import calls, cassette_check, cassette_render, matching, text_similarity
-from pytest_llm.cassette_format import parse_cassette
+from pytest_llm.assertions import similarity
+from pytest_llm.cassette import checks, matching
+from pytest_llm.cassette.file_format import parse_cassette
+from pytest_llm.cassette.interaction import Interaction, parse_json
+from pytest_llm.cassette.stabilizing import timing_moved
+from pytest_llm.cli import show
 from pytest_llm.errors import CassetteError
-from pytest_llm.interaction import Interaction, parse_json
-from pytest_llm.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_usd
-from pytest_llm.stability import timing_moved
+from pytest_llm.providers import llm_call
+from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_usd
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
 InteractionStatus = Literal["changed", "added", "removed"]
@@ -87,7 +90,7 @@ def compare_texts(
     would care about changed. With ``only_cassettes``, files that are not cassettes on either
     side are skipped (None); otherwise they are reported as unreadable."""
     if only_cassettes and not any(
-        text is not None and cassette_check.cassette_kind(text) for text in (old_text, new_text)
+        text is not None and checks.cassette_kind(text) for text in (old_text, new_text)
     ):
         return None
     try:
@@ -185,11 +188,11 @@ def _answer_key(interaction: Interaction) -> tuple[int, bool, Any]:
         events = [
             event.data if event.json() is None else event.json() for event in interaction.events()
         ]
-        return interaction.status, True, cassette_render.without_volatile_fields(events)
+        return interaction.status, True, show.without_volatile_fields(events)
     data = parse_json(interaction.response_body)
     if data is None:
         return interaction.status, False, interaction.response_body
-    return interaction.status, False, cassette_render.without_volatile_fields(data)
+    return interaction.status, False, show.without_volatile_fields(data)
 
 
 def _one_sided(
@@ -199,7 +202,7 @@ def _one_sided(
     status: InteractionStatus,
     prices: Mapping[str, Price],
 ) -> InteractionChange:
-    answer = cassette_render.answer_text(interaction)
+    answer = show.answer_text(interaction)
     figures = figures_of(interaction, prices)
     return InteractionChange(
         number=number,
@@ -217,8 +220,8 @@ def _one_sided(
 def _changed(
     number: int, old: Interaction, new: Interaction, prices: Mapping[str, Price]
 ) -> InteractionChange:
-    old_answer = cassette_render.answer_text(old)
-    new_answer = cassette_render.answer_text(new)
+    old_answer = show.answer_text(old)
+    new_answer = show.answer_text(new)
     differences = matching.data_differences(
         old.request_json(), new.request_json(), limit=_REQUEST_DIFFERENCES
     )
@@ -247,18 +250,18 @@ def answer_similarity(
     """1.0 for the same answer; the cosine of embeddings; the fuzzy score of other answers."""
     if old_answer == new_answer:
         return 1.0
-    old_vectors = cassette_render.embedding_vectors(old.response_json())
-    new_vectors = cassette_render.embedding_vectors(new.response_json())
+    old_vectors = show.embedding_vectors(old.response_json())
+    new_vectors = show.embedding_vectors(new.response_json())
     if old_vectors and new_vectors:
         return min(
-            text_similarity.cosine(a, b) if len(a) == len(b) else 0.0
+            similarity.cosine(a, b) if len(a) == len(b) else 0.0
             for a, b in zip(old_vectors, new_vectors, strict=False)
         )
-    return text_similarity.fuzzy(old_answer, new_answer)
+    return similarity.fuzzy(old_answer, new_answer)
 
 
 def figures_of(interaction: Interaction, prices: Mapping[str, Price] = BUILTIN_PRICES) -> Figures:
-    call = calls.describe(interaction)
+    call = llm_call.describe(interaction)
     return Figures(
         model=call.model,
         latency_s=call.latency_s,
@@ -269,7 +272,7 @@ def figures_of(interaction: Interaction, prices: Mapping[str, Price] = BUILTIN_P
     )
 
 
-def _cost(call: calls.LLMCall, prices: Mapping[str, Price]) -> float | None:
+def _cost(call: llm_call.LLMCall, prices: Mapping[str, Price]) -> float | None:
     if call.model is None or call.prompt_tokens is None:
         return None
     try:
@@ -395,7 +398,7 @@ def _interaction_text_lines(item: InteractionChange) -> list[str]:
     for label, answer in (("old answer", item.old_answer), ("new answer", item.new_answer)):
         if answer is not None:
             lines.append(f"    {label}:")
-            lines += cassette_render.wrap(answer, "      ", cassette_render.WIDTH)
+            lines += show.wrap(answer, "      ", show.WIDTH)
     figures = figures_line(item.old, item.new)
     if figures:
         lines.append(f"    {figures}")

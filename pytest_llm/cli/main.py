@@ -10,17 +10,20 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_llm import cassette_check, cassette_diff, cassette_render, project_config
-from pytest_llm.cassette_format import (
+from pytest_llm.cassette import checks
+from pytest_llm.cassette.file_format import (
     parse_cassette,
     read_cassette,
     render_cassette,
     write_atomically,
 )
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.scrubbing import Scrubber
+from pytest_llm.cli import diff as cassette_diff
+from pytest_llm.cli import show
+from pytest_llm.config import project_file
 from pytest_llm.errors import CassetteError
-from pytest_llm.interaction import Interaction
-from pytest_llm.pricing import BUILTIN_PRICES, Price, parse_price_lines
-from pytest_llm.scrubbing import Scrubber
+from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, parse_price_lines
 
 PROGRAM = "pytest-llm"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -208,8 +211,8 @@ def project_prices(start: Path) -> dict[str, Price]:
     """The built-in prices with the project's ``llm_prices`` over them, as in a pytest run
     from ``start``."""
     try:
-        path, lines = project_config.ini_lines(start, "llm_prices")
-    except project_config.ProjectConfigError as error:
+        path, lines = project_file.ini_lines(start, "llm_prices")
+    except project_file.ProjectConfigError as error:
         raise CommandError(str(error)) from None
     try:
         return {**BUILTIN_PRICES, **parse_price_lines(lines)}
@@ -371,7 +374,7 @@ def run_show(arguments: argparse.Namespace) -> int:
         _error(f"{path}: cannot be read: {error.strerror or error}")
         return failed
     text = data.decode("utf-8", "replace")
-    if cassette_check.cassette_kind(text) is None:
+    if checks.cassette_kind(text) is None:
         _write_raw(data)
         _error(f"{path}: not a cassette; printed as it is")
         return 0
@@ -381,7 +384,7 @@ def run_show(arguments: argparse.Namespace) -> int:
         _write_raw(data)
         _error(str(error))
         return failed
-    sys.stdout.write(cassette_render.render(interactions))
+    sys.stdout.write(show.render(interactions))
     return 0
 
 
@@ -424,8 +427,8 @@ def _convert_sources(paths: Sequence[Path]) -> Iterator[tuple[Path, Path, bool]]
 def convert_file(source: Path, target: Path, *, named: bool) -> str:
     """Convert one file; the line that says what was done. A file found in a folder that is
     not a cassette is skipped; one named on the command line is an error."""
-    kind = cassette_check.cassette_kind(read_text(source))
-    if kind == cassette_check.OWN_FORMAT:
+    kind = checks.cassette_kind(read_text(source))
+    if kind == checks.OWN_FORMAT:
         return f"{source}: already in the pytest-llm format; left untouched"
     if kind is None:
         if named:
@@ -470,7 +473,7 @@ def run_check(arguments: argparse.Namespace) -> int:
         except UnicodeDecodeError as error:
             problems.append(f"{file}: not a UTF-8 text file ({error.reason})")
             continue
-        problems += cassette_check.problems(file, text)
+        problems += checks.problems(file, text)
     for line in problems:
         print(line)
     for line in unreadable:

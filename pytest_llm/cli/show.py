@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from pytest_llm import calls
-from pytest_llm.calls import LLMCall
-from pytest_llm.interaction import Interaction
-from pytest_llm.stability import VOLATILE_FIELDS
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.stabilizing import VOLATILE_FIELDS
+from pytest_llm.providers import llm_call
+from pytest_llm.providers.llm_call import LLMCall
 
 WIDTH = 100
 INDENT = "  "
@@ -41,7 +41,7 @@ def render(interactions: Sequence[Interaction], *, width: int = WIDTH) -> str:
 
 
 def render_interaction(number: int, interaction: Interaction, *, width: int = WIDTH) -> str:
-    call = calls.describe(interaction)
+    call = llm_call.describe(interaction)
     lines = [f"#{number} {interaction.method} {interaction.path}"]
     if call.model:
         lines.append(f"{INDENT}model: {call.model}")
@@ -193,7 +193,7 @@ def _tool_name(tool: Any) -> str:
 def answer_text(interaction: Interaction) -> str:
     """What the model answered, as text: streams assembled, JSON answers pretty-printed, tool
     calls one per line, embeddings and moderations summarised, errors with their message."""
-    call = calls.describe(interaction)
+    call = llm_call.describe(interaction)
     if interaction.status >= 400:
         return f"error {status_text(interaction.status, interaction.reason)}: {_error_message(interaction)}"
     if call.endpoint == "embeddings" and isinstance(call.response, dict):

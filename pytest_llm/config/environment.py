@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, MutableMapping
 
-from pytest_llm.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
+from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
 
 
 def apply(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> Callable[[], None]:

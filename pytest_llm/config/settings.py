@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pytest_llm.pricing import Price, parse_price_lines
+from pytest_llm.providers.pricing import Price, parse_price_lines
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"

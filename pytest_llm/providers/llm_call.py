@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pytest_llm import sse
-from pytest_llm.interaction import Interaction
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.providers import sse
 
 ENDPOINTS = {
     "chat/completions": "chat.completions",

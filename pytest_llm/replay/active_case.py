@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_llm.case import Case
-    from pytest_llm.engine import Engine
+    from pytest_llm.case.state import Case
+    from pytest_llm.replay.session_machinery import Engine
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_llm import active, cassette_format
-from pytest_llm.case import Case
-from pytest_llm.engine import Engine
+from pytest_llm.case.state import Case
+from pytest_llm.cassette import file_format
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.stabilizing import stabilize
+from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
 from pytest_llm.errors import RecordingError, ReplayMiss
-from pytest_llm.interaction import Interaction
-from pytest_llm.recorder import CassetteRecorder, MissContext
-from pytest_llm.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
-from pytest_llm.stability import stabilize
+from pytest_llm.replay import active_case
+from pytest_llm.replay.recorder import CassetteRecorder, MissContext
+from pytest_llm.replay.session_machinery import Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,7 @@ class _RecordingNeeded(Exception):
 
 def run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     """Run ``body`` once with the case's cassette, in the session's mode."""
-    with active.running(engine, case):
+    with active_case.running(engine, case):
         _run(engine, case, body)
 
 
@@ -84,7 +85,7 @@ def _run_before(
 def _load(case: Case) -> list[Interaction] | None:
     if not case.path.exists():
         return None
-    interactions = cassette_format.read_cassette(case.path)
+    interactions = file_format.read_cassette(case.path)
     case.cassette.interactions = interactions
     return interactions
 
@@ -168,10 +169,10 @@ def _record(
         ) from outcome
     interactions = stabilize(recorder.new, previous)
     case.cassette.interactions = interactions
-    text = cassette_format.render_cassette(interactions)
+    text = file_format.render_cassette(interactions)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
         try:
-            cassette_format.write_atomically(case.path, text)
+            file_format.write_atomically(case.path, text)
         except OSError as error:
             kept = (
                 "the old cassette is unchanged" if case.path.exists() else "no cassette was written"

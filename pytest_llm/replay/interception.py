@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from pytest_llm.errors import NetworkBlocked
-from pytest_llm.recorder import CassetteRecorder
+from pytest_llm.replay.recorder import CassetteRecorder
 
 #: vcrpy patcher group -> the module whose presence makes it useful.
 _PATCHER_MODULES = {
@@ -74,7 +74,7 @@ class Interceptor:
 
             from vcr.patch import CassettePatcherBuilder
 
-            from pytest_llm.ssl_reuse import shared_context_patches
+            from pytest_llm.replay.ssl_reuse import shared_context_patches
 
             self._patchers = list(CassettePatcherBuilder(self._router).build())
             self._patchers += [

@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llm import calls, matching, sse, timing
-from pytest_llm.cassette_format import decode_content
+from pytest_llm.cassette import matching
+from pytest_llm.cassette.file_format import decode_content
+from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ReplayMiss
-from pytest_llm.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.scrubbing import Scrubber
+from pytest_llm.providers import llm_call, sse
+from pytest_llm.replay import timing
 
 #: Statuses that say something about the environment, not about the model's behaviour:
 #: never stored as a case's recording.
@@ -251,7 +253,9 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     """Why a live response must not become the case's recording, if it must not."""
     if interaction.status in UNSTORABLE_STATUSES or interaction.status >= 500:
         return f"the API answered {interaction.status}: {_error_detail(interaction)}"
-    streamed = interaction.is_stream and calls.endpoint_of(interaction.path) in STREAMED_ENDPOINTS
+    streamed = (
+        interaction.is_stream and llm_call.endpoint_of(interaction.path) in STREAMED_ENDPOINTS
+    )
     if streamed and not sse.is_complete(interaction.events()):
         return "the event stream was cut off before its end marker ([DONE] / response.completed)"
     declared_json = "json" in interaction.content_type.lower()

@@ -6,10 +6,10 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from pytest_llm import interception, timing
-from pytest_llm.pricing import BUILTIN_PRICES, Price
-from pytest_llm.scrubbing import Scrubber
-from pytest_llm.settings import PLACEHOLDER_API_KEY, Settings
+from pytest_llm.cassette.scrubbing import Scrubber
+from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Settings
+from pytest_llm.providers.pricing import BUILTIN_PRICES, Price
+from pytest_llm.replay import interception, timing
 
 if TYPE_CHECKING:
     import openai

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from pytest_llm import sse
+from pytest_llm.providers import sse
 
 
 @dataclasses.dataclass

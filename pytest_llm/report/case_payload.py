@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llm import calls, comparison
-from pytest_llm.case import Case
-from pytest_llm.interaction import Interaction
-from pytest_llm.samples import SampleResults
+from pytest_llm.case.samples import SampleResults
+from pytest_llm.case.state import Case
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.providers import llm_call
+from pytest_llm.report import comparison
 
 PROPERTY = "pytest_llm"
 
 
-def call_summary(call: calls.LLMCall) -> dict[str, Any]:
+def call_summary(call: llm_call.LLMCall) -> dict[str, Any]:
     return {
         "endpoint": call.endpoint,
         "model": call.model,
@@ -54,7 +55,7 @@ def case_data(case: Case, *, drift_method: str) -> dict[str, Any]:
             drift=comparison.drift(old_answers, new_answers, method=drift_method)
             if previous
             else None,
-            calls_before=[call_summary(calls.describe(interaction)) for interaction in previous],
+            calls_before=[call_summary(llm_call.describe(interaction)) for interaction in previous],
         )
     return data
 

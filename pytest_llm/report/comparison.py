@@ -12,8 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llm import calls, text_similarity
-from pytest_llm.interaction import Interaction
+from pytest_llm.assertions import similarity
+from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.providers import llm_call
 
 #: A flip of a sampled case counts as regressed/fixed only below this one-sided (mid-p Fisher)
 #: p-value; above it the flip is reported as "noisy".
@@ -25,7 +26,7 @@ def answers(interactions: Sequence[Interaction]) -> list[str]:
     """The answer texts of a cassette's chat / responses / completions calls, in order."""
     found = []
     for interaction in interactions:
-        call = calls.describe(interaction)
+        call = llm_call.describe(interaction)
         if call.endpoint in ANSWER_ENDPOINTS and call.text is not None:
             found.append(call.text)
     return found
@@ -38,8 +39,8 @@ def drift(old: Sequence[str], new: Sequence[str], *, method: str = "fuzzy") -> f
     if not pairs:
         return None
     if method == "embedding":
-        return min(text_similarity.similarity(a, b, method=method) for a, b in pairs)
-    return min(1.0 if a == b else text_similarity.similarity(a, b, method=method) for a, b in pairs)
+        return min(similarity.similarity(a, b, method=method) for a, b in pairs)
+    return min(1.0 if a == b else similarity.similarity(a, b, method=method) for a, b in pairs)
 
 
 def fisher_one_sided(

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llm import report, unused
-from pytest_llm.results import PROPERTY
-from pytest_llm.settings import Settings
+from pytest_llm.case import unused_cassettes
+from pytest_llm.config.settings import Settings
+from pytest_llm.report import run_report
+from pytest_llm.report.case_payload import PROPERTY
 
 
 class LLMSession:
@@ -20,8 +21,8 @@ class LLMSession:
         self, settings: Settings, prices: dict[str, tuple[float, float]], *, prune: bool = False
     ) -> None:
         self.settings = settings
-        self.report = report.RunReport(mode=settings.mode.value, prices=prices)
-        self.usage = unused.CassetteUsage()
+        self.report = run_report.RunReport(mode=settings.mode.value, prices=prices)
+        self.usage = unused_cassettes.CassetteUsage()
         self.prune = prune
         self.unused: list[Path] = []
         self.pruned: list[Path] = []
@@ -30,7 +31,7 @@ class LLMSession:
     def pytest_testnodedown(self, node: object, error: object) -> None:
         """xdist: merge what a worker found about cassette usage."""
         output = getattr(node, "workeroutput", {}) or {}
-        data = output.get(unused.WORKER_OUTPUT_KEY)
+        data = output.get(unused_cassettes.WORKER_OUTPUT_KEY)
         if isinstance(data, dict):
             self.usage.merge(data)
 
@@ -58,7 +59,7 @@ class LLMSession:
         if self.usage.filtered is None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
             self.unused = self.usage.unused()
             if self.prune:
-                self.pruned = unused.prune(self.unused)
+                self.pruned = unused_cassettes.prune(self.unused)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         self._unused_summary(terminalreporter)
@@ -104,9 +105,9 @@ def _relative(path: Path, root: Path) -> str:
 
 def _entry(
     nodeid: str, outcome: str, data: dict[str, object], tolerated: str | None
-) -> report.CaseEntry:
+) -> run_report.CaseEntry:
     message = data.get("message")
-    return report.CaseEntry(
+    return run_report.CaseEntry(
         id=nodeid,
         outcome=outcome,
         data=dict(data),
@@ -115,8 +116,8 @@ def _entry(
     )
 
 
-def write_report(run: report.RunReport, path: Path) -> None:
-    from pytest_llm.cassette_format import write_atomically
+def write_report(run: run_report.RunReport, path: Path) -> None:
+    from pytest_llm.cassette.file_format import write_atomically
 
     text = run.render_markdown() if path.suffix.lower() == ".md" else run.render_json()
     write_atomically(path, text)

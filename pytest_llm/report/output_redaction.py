@@ -2,7 +2,7 @@
 
 A case's failure can carry a secret to the terminal: the model echoes the key, the test asserts
 on the answer, and pytest prints the assertion, the source lines and the captured output. Two
-plain functions close that path with the same :class:`~pytest_llm.scrubbing.Scrubber` that keeps
+plain functions close that path with the same :class:`~pytest_llm.cassette.scrubbing.Scrubber` that keeps
 secrets out of cassettes:
 
 * :func:`redact_report` rewrites, in place, every string of a test report's failure

@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_llm import comparison, pricing
+from pytest_llm.providers import pricing
+from pytest_llm.report import comparison
 
 FORMAT = "pytest-llm-report/1"
 CHANGES = ("regressed", "fixed", "noisy", "still_passing", "still_failing", "new")

@@ -1,0 +1,1 @@
+"""Run-wide configuration: command line, ini values and environment, validated once (internal)."""

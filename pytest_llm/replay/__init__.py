@@ -1,0 +1,1 @@
+"""Running a case against its cassette: interception, recording, timing, the per-case runner (internal)."""
