@@ -20,7 +20,8 @@ from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
 from pytest_llm.case import datasets
 from pytest_llm.cassette import fast_yaml, file_format
 from pytest_llm.errors import CassetteError
-from pytest_llm.providers import sse
+from pytest_llm.providers import first_content_offset, openai, sse
+from pytest_llm.providers.openai import PROVIDER as OPENAI
 
 EXAMPLES = int(os.environ.get("PYTEST_LLM_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,10 +87,10 @@ def test_json_extractor_finds_a_value_inside_prose(prose, value):
 @given(st.text(max_size=500))
 def test_sse_parser_and_assembler_never_fail(text):
     events = sse.parse_events(text)
-    assert isinstance(sse.assemble_text(events), str)
-    sse.assemble_tool_calls(events)
-    sse.is_complete(events)
-    offset = sse.first_content_offset(events)
+    assert isinstance(OPENAI.stream_answer(events).text, str)
+    openai.assemble_tool_calls(events)
+    OPENAI.stream_is_complete(events)
+    offset = first_content_offset(OPENAI, events)
     assert offset is None or 0 <= offset <= len(text.encode("utf-8"))
 
 

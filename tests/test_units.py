@@ -14,7 +14,8 @@ from pytest_llm.cassette import file_format, matching, paths, stabilizing
 from pytest_llm.cassette.interaction import Interaction, Timing
 from pytest_llm.cassette.scrubbing import REDACTED, Scrubber
 from pytest_llm.errors import CaseOptionsError, CassetteError
-from pytest_llm.providers import llm_call, sse
+from pytest_llm.providers import first_content_offset, llm_call, openai, sse
+from pytest_llm.providers.openai import PROVIDER as OPENAI
 
 STREAM = (
     'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
@@ -66,12 +67,12 @@ def _stream(text: str = STREAM) -> Interaction:
 
 def test_sse_assembles_text_and_finds_the_first_content_event():
     events = sse.parse_events(STREAM)
-    assert sse.assemble_text(events) == "Hello world"
-    assert STREAM.encode()[sse.first_content_offset(events) :].startswith(
+    assert OPENAI.stream_answer(events).text == "Hello world"
+    assert STREAM.encode()[first_content_offset(OPENAI, events) :].startswith(
         b'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"content":"Hello"'
     )
-    assert sse.is_complete(events)
-    assert not sse.is_complete(sse.parse_events(STREAM.replace("data: [DONE]\n\n", "")))
+    assert OPENAI.stream_is_complete(events)
+    assert not OPENAI.stream_is_complete(sse.parse_events(STREAM.replace("data: [DONE]\n\n", "")))
 
 
 def test_sse_reads_named_events_and_multi_line_data():
@@ -79,7 +80,7 @@ def test_sse_reads_named_events_and_multi_line_data():
         'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",\ndata: "delta":"Hi"}\n\n: comment\n\n'
     )
     assert [event.name for event in events] == ["response.output_text.delta"]
-    assert sse.assemble_text(events) == "Hi"
+    assert OPENAI.stream_answer(events).text == "Hi"
 
 
 def test_stream_tool_call_fragments_are_joined():
@@ -115,7 +116,7 @@ def test_stream_tool_call_fragments_are_joined():
         },
     ]
     text = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
-    assert sse.assemble_tool_calls(sse.parse_events(text)) == [
+    assert openai.assemble_tool_calls(sse.parse_events(text)) == [
         {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'}
     ]
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_llm.errors import PytestLLMError
+
 Source = Literal["bare", "fence", "embedded"]
 
 _DECODER = json.JSONDecoder()
@@ -24,7 +26,7 @@ _MAX_FAILED_SCAN = 2_000_000  # characters decoded in attempts that failed
 _EXCERPT_LENGTH = 80
 
 
-class NoJSONFound(ValueError):
+class NoJSONFound(PytestLLMError, ValueError):
     """The output holds no JSON value; the message says what was searched and shows an excerpt."""
 
 

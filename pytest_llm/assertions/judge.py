@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
+from pytest_llm.errors import PytestLLMError
 
 JUDGE_SYSTEM_PROMPT = (
     "You are a strict, impartial grader. Grade how well the OUTPUT meets the CRITERIA. "
@@ -21,7 +22,7 @@ class Verdict:
     raw: str
 
 
-class JudgeAnswerError(Exception):
+class JudgeAnswerError(PytestLLMError, Exception):
     """The judge's answer holds no usable verdict."""
 
 

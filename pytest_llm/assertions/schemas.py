@@ -11,8 +11,10 @@ from typing import Any
 
 import yaml
 
+from pytest_llm.errors import PytestLLMError
 
-class InvalidSchemaError(Exception):
+
+class InvalidSchemaError(PytestLLMError, Exception):
     """The schema itself is wrong: a problem of the test, not of the model's output."""
 
 

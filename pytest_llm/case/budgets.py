@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pytest_llm.case.options import CaseOptions
+from pytest_llm.errors import PytestLLMError
 from pytest_llm.providers import pricing
 from pytest_llm.providers.llm_call import LLMCall
 
 
-class BudgetConfigurationError(Exception):
+class BudgetConfigurationError(PytestLLMError, Exception):
     """A budget cannot be checked (a cost budget for a model without a price)."""
 
 

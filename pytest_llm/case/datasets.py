@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from pytest_llm.errors import PytestLLMError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DATASET_MARKER = "llm_dataset"
 
 
-class DatasetError(Exception):
+class DatasetError(PytestLLMError, Exception):
     """A data set that cannot be used: unreadable, unparseable, a bad record, duplicate ids."""
 
 

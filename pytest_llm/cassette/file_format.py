@@ -22,7 +22,7 @@ import yaml
 from pytest_llm.cassette import fast_yaml
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.errors import CassetteError
-from pytest_llm.providers import llm_call, sse
+from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -40,9 +40,7 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
         "expires",
         "etag",
         "last-modified",
-        "x-request-id",
         "request-id",
-        "openai-processing-ms",
         "x-envoy-upstream-service-time",
         "cf-ray",
         "cf-cache-status",
@@ -60,8 +58,6 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
         "tracestate",
         "x-amzn-trace-id",
         "x-cloud-trace-context",
-        "apim-request-id",
-        "azureml-model-session",
         "x-ms-region",
         "x-ms-client-request-id",
         "access-control-expose-headers",
@@ -70,7 +66,9 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
         "report-to",
     }
 )
-VOLATILE_HEADER_PREFIXES = ("x-ratelimit-", "x-stainless-", "cf-", "x-envoy-", "x-kong-")
+#: Every provider's own volatile headers join the transport's above.
+VOLATILE_RESPONSE_HEADERS = VOLATILE_RESPONSE_HEADERS | volatile_headers()
+VOLATILE_HEADER_PREFIXES = ("cf-", "x-envoy-", "x-kong-", *volatile_header_prefixes())
 
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -294,7 +292,9 @@ def render_cassette(interactions: Sequence[Interaction]) -> str:
 
 def interaction_document(interaction: Interaction) -> dict[str, Any]:
     request: dict[str, Any] = {"method": interaction.method, "path": interaction.path}
-    request.update(_body_document(interaction.request_body, stream=False))
+    request.update(
+        _body_document(interaction.request_body, stream=False, provider=interaction.provider)
+    )
     response: dict[str, Any] = {"status": interaction.status}
     if interaction.reason and interaction.reason != _default_reason(interaction.status):
         response["reason"] = interaction.reason
@@ -305,11 +305,15 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
     }
     if headers:
         response["headers"] = headers
-    response.update(_body_document(interaction.response_body, stream=interaction.is_stream))
+    response.update(
+        _body_document(
+            interaction.response_body, stream=interaction.is_stream, provider=interaction.provider
+        )
+    )
     return {"request": request, "response": response, "call": _call_summary(interaction)}
 
 
-def _body_document(body: bytes, *, stream: bool) -> dict[str, Any]:
+def _body_document(body: bytes, *, stream: bool, provider: Provider) -> dict[str, Any]:
     if not body:
         return {}
     try:
@@ -318,7 +322,7 @@ def _body_document(body: bytes, *, stream: bool) -> dict[str, Any]:
         return {"base64": base64.b64encode(body).decode("ascii")}
     if stream:
         text = text.replace("\r\n", "\n")
-        return {"sse": text, "text": sse.assemble_text(sse.parse_events(text))}
+        return {"sse": text, "text": provider.stream_answer(sse.parse_events(text)).text}
     parsed = parse_json(body)
     if parsed is not None or text.strip() == "null":
         return {"json": parsed}

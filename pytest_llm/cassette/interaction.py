@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import sse
+from pytest_llm.providers import Provider, provider_for, sse
 
 
 @dataclasses.dataclass
@@ -46,6 +46,11 @@ class Interaction:
 
     def response_json(self) -> Any | None:
         return None if self.is_stream else parse_json(self.response_body)
+
+    @property
+    def provider(self) -> Provider:
+        """The LLM API this exchange speaks (OpenAI's format unless another provider claims it)."""
+        return provider_for(self.path)
 
     def events(self) -> list[sse.Event]:
         return (

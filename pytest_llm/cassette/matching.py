@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pytest_llm.cassette.interaction import Interaction, parse_json
+from pytest_llm.providers import provider_for
 
 MatchKey = tuple[str, str, str]
 
@@ -114,42 +115,15 @@ def _short(value: Any, width: int = 100) -> str:
 
 
 def describe_request(method: str, path: str, body: bytes) -> str:
-    """``POST /v1/chat/completions model=gpt-4o-mini: "last user message"`` for messages."""
+    """``POST <path> model=<model>: "last user message"``, the message as the provider reads it."""
     data = parse_json(body)
     summary = f"{method.upper()} {path}"
     if isinstance(data, dict):
         if isinstance(data.get("model"), str):
             summary += f" model={data['model']}"
-        text = last_user_text(data)
+        text = provider_for(path).last_user_text(data)
         if text:
             summary += f": {_short(text, 120)}"
     elif body:
         summary += f" body={_short(body.decode('utf-8', 'replace'), 120)}"
     return summary
-
-
-def last_user_text(request: dict[str, Any]) -> str | None:
-    messages = request.get("messages")
-    if isinstance(messages, list):
-        for message in reversed(messages):
-            if isinstance(message, dict) and message.get("role") == "user":
-                return _content_text(message.get("content"))
-    value = request.get("input", request.get("prompt"))
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value:
-        last = value[-1]
-        if isinstance(last, str):
-            return last
-        if isinstance(last, dict):
-            return _content_text(last.get("content"))
-    return None
-
-
-def _content_text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [part.get("text", "") for part in content if isinstance(part, dict)]
-        return " ".join(part for part in parts if part) or None
-    return None

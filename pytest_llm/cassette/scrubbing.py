@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from pytest_llm import providers
+
 REDACTED = "REDACTED"
 
 #: Shapes of API keys and tokens that never belong in a file (shared with ``assert_no_pii``).
@@ -27,25 +29,27 @@ SECRET_SHAPES: dict[str, re.Pattern[str]] = {
 
 #: Request headers whose values are credentials: never stored, and their values are scrubbed
 #: wherever else they appear (a key echoed back in a body, say).
-CREDENTIAL_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "openai-organization",
-        "openai-project",
-        "cookie",
-        "set-cookie",
-    }
+CREDENTIAL_HEADERS = (
+    frozenset(
+        {
+            "authorization",
+            "proxy-authorization",
+            "x-api-key",
+            "cookie",
+            "set-cookie",
+        }
+    )
+    | providers.credential_headers()
 )
 
 #: URL query parameters that carry credentials.
-CREDENTIAL_QUERY_PARAMETERS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "access_token", "token", "auth", "sig", "signature"}
+CREDENTIAL_QUERY_PARAMETERS = (
+    frozenset({"key", "apikey", "access_token", "token", "auth", "sig", "signature"})
+    | providers.credential_query_parameters()
 )
 
-_ENV_KEYS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+#: Environment variables whose values are secrets wherever they appear: every provider's.
+_ENV_KEYS = providers.credential_env_vars()
 
 
 class Scrubber:

@@ -16,19 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pytest_llm import providers
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json
 
 #: Body fields whose values change on every call without saying anything about the answer.
-VOLATILE_FIELDS = (
-    "id",
-    "created",
-    "created_at",
-    "completed_at",
-    "system_fingerprint",
-    "item_id",
-    "response_id",
-    "obfuscation",
-)
+#: Each provider lists its own (:attr:`pytest_llm.providers.base.Provider.volatile_fields`).
+VOLATILE_FIELDS = providers.volatile_fields()
 
 #: A timing figure is rewritten only when it moved by more than both of these.
 TIMING_RELATIVE_TOLERANCE = 0.25

@@ -22,7 +22,7 @@ from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.cli import diff as cassette_diff
 from pytest_llm.cli import show
 from pytest_llm.config import project_file
-from pytest_llm.errors import CassetteError
+from pytest_llm.errors import CassetteError, PytestLLMError
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, parse_price_lines
 
 PROGRAM = "pytest-llm"
@@ -47,7 +47,7 @@ git textconv driver (readable `git diff` / `git log -p` of cassettes):
 """
 
 
-class CommandError(Exception):
+class CommandError(PytestLLMError, Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
 
 

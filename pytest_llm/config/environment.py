@@ -6,18 +6,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, MutableMapping
 
-from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
+from pytest_llm import providers
+from pytest_llm.config.settings import Mode, Settings, is_loopback_url
+from pytest_llm.providers import openai
 
 
 def apply(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> Callable[[], None]:
-    """Set OPENAI_BASE_URL (from --llm-base-url) and, in replay or against a local server, a
-    placeholder OPENAI_API_KEY when none is set. Returns the function that restores the previous values."""
+    """Set OPENAI_BASE_URL (from --llm-base-url) and, in replay or against a local server, each
+    provider's placeholder credentials where unset. Returns the function that restores the
+    previous values."""
     changes: dict[str, str] = {}
     if settings.base_url:
-        changes["OPENAI_BASE_URL"] = settings.base_url
+        changes[openai.BASE_URL_VARIABLE] = settings.base_url
     needs_no_key = settings.mode is Mode.REPLAY or is_loopback_url(settings.base_url)
-    if needs_no_key and not environ.get("OPENAI_API_KEY"):
-        changes["OPENAI_API_KEY"] = PLACEHOLDER_API_KEY
+    if needs_no_key:
+        for name, placeholder in providers.replay_placeholders().items():
+            if not environ.get(name):
+                changes[name] = placeholder
     previous = {name: environ.get(name) for name in changes}
     environ.update(changes)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import iniconfig
 
+from pytest_llm.errors import PytestLLMError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - pytest depends on tomli there
@@ -29,7 +31,7 @@ _INI_SECTIONS = (
 )
 
 
-class ProjectConfigError(ValueError):
+class ProjectConfigError(PytestLLMError, ValueError):
     """A configuration file that cannot be read; the message names it."""
 
 

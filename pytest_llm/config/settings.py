@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pytest_llm.providers import openai
 from pytest_llm.providers.pricing import Price, parse_price_lines
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_SIMILARITY_THRESHOLD = 0.8
 DEFAULT_CASSETTE_DIR = "cassettes"
-#: Given to clients in replay when OPENAI_API_KEY is unset; never sent anywhere.
-PLACEHOLDER_API_KEY = "sk-pytest-llm-replay-placeholder"
 
 
 class Mode(enum.Enum):
@@ -55,7 +54,7 @@ def from_config(config: pytest.Config) -> Settings:
     if record and rerecord:
         raise pytest.UsageError("--llm-record and --llm-rerecord exclude each other: choose one.")
     mode = Mode.RERECORD if rerecord else Mode.RECORD if record else Mode.REPLAY
-    base_url = config.getoption("llm_base_url") or os.environ.get("OPENAI_BASE_URL") or None
+    base_url = config.getoption("llm_base_url") or os.environ.get(openai.BASE_URL_VARIABLE) or None
     if base_url is not None:
         validate_base_url(base_url)
     report = config.getoption("llm_report")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from pytest_llm.errors import PytestLLMError
+
 Price = tuple[float, float]
 
 BUILTIN_PRICES: dict[str, Price] = {
@@ -37,7 +39,7 @@ BUILTIN_PRICES: dict[str, Price] = {
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
-class UnknownModelPrice(LookupError):
+class UnknownModelPrice(PytestLLMError, LookupError):
     pass
 
 

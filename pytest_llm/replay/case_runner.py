@@ -12,8 +12,9 @@ from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
-from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Mode, Settings, is_loopback_url
+from pytest_llm.config.settings import Mode, Settings, is_loopback_url
 from pytest_llm.errors import RecordingError, ReplayMiss
+from pytest_llm.providers import openai as openai_api
 from pytest_llm.replay import active_case
 from pytest_llm.replay.recorder import CassetteRecorder, MissContext
 from pytest_llm.replay.session_machinery import Engine
@@ -212,12 +213,12 @@ def _cause(outcome: BaseException | None) -> str:
 
 
 def _check_credentials(settings: Settings) -> None:
-    key = os.environ.get("OPENAI_API_KEY", "")
-    if key and key != PLACEHOLDER_API_KEY:
+    key = os.environ.get(openai_api.API_KEY_VARIABLE, "")
+    if key and key != openai_api.PLACEHOLDER_API_KEY:
         return
     if is_loopback_url(settings.base_url):
         return
     raise RecordingError(
-        "pytest-llm: recording needs an API key: set OPENAI_API_KEY (it is never written to a "
+        f"pytest-llm: recording needs an API key: set {openai_api.API_KEY_VARIABLE} (it is never written to a "
         "cassette), or point --llm-base-url at a local OpenAI-compatible server."
     )

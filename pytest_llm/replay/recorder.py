@@ -20,14 +20,12 @@ from pytest_llm.cassette.file_format import decode_content
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ReplayMiss
-from pytest_llm.providers import llm_call, sse
 from pytest_llm.replay import timing
 
 #: Statuses that say something about the environment, not about the model's behaviour:
 #: never stored as a case's recording.
 UNSTORABLE_STATUSES = frozenset({401, 403, 408, 429})
 #: OpenAI endpoints whose event streams end with a marker, so a cut-off stream can be told.
-STREAMED_ENDPOINTS = frozenset({"chat.completions", "completions", "responses"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +164,9 @@ class CassetteRecorder:
         if measured is not None:
             interaction.timing = Timing(
                 latency_s=measured.latency_s(),
-                ttft_s=measured.ttft_s(content) if interaction.is_stream else None,
+                ttft_s=measured.ttft_s(content, interaction.provider)
+                if interaction.is_stream
+                else None,
             )
         problem = _unstorable_response(interaction)
         with self._lock:
@@ -253,11 +253,15 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     """Why a live response must not become the case's recording, if it must not."""
     if interaction.status in UNSTORABLE_STATUSES or interaction.status >= 500:
         return f"the API answered {interaction.status}: {_error_detail(interaction)}"
-    streamed = (
-        interaction.is_stream and llm_call.endpoint_of(interaction.path) in STREAMED_ENDPOINTS
+    provider = interaction.provider
+    streamed = interaction.is_stream and (
+        provider.endpoint_of(interaction.path) in provider.streamed_endpoints
     )
-    if streamed and not sse.is_complete(interaction.events()):
-        return "the event stream was cut off before its end marker ([DONE] / response.completed)"
+    if streamed and not provider.stream_is_complete(interaction.events()):
+        return (
+            "the event stream was cut off before its end marker "
+            f"({provider.end_marker_description})"
+        )
     declared_json = "json" in interaction.content_type.lower()
     if declared_json and interaction.response_body and interaction.response_json() is None:
         excerpt = interaction.response_body[:80].decode("utf-8", "replace")

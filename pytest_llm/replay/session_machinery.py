@@ -7,7 +7,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pytest_llm.cassette.scrubbing import Scrubber
-from pytest_llm.config.settings import PLACEHOLDER_API_KEY, Settings
+from pytest_llm.config.settings import Settings
+from pytest_llm.providers import openai as openai_api
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price
 from pytest_llm.replay import interception, timing
 
@@ -41,7 +42,8 @@ class Engine:
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "api_key": os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY,
+            "api_key": os.environ.get(openai_api.API_KEY_VARIABLE)
+            or openai_api.PLACEHOLDER_API_KEY,
             "base_url": self.settings.base_url,
         }
         if not self.settings.recording:

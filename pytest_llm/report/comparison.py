@@ -19,15 +19,14 @@ from pytest_llm.providers import llm_call
 #: A flip of a sampled case counts as regressed/fixed only below this one-sided (mid-p Fisher)
 #: p-value; above it the flip is reported as "noisy".
 SIGNIFICANCE_LEVEL = 0.05
-ANSWER_ENDPOINTS = frozenset({"chat.completions", "responses", "completions"})
 
 
 def answers(interactions: Sequence[Interaction]) -> list[str]:
-    """The answer texts of a cassette's chat / responses / completions calls, in order."""
+    """The answer texts of a cassette's calls to answer endpoints (chat, ...), in order."""
     found = []
     for interaction in interactions:
         call = llm_call.describe(interaction)
-        if call.endpoint in ANSWER_ENDPOINTS and call.text is not None:
+        if call.endpoint in interaction.provider.answer_endpoints and call.text is not None:
             found.append(call.text)
     return found
 
