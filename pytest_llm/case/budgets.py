@@ -53,21 +53,15 @@ def breaches(
 
 
 def case_cost(calls: Sequence[LLMCall], prices: Mapping[str, pricing.Price]) -> float:
-    total = 0.0
-    for call in calls:
-        if not call.total_tokens:
-            continue
-        model = call.model or ""
-        try:
-            total += pricing.cost_usd(
-                model, call.prompt_tokens or 0, call.completion_tokens or 0, prices
-            )
-        except pricing.UnknownModelPrice:
-            raise BudgetConfigurationError(
-                f"cost_budget: no price for model {model!r}; add a line '{model or 'MODEL'} <input USD> "
-                "<output USD>' (per million tokens) to the llm_prices ini value"
-            ) from None
-    return total
+    figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
+    try:
+        return pricing.cost_of(figures, prices)
+    except pricing.UnknownModelPrice as unknown:
+        model = str(unknown.args[0]) if unknown.args else ""
+        raise BudgetConfigurationError(
+            f"cost_budget: no price for model {model!r}; add a line '{model or 'MODEL'} <input USD> "
+            "<output USD>' (per million tokens) to the llm_prices ini value"
+        ) from None
 
 
 def _by_call(calls: Sequence[LLMCall]) -> str:

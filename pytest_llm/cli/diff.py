@@ -24,7 +24,8 @@ from pytest_llm.cassette.stabilizing import timing_moved
 from pytest_llm.cli import show
 from pytest_llm.errors import CassetteError
 from pytest_llm.providers import llm_call
-from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_usd
+from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_of
+from pytest_llm.report import comparison
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
 InteractionStatus = Literal["changed", "added", "removed"]
@@ -257,7 +258,7 @@ def answer_similarity(
             similarity.cosine(a, b) if len(a) == len(b) else 0.0
             for a, b in zip(old_vectors, new_vectors, strict=False)
         )
-    return similarity.fuzzy(old_answer, new_answer)
+    return comparison.answer_similarity(old_answer, new_answer)
 
 
 def figures_of(interaction: Interaction, prices: Mapping[str, Price] = BUILTIN_PRICES) -> Figures:
@@ -276,7 +277,7 @@ def _cost(call: llm_call.LLMCall, prices: Mapping[str, Price]) -> float | None:
     if call.model is None or call.prompt_tokens is None:
         return None
     try:
-        return cost_usd(call.model, call.prompt_tokens, call.completion_tokens or 0, prices)
+        return cost_of([(call.model, call.prompt_tokens, call.completion_tokens)], prices)
     except UnknownModelPrice:
         return None
 

@@ -78,3 +78,21 @@ def cost_usd(
 ) -> float:
     input_price, output_price = price_of(model, table)
     return (prompt_tokens * input_price + completion_tokens * output_price) / 1_000_000
+
+
+def cost_of(
+    calls: Iterable[tuple[str | None, int | None, int | None]], table: Mapping[str, Price]
+) -> float:
+    """The cost in USD of calls given as ``(model, prompt_tokens, completion_tokens)``.
+
+    The one policy for every figure the plugin prices (``cost_budget``, the run report,
+    ``pytest-llm diff``): a call that reported no tokens costs nothing; a call with tokens whose
+    model has no price raises :class:`UnknownModelPrice` naming the model, and each caller
+    says so in its own terms (a budget fails, a report shows the cost as unknown).
+    """
+    total = 0.0
+    for model, prompt_tokens, completion_tokens in calls:
+        if not (prompt_tokens or completion_tokens):
+            continue
+        total += cost_usd(model or "", prompt_tokens or 0, completion_tokens or 0, table)
+    return total

@@ -37,9 +37,17 @@ def drift(old: Sequence[str], new: Sequence[str], *, method: str = "fuzzy") -> f
     pairs = list(zip(old, new, strict=False))
     if not pairs:
         return None
-    if method == "embedding":
-        return min(similarity.similarity(a, b, method=method) for a, b in pairs)
-    return min(1.0 if a == b else similarity.similarity(a, b, method=method) for a, b in pairs)
+    return min(answer_similarity(a, b, method=method) for a, b in pairs)
+
+
+def answer_similarity(old: str, new: str, *, method: str = "fuzzy") -> float:
+    """How alike an old and a new answer are: the one measure of drift, used by the re-record
+    report and by ``pytest-llm diff``. 1.0 for the same text (without calling any model), else
+    :func:`pytest_llm.assertions.similarity.similarity` by ``method`` (``fuzzy``: rapidfuzz
+    ``token_sort_ratio``)."""
+    if old == new and method != "embedding":
+        return 1.0
+    return similarity.similarity(old, new, method=method)
 
 
 def fisher_one_sided(

@@ -122,18 +122,14 @@ class RunReport:
         return list(found.values())
 
     def cost(self, calls: Iterable[dict[str, Any]]) -> float | None:
-        total = 0.0
-        for call in calls:
-            tokens = (call.get("prompt_tokens") or 0, call.get("completion_tokens") or 0)
-            if not any(tokens):
-                continue
-            try:
-                total += pricing.cost_usd(
-                    call.get("model") or "", tokens[0], tokens[1], self.prices
-                )
-            except pricing.UnknownModelPrice:
-                return None
-        return total
+        figures = [
+            (call.get("model"), call.get("prompt_tokens"), call.get("completion_tokens"))
+            for call in calls
+        ]
+        try:
+            return pricing.cost_of(figures, self.prices)
+        except pricing.UnknownModelPrice:
+            return None
 
     # ------------------------------------------------------------------ JSON
 
