@@ -80,7 +80,7 @@ def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[li
     case (cached on the case), the missing ones in one request."""
     running = active_case.require('similarity with method="embedding"')
     chosen = model or running.engine.settings.embedding_model
-    cache: dict[tuple[str, str], list[float]] = running.case.extra.setdefault("embeddings", {})
+    cache = running.case.embeddings
     missing = list(dict.fromkeys(text for text in texts if (chosen, text) not in cache))
     if missing:
         reply = running.engine.sync_client().embeddings.create(

@@ -38,7 +38,7 @@ def case_for(item: pytest.Item, cassette_dir: str) -> Case | None:
         cassette=CassetteView(path=path, shown=shown_path(path, item.config.rootpath)),
     )
     if dataset is not None:
-        case.extra["dataset"] = {
+        case.dataset = {
             "path": shown_path(Path(dataset.kwargs["path"]), item.config.rootpath),
             "min_pass_rate": dataset.kwargs.get("min_pass_rate"),
         }

@@ -33,7 +33,7 @@ def run_samples(
     __tracebackhide__ = True
     options = case.options
     results = SampleResults()
-    case.extra["samples"] = results
+    case.samples = results
     for run in range(1, options.samples + 1):
         case.calls.clear()  # llm_calls shows the current run's calls
         results.total += 1

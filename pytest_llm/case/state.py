@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from pytest_llm.case.options import CaseOptions
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.config.settings import Mode
 from pytest_llm.providers import llm_call
+
+if TYPE_CHECKING:
+    from pytest_llm.case.samples import SampleResults
+    from pytest_llm.replay.case_runner import Before
+
+
+class DatasetMembership(TypedDict):
+    """The data set a case's record comes from (set at collection)."""
+
+    path: str
+    min_pass_rate: float | None
 
 
 class CallLog(list[llm_call.LLMCall]):
@@ -56,7 +67,17 @@ class Case:
     cassette: CassetteView
     module_dir: Path | None = None  # the test module's folder: relative schema paths start here
     calls: CallLog = dataclasses.field(default_factory=CallLog)
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The data set of a record case; set at collection and kept across re-runs of the item.
+    dataset: DatasetMembership | None = None
+    #: The runs of the body and their outcomes, once it ran.
+    samples: SampleResults | None = None
+    #: Under --llm-rerecord: whether the case was compared, its outcome on the old cassette
+    #: (None: no old cassette) and the old cassette's interactions.
+    rerecorded: bool = False
+    before: Before | None = None
+    previous: list[Interaction] | None = None
+    #: Embeddings fetched in the current pass through the cassette, by (model, text).
+    embeddings: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -66,9 +87,11 @@ class Case:
         """Drop what the finished case no longer needs: recorded bodies, calls, comparisons."""
         self.cassette.interactions = []
         self.calls.reset()
-        kept = {"dataset": self.extra["dataset"]} if "dataset" in self.extra else {}
-        self.extra.clear()
-        self.extra.update(kept)  # set at collection: a re-run of the item needs it again
+        self.samples = None
+        self.rerecorded = False
+        self.before = None
+        self.previous = None
+        self.embeddings = {}
 
     def record_command(self, mode: Mode) -> str:
         flag = "--llm-rerecord" if mode is Mode.RERECORD else "--llm-record"

@@ -51,10 +51,9 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
         except _RecordingNeeded:
             case.calls.reset()
     if mode is Mode.RERECORD:
-        case.extra["before"] = (
-            _run_before(engine, case, existing, body) if existing is not None else None
-        )
-        case.extra["previous"] = existing
+        case.before = _run_before(engine, case, existing, body) if existing is not None else None
+        case.rerecorded = True
+        case.previous = existing
         case.calls.reset()
     _record(engine, case, existing or [], body)
 
@@ -78,9 +77,10 @@ def _run_before(
         outcome = "failed"
     if recorder.misses:
         outcome = None
-    results = case.extra.pop("samples", None)
+    results, case.samples = case.samples, None
     sampled = results is not None and case.options.samples > 1
-    return Before(outcome=outcome, samples=(results.passed, results.total) if sampled else None)
+    counts = (results.passed, results.total) if results is not None and sampled else None
+    return Before(outcome=outcome, samples=counts)
 
 
 def _load(case: Case) -> list[Interaction] | None:
@@ -100,7 +100,7 @@ def _recorder(
     positional: bool = False,
 ) -> CassetteRecorder:
     # a new pass through a cassette: what the last pass cached (embeddings) was not recorded here
-    case.extra.pop("embeddings", None)
+    case.embeddings = {}
     return CassetteRecorder(
         case.path,
         recorded,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llm.case.samples import SampleResults
 from pytest_llm.case.state import Case
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.providers import llm_call
@@ -30,19 +29,19 @@ def call_summary(call: llm_call.LLMCall) -> dict[str, Any]:
 
 
 def case_data(case: Case, *, drift_method: str) -> dict[str, Any]:
-    results: SampleResults | None = case.extra.get("samples")
+    results = case.samples
     sampled = results is not None and case.options.samples > 1
     data: dict[str, Any] = {
         "tags": list(case.options.tags),
-        "dataset": case.extra.get("dataset"),
+        "dataset": case.dataset,
         "calls": [call_summary(call) for call in case.calls.history],
         "samples_after": [results.passed, results.total] if sampled and results else None,
         "sample_failures": [[run, message] for run, message in results.failures] if results else [],
-        "rerecorded": "before" in case.extra,
+        "rerecorded": case.rerecorded,
     }
     if data["rerecorded"]:
-        before = case.extra["before"]
-        previous: Sequence[Interaction] = case.extra.get("previous") or ()
+        before = case.before
+        previous: Sequence[Interaction] = case.previous or ()
         old_answers = comparison.answers(previous)
         new_answers = comparison.answers(case.cassette.interactions)
         data.update(
