@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +25,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from pytest_llm.testing import LocalOpenAIServer, Reply, Script, fake_model
+from pytest_llm.testing import server as server_module
 
 
 def user(text: str) -> list[ChatCompletionMessageParam]:
@@ -186,25 +188,60 @@ def test_structured_output_returns_the_scripted_json(
     assert sent["response_format"]["type"] == "json_schema"
 
 
-def test_async_requests_are_served_in_parallel(server: LocalOpenAIServer) -> None:
-    server.script(latency_s=0.2)
+def test_async_requests_are_served_in_parallel(
+    server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrency proven without the wall clock: each call's scripted latency becomes a
+    rendezvous that lets no call go on before all twenty are inside the server at once. A
+    server answering calls one after another never gets there, however fast the machine; a
+    parallel one always does, however loaded. The timeouts only bound how long a server that
+    fails this is waited for (the client's outlasts the rendezvous, so the count is reported).
+    """
+    calls = 20
+    rendezvous_latency_s = 0.25  # any distinct value: it marks the sleeps to turn into a wait
+    all_in_flight = threading.Barrier(calls)
+    lock = threading.Lock()
+    inside = [0, 0]  # calls in the server now, the most there were at once
+    real_sleep = server_module._sleep
 
-    async def twenty_calls() -> list[str | None]:
+    def meet_the_others(seconds: float) -> None:
+        if seconds != rendezvous_latency_s:
+            real_sleep(seconds)
+            return
+        with lock:
+            inside[0] += 1
+            inside[1] = max(inside)
+        try:
+            all_in_flight.wait(timeout=20)
+        except threading.BrokenBarrierError:
+            pass  # answer anyway; the count below tells what happened
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(server_module, "_sleep", meet_the_others)
+    server.script(latency_s=rendezvous_latency_s)
+
+    async def twenty_calls() -> list[object]:
         async with openai.AsyncOpenAI(
-            base_url=server.base_url, api_key="sk-test", max_retries=0
+            base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=40
         ) as client:
-            calls = [
+            replies = [
                 client.chat.completions.create(model="m", messages=user(f"call {n}"))
-                for n in range(20)
+                for n in range(calls)
             ]
-            return [c.choices[0].message.content for c in await asyncio.gather(*calls)]
+            done = await asyncio.gather(*replies, return_exceptions=True)
+            return [
+                r if isinstance(r, BaseException) else r.choices[0].message.content for r in done
+            ]
 
-    started = time.perf_counter()
     answers = asyncio.run(twenty_calls())
-    elapsed = time.perf_counter() - started
 
-    assert answers == [f"Echo: call {n}" for n in range(20)]
-    assert 0.2 <= elapsed < 1.5, f"20 calls of 0.2 s took {elapsed:.2f} s: not parallel"
+    assert inside[1] == calls, (
+        f"at most {inside[1]} of {calls} concurrent calls were in the server at once: "
+        "not served in parallel"
+    )
+    assert answers == [f"Echo: call {n}" for n in range(calls)]
 
 
 # ------------------------------------------------------------------ embeddings and moderations
@@ -484,26 +521,34 @@ def test_latency_and_ttft_are_observable_on_a_stream(
     headers_at = time.perf_counter() - started
     arrivals = [(chunk, time.perf_counter() - started) for chunk in stream]
 
+    # Only lower bounds: the server cannot send anything sooner than its sleeps allow, while a
+    # loaded machine may read any of it later (so gaps between reads prove nothing).
     first_content_at = next(t for c, t in arrivals if c.choices and c.choices[0].delta.content)
-    assert 0.15 <= headers_at < first_content_at
-    assert first_content_at >= 0.40
-    assert arrivals[-1][1] >= first_content_at + 0.08  # two more chunks, 0.05 s apart (some slack)
+    assert 0.15 <= headers_at <= first_content_at
+    assert first_content_at >= 0.15 + 0.25
+    assert arrivals[-1][1] >= 0.15 + 0.25 + 2 * 0.05  # the last of three pieces, 0.05 s apart
 
 
 def test_reply_latency_overrides_script_latency(
-    server: LocalOpenAIServer, client: openai.OpenAI
+    server: LocalOpenAIServer, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    slept: list[float] = []  # the latency the server applied to each call, not a clock reading
+    real_sleep = server_module._sleep
+
+    def recording_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(server_module, "_sleep", recording_sleep)
     server.script(latency_s=0.0, replies=[Reply(match="slow", latency_s=0.2)])
 
     started = time.perf_counter()
     client.chat.completions.create(model="m", messages=user("slow please"))
     slow = time.perf_counter() - started
-    started = time.perf_counter()
     client.chat.completions.create(model="m", messages=user("fast please"))
-    fast = time.perf_counter() - started
 
-    assert slow >= 0.2
-    assert fast < slow
+    assert slept == [0.2, 0.0]
+    assert slow >= 0.2  # and the sleep is really taken (a lower bound holds under any load)
 
 
 def test_every_call_gets_fresh_ids_and_volatile_headers(client: openai.OpenAI) -> None:
