@@ -35,28 +35,38 @@ def _provider_for(host: str, path: str) -> Provider:
     return REGISTRY[-1]
 
 
+def _union(attribute: str) -> frozenset[str]:
+    """One set attribute of every registered provider, together."""
+    return frozenset().union(*(getattr(provider, attribute) for provider in REGISTRY))
+
+
+def _in_order(attribute: str) -> tuple[str, ...]:
+    """One tuple attribute of every registered provider, together, first seen first."""
+    return tuple(dict.fromkeys(item for p in REGISTRY for item in getattr(p, attribute)))
+
+
 def credential_headers() -> frozenset[str]:
-    return frozenset().union(*(provider.credential_headers for provider in REGISTRY))
+    return _union("credential_headers")
 
 
 def credential_query_parameters() -> frozenset[str]:
-    return frozenset().union(*(provider.credential_query_parameters for provider in REGISTRY))
+    return _union("credential_query_parameters")
 
 
 def credential_env_vars() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(var for p in REGISTRY for var in p.credential_env_vars))
+    return _in_order("credential_env_vars")
 
 
 def volatile_fields() -> frozenset[str]:
-    return frozenset().union(*(provider.volatile_fields for provider in REGISTRY))
+    return _union("volatile_fields")
 
 
 def volatile_headers() -> frozenset[str]:
-    return frozenset().union(*(provider.volatile_headers for provider in REGISTRY))
+    return _union("volatile_headers")
 
 
 def volatile_header_prefixes() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(prefix for p in REGISTRY for prefix in p.volatile_header_prefixes))
+    return _in_order("volatile_header_prefixes")
 
 
 def replay_placeholders() -> dict[str, str]:
