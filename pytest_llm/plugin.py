@@ -19,6 +19,7 @@ from pytest_llm.replay import active_case, case_runner
 from pytest_llm.replay.session_machinery import Engine
 from pytest_llm.report import case_payload, output_redaction
 from pytest_llm.report.controller import LLMSession
+from pytest_llm.report.live_output import LiveOutputScrubbing
 
 if TYPE_CHECKING:
     import openai
@@ -32,6 +33,7 @@ CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
 USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
 DESELECTED_KEY = pytest.StashKey[bool]()
+NODE_IDS_KEY = pytest.StashKey[set[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -137,6 +139,11 @@ def pytest_configure(config: pytest.Config) -> None:
             run_settings, engine.prices, prune=bool(config.getoption("llm_prune"))
         )
         config.pluginmanager.register(config.stash[SESSION_KEY], "pytest_llm_session")
+    if config.getoption("capture", "fd") in ("no", "tee-sys"):  # printed live: scrub it
+        config.pluginmanager.register(
+            LiveOutputScrubbing(engine.scrubber.text, lambda item: CASE_KEY in item.stash),
+            "pytest_llm_live_output",
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -149,6 +156,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     engine = config.stash.get(ENGINE_KEY, None)
     if engine is not None:
         engine.close()
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    config = item.config
+    taken = config.stash.setdefault(NODE_IDS_KEY, set())
+    output_redaction.redact_item_name(item, config.stash[ENGINE_KEY].scrubber.text, taken)
 
 
 def pytest_collection_modifyitems(

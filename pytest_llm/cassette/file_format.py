@@ -209,6 +209,7 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         reason=str(reason),
         response_headers=headers,
         response_body=body_bytes,
+        request_headers=request_headers,
     )
 
 

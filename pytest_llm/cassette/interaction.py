@@ -31,6 +31,11 @@ class Interaction:
     reason: str = ""
     request_content_type: str | None = None
     timing: Timing = dataclasses.field(default_factory=Timing)
+    #: A foreign (vcrpy) cassette's request headers, read so that ``convert`` can learn the
+    #: credentials they hold; never written, never compared.
+    request_headers: dict[str, list[str]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def content_type(self) -> str:

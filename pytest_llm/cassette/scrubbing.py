@@ -1,16 +1,30 @@
 """Keep secrets out of cassettes, reports and terminal output.
 
-A :class:`Scrubber` knows literal secret values (the API key in the environment and any key
-seen in a live request's headers), the shapes of common API keys, and the user's
-``llm_redact`` patterns. It is applied to recordings before they are stored *and* to live
-requests before they are matched, so a scrubbed cassette still replays.
+A :class:`Scrubber` knows literal secret values (every credential variable in the environment,
+and any credential seen at run time in a live request's headers, cookies or URL query), the
+shapes of common API keys, and the user's ``llm_redact`` patterns. It is applied to recordings
+before they are stored *and* to live requests before they are matched, so a scrubbed cassette
+still replays.
+
+It scrubs what a reader sees, not only the raw bytes:
+
+* JSON is scrubbed value by value after decoding, so ``\\/`` and ``\\u002d`` escapes hide
+  nothing; string values under credential-named keys (``"api_key"``, ``"token"``, ...) are
+  replaced whatever their shape.
+* An event stream is scrubbed event by event *and* as assembled: the string values at the same
+  place of successive events (``choices[0].delta.content``, a tool call's ``arguments``, a
+  Responses ``delta``) are joined, scrubbed together, and a secret split over several chunks is
+  replaced in the chunks it spans, so the assembled text a reader sees holds ``REDACTED``.
+* Bodies that are not UTF-8 (a multipart audio upload) have their text parts scrubbed; the
+  other bytes are kept as they are.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,12 +34,25 @@ REDACTED = "REDACTED"
 
 #: Shapes of API keys and tokens that never belong in a file (shared with ``assert_no_pii``).
 SECRET_SHAPES: dict[str, re.Pattern[str]] = {
-    "openai_key": re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    "openai_key": re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"),
     "aws_access_key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "google_api_key": re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"),
     "github_token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
     "slack_token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     "bearer_token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
 }
+
+#: Names that say "this is a credential", in a header, a query parameter, a cookie-less JSON
+#: key or an environment variable: ``authorization``, ``x-api-key``, ``api_key``,
+#: ``x-goog-api-key``, ``x-amz-security-token``, ``X-Amz-Signature``, ``access_token``, ...
+_CREDENTIAL_NAME = re.compile(
+    r"(?i)(?:^|[-_.])(?:auth|authorization|api[-_]?key|apikey|key|token|access[-_]?token|"
+    r"secret|password|passwd|signature|sig|credential|session[-_]?token|security[-_]?token)$"
+)
+#: JSON keys named like a credential whose values are short plain words elsewhere (logprobs'
+#: ``"token": "Hello"``): their values are replaced only when they look like a secret.
+_AMBIGUOUS_KEYS = frozenset({"token", "key", "sig"})
+_LOOKS_LIKE_SECRET = re.compile(r"[^\s]{16,}")
 
 #: Request headers whose values are credentials: never stored, and their values are scrubbed
 #: wherever else they appear (a key echoed back in a body, say).
@@ -37,19 +64,45 @@ CREDENTIAL_HEADERS = (
             "x-api-key",
             "cookie",
             "set-cookie",
+            "x-amz-security-token",
         }
     )
     | providers.credential_headers()
 )
 
-#: URL query parameters that carry credentials.
+#: URL query parameters that carry credentials (besides any credential-named one).
 CREDENTIAL_QUERY_PARAMETERS = (
     frozenset({"key", "apikey", "access_token", "token", "auth", "sig", "signature"})
     | providers.credential_query_parameters()
 )
 
-#: Environment variables whose values are secrets wherever they appear: every provider's.
+#: Environment variables whose values are secrets wherever they appear: every provider's, and
+#: any variable named like a credential (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET_ACCESS_KEY``).
 _ENV_KEYS = providers.credential_env_vars()
+_CREDENTIAL_ENV_NAME = re.compile(
+    r"(?i)(?:API_?KEY|TOKEN|SECRET|SECRET_ACCESS_KEY|SESSION_TOKEN|PASSWORD|ACCESS_KEY_ID)$"
+)
+_MIN_SECRET_LENGTH = 8
+
+
+def is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in CREDENTIAL_HEADERS or _CREDENTIAL_NAME.search(lowered) is not None
+
+
+def is_credential_parameter(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in CREDENTIAL_QUERY_PARAMETERS or _CREDENTIAL_NAME.search(lowered) is not None
+
+
+def credential_environment_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of the credential variables in `environ` (every provider's, and any named
+    like a credential)."""
+    return [
+        value
+        for name, value in environ.items()
+        if name in _ENV_KEYS or _CREDENTIAL_ENV_NAME.search(name)
+    ]
 
 
 class Scrubber:
@@ -63,24 +116,39 @@ class Scrubber:
             self.add_literal(literal)
 
     @classmethod
-    def from_environment(cls, patterns: Iterable[str], environ: dict[str, str]) -> Scrubber:
-        return cls(patterns, (environ.get(name, "") for name in _ENV_KEYS))
+    def from_environment(cls, patterns: Iterable[str], environ: Mapping[str, str]) -> Scrubber:
+        return cls(patterns, credential_environment_values(environ))
 
     def add_literal(self, value: str) -> None:
         """Remember a secret value seen at run time (only values long enough to be secrets)."""
         value = value.strip()
         if value.lower().startswith("bearer "):
             value = value[7:].strip()
-        if len(value) < 8 or value in self._literals:
+        if len(value) < _MIN_SECRET_LENGTH or value in self._literals or value == REDACTED:
             return
         self._literals.add(value)
         alternatives = sorted(self._literals, key=len, reverse=True)
         self._literal_pattern = re.compile("|".join(re.escape(item) for item in alternatives))
 
-    def learn_from_headers(self, headers: Iterable[tuple[str, str]]) -> None:
-        for name, value in headers:
-            if name.lower() in CREDENTIAL_HEADERS and name.lower() not in ("cookie", "set-cookie"):
+    def learn_from_headers(self, headers: Iterable[tuple[str, str | bytes]]) -> None:
+        """Remember the credentials of request or response headers (bytes values decoded,
+        cookie values one by one, ``Basic``/``Bearer`` schemes stripped)."""
+        for name, raw in headers:
+            value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            lowered = name.lower()
+            if lowered in ("cookie", "set-cookie"):
+                for cookie in _cookie_values(value):
+                    self.add_literal(cookie)
+            elif is_credential_header(lowered):
                 self.add_literal(value)
+                scheme, _, credential = value.strip().partition(" ")
+                if credential and scheme.isalpha():
+                    self.add_literal(credential)
+                for part in re.split(r"[,\s]+", value):  # AWS4-HMAC-SHA256 Credential=..., ...
+                    if "=" in part:
+                        self.add_literal(part.partition("=")[2])
+
+    # -- text -----------------------------------------------------------------------
 
     def text(self, text: str) -> str:
         if self._literal_pattern is not None:
@@ -91,76 +159,237 @@ class Scrubber:
             text = pattern.sub(REDACTED, text)
         return text
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets are in `text`: merged, sorted ``(start, end)`` spans."""
+        found: list[tuple[int, int]] = []
+        patterns = [*SECRET_SHAPES.values(), *self._user_patterns]
+        if self._literal_pattern is not None:
+            patterns.append(self._literal_pattern)
+        for pattern in patterns:
+            found += [
+                match.span() for match in pattern.finditer(text) if match.end() > match.start()
+            ]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
     def data(self, value: Any) -> Any:
-        """Scrub every string inside JSON-like data (keys included); returns a new structure."""
+        """Scrub every string inside JSON-like data (keys included); returns a new structure.
+        String values under credential-named keys are replaced (and remembered)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.text(key): self.data(item) for key, item in value.items()}
+            cleaned: dict[str, Any] = {}
+            for key, item in value.items():
+                if isinstance(item, str) and _is_credential_value(str(key), item):
+                    self.add_literal(item)
+                    cleaned[self.text(key)] = REDACTED
+                else:
+                    cleaned[self.text(key)] = self.data(item)
+            return cleaned
         if isinstance(value, list):
             return [self.data(item) for item in value]
         return value
 
+    def _learn_credential_fields(self, value: Any) -> None:
+        """Remember the string values under credential-named keys anywhere in ``value``."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and _is_credential_value(str(key), item):
+                    self.add_literal(item)
+                else:
+                    self._learn_credential_fields(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._learn_credential_fields(item)
+
+    # -- bodies ---------------------------------------------------------------------
+
     def body(self, body: bytes) -> bytes:
-        """Scrub a body: JSON structurally, an event stream event by event, other text as text."""
+        """Scrub a body: JSON value by value, an event stream event by event and assembled,
+        other text as text, the text parts of a body that is not UTF-8."""
         if not body:
             return body
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return body
-        if not self._might_hold_secret(text):
-            return body
+            text = body.decode("utf-8", "surrogateescape")  # the other bytes, kept as they are
+            cleaned = self.text(text)
+            return body if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
+        escaped = "\\u" in text or "\\/" in text  # JSON escapes may hide a secret from text()
         stripped = text.lstrip()
         if stripped[:1] in ("{", "["):
+            if not escaped and not self._has_secret(text) and not _credential_key_in(text):
+                return body
             try:
                 parsed = json.loads(text)
             except ValueError:
                 pass
             else:
-                cleaned = self.data(parsed)
-                if cleaned == parsed:
+                self._learn_credential_fields(parsed)  # first: a key may be echoed before it
+                scrubbed = self.data(parsed)
+                if scrubbed == parsed:
                     return body
-                return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode()
-        return self._event_stream_or_text(text).encode("utf-8")
+                return json.dumps(scrubbed, ensure_ascii=False, separators=(",", ":")).encode()
+        cleaned = self._event_stream(text) if _is_event_stream(text) else self.text(text)
+        return body if cleaned == text else cleaned.encode("utf-8")
 
-    def _event_stream_or_text(self, text: str) -> str:
-        lines = []
-        for line in text.splitlines(keepends=True):
-            if line.startswith("data:"):
-                payload = line[5:].strip()
-                try:
-                    parsed = json.loads(payload)
-                except ValueError:
-                    lines.append(self.text(line))
-                    continue
-                cleaned = self.data(parsed)
-                if cleaned != parsed:
-                    ending = line[len(line.rstrip("\r\n")) :]
-                    line = "data: " + json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"))
-                    line += ending
-                lines.append(line)
-            else:
-                lines.append(self.text(line))
+    def _event_stream(self, text: str) -> str:
+        """Scrub each ``data:`` event, then the stream as assembled (see the module docstring)."""
+        lines = text.splitlines(keepends=True)
+        originals: dict[int, Any] = {}
+        for number, line in enumerate(lines):
+            try:
+                if not line.startswith("data:"):
+                    raise ValueError("not an event")
+                originals[number] = json.loads(line[5:].strip())
+            except ValueError:
+                lines[number] = self.text(line)
+        events = {number: self.data(event) for number, event in originals.items()}
+        self._scrub_across_events(list(events.values()))
+        for number, event in events.items():
+            if event != originals[number]:
+                line = lines[number]
+                ending = line[len(line.rstrip("\r\n")) :]
+                lines[number] = (
+                    "data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")) + ending
+                )
         return "".join(lines)
 
-    def _might_hold_secret(self, text: str) -> bool:
+    def _scrub_across_events(self, events: list[Any]) -> None:
+        """Replace secrets that only the joined values of successive events show; in place."""
+        groups: dict[tuple[Any, ...], list[tuple[Any, Any, str]]] = {}
+        for event in events:
+            kind = event.get("type") if isinstance(event, dict) else None
+            for path, container, key, value in _string_leaves(event, ()):
+                groups.setdefault((kind, *path), []).append((container, key, value))
+        for pieces in groups.values():
+            if len(pieces) < 2:
+                continue
+            joined = "".join(value for _, _, value in pieces)
+            spans = self.spans(joined)
+            if not spans:
+                continue
+            for (container, key, _), new in zip(
+                pieces, _redact_pieces([value for _, _, value in pieces], spans), strict=True
+            ):
+                container[key] = new
+
+    def _has_secret(self, text: str) -> bool:
         return self.text(text) != text
 
+    # -- URLs and headers -----------------------------------------------------------
+
     def url_path(self, path: str) -> str:
-        """Scrub a path-and-query: credential parameters get ``REDACTED`` values."""
+        """Scrub a path-and-query: credential parameters get ``REDACTED`` values (and their
+        values are remembered, so a body echoing them is scrubbed too)."""
         base, sep, query = path.partition("?")
         if not sep:
             return self.text(path)
-        pairs = [
-            (name, REDACTED if name.lower() in CREDENTIAL_QUERY_PARAMETERS else self.text(value))
-            for name, value in parse_qsl(query, keep_blank_values=True)
+        pairs = parse_qsl(query, keep_blank_values=True)
+        for name, value in pairs:
+            if is_credential_parameter(name):
+                self.add_literal(value)
+        cleaned = [
+            (name, REDACTED if is_credential_parameter(name) else self.text(value))
+            for name, value in pairs
         ]
-        return f"{self.text(base)}?{urlencode(pairs, safe='/:')}"
+        return f"{self.text(base)}?{urlencode(cleaned, safe='/:')}"
 
     def headers(self, headers: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Response headers to store: credential headers dropped (their values remembered),
+        every URL's query scrubbed (``Location``), other values scrubbed as text."""
+        self.learn_from_headers(
+            (name, value) for name, values in headers.items() for value in values
+        )
         return {
-            name: [self.text(value) for value in values]
+            name: [self._header_value(value) for value in values]
             for name, values in headers.items()
-            if name.lower() not in CREDENTIAL_HEADERS
+            if not is_credential_header(name)
         }
+
+    def _header_value(self, value: str) -> str:
+        if "?" in value and ("://" in value or value.startswith("/")):
+            scheme_host, slash, rest = value.partition("://")
+            if slash:
+                host, _, path = rest.partition("/")
+                return f"{scheme_host}://{self.text(host)}{self.url_path('/' + path)}"
+            return self.url_path(value)
+        return self.text(value)
+
+
+def _is_credential_value(key: str, value: str) -> bool:
+    if not value or value == REDACTED or _CREDENTIAL_NAME.search(key) is None:
+        return False
+    if key.lower() in _AMBIGUOUS_KEYS:
+        return _LOOKS_LIKE_SECRET.fullmatch(value) is not None
+    return True
+
+
+_CREDENTIAL_KEY_IN_JSON = re.compile(
+    r'(?i)"(?:[^"\\]*[-_.])?(?:auth|authorization|api[-_]?key|apikey|key|token|access[-_]?token|'
+    r'secret|password|passwd|signature|sig|credential|session[-_]?token|security[-_]?token)"\s*:\s*"'
+)
+
+
+def _credential_key_in(text: str) -> bool:
+    return _CREDENTIAL_KEY_IN_JSON.search(text) is not None
+
+
+def _is_event_stream(text: str) -> bool:
+    return text.startswith("data:") or "\ndata:" in text
+
+
+def _cookie_values(header: str) -> list[str]:
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(header)
+    except CookieError:
+        return [part.partition("=")[2] for part in header.split(";") if "=" in part]
+    return [morsel.value for morsel in cookie.values()]
+
+
+def _string_leaves(
+    value: Any, path: tuple[Any, ...]
+) -> Iterator[tuple[tuple[Any, ...], Any, Any, str]]:
+    """``(path, container, key, string)`` for every string value inside JSON data."""
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return
+    for key, item in items:
+        if isinstance(item, str):
+            yield (*path, key), value, key, item
+        else:
+            yield from _string_leaves(item, (*path, key))
+
+
+def _redact_pieces(pieces: list[str], spans: list[tuple[int, int]]) -> list[str]:
+    """`pieces` with the characters inside `spans` (offsets into their join) removed, and
+    ``REDACTED`` put in the piece where each span starts: the join reads as scrubbed text."""
+    joined = "".join(pieces)
+    result: list[str] = []
+    offset = 0
+    for piece in pieces:
+        start, end = offset, offset + len(piece)
+        parts: list[str] = []
+        cursor = start
+        for span_start, span_end in spans:
+            if span_end <= start or span_start >= end:
+                continue
+            if span_start > cursor:
+                parts.append(joined[cursor:span_start])
+            if span_start >= start:
+                parts.append(REDACTED)
+            cursor = max(cursor, min(span_end, end))
+        if cursor < end:
+            parts.append(joined[cursor:end])
+        result.append("".join(parts))
+        offset = end
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -434,7 +435,8 @@ def convert_file(source: Path, target: Path, *, named: bool) -> str:
         if named:
             raise CassetteError(f"{source}: not a cassette (no 'interactions' list)")
         return f"{source}: not a cassette; skipped"
-    interactions = [scrubbed(item) for item in read_cassette(source)]
+    scrubber = _convert_scrubber(source)
+    interactions = [scrubbed(item, scrubber) for item in read_cassette(source)]
     try:
         write_atomically(target, render_cassette(interactions))
     except OSError as error:
@@ -444,10 +446,24 @@ def convert_file(source: Path, target: Path, *, named: bool) -> str:
     return f"converted {source}{where} ({count} interaction{'' if count == 1 else 's'})"
 
 
-def scrubbed(interaction: Interaction) -> Interaction:
-    """The interaction as the recorder would store it: credential headers dropped, key-shaped
-    secrets replaced."""
-    scrubber = Scrubber()
+def _convert_scrubber(source: Path) -> Scrubber:
+    """The scrubber a recording in `source`'s project would use: its ``llm_redact`` patterns and
+    the credential values of the environment."""
+    config_path, patterns = project_file.ini_lines(source.parent, "llm_redact")
+    try:
+        return Scrubber.from_environment(patterns, os.environ)
+    except re.error as error:
+        raise project_file.ProjectConfigError(
+            f"{config_path}: llm_redact: not a regular expression: {error}"
+        ) from None
+
+
+def scrubbed(interaction: Interaction, scrubber: Scrubber) -> Interaction:
+    """The interaction as the recorder would store it: credential headers dropped (the values
+    of the vcrpy file's request credential headers learned first), secrets replaced."""
+    scrubber.learn_from_headers(
+        (name, value) for name, values in interaction.request_headers.items() for value in values
+    )
     return dataclasses.replace(
         interaction,
         path=scrubber.url_path(interaction.path),

@@ -191,7 +191,7 @@ class CassetteRecorder:
     def _scrubbed_request(self, request: Any) -> tuple[str, str, bytes]:
         headers = request.headers
         self._scrubber.learn_from_headers(
-            (str(name), _first(value) or "") for name, value in headers.items()
+            (str(name), item) for name, value in headers.items() for item in _all(value)
         )
         raw = request.body
         body = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode("utf-8"))
@@ -243,10 +243,17 @@ def _json_or_text(body: bytes) -> Any:
     return parsed if parsed is not None else body.decode("utf-8", "replace")
 
 
+def _all(value: Any) -> list[str]:
+    """A header's values as text (boto3 passes bytes)."""
+    values = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
+    return [
+        item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in values
+    ]
+
+
 def _first(value: Any) -> str | None:
-    if isinstance(value, (list, tuple)):
-        return str(value[0]) if value else None
-    return None if value is None else str(value)
+    values = _all(value)
+    return values[0] if values else None
 
 
 def _unstorable_response(interaction: Interaction) -> str | None:

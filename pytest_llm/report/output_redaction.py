@@ -129,3 +129,72 @@ def _shortened(value: object) -> str:
         return text
     half = (_REPR_LIMIT - 3) // 2
     return f"{text[:half]}...{text[-half:]}"
+
+
+# --------------------------------------------------------------------------- test names
+
+
+def redact_item_name(item: pytest.Item, scrub: Scrub, taken: set[str]) -> None:
+    """Replace a secret in ``item``'s name and node id (a key in a parametrize id), in place.
+
+    The node id is what the terminal, the JUnit XML, the reports and the cassette file name are
+    made of, so it is scrubbed once, as the item is collected. A secret becomes ``REDACTED``,
+    which is stable whatever the key's value; names that would then collide get ``-2``,
+    ``-3``... in collection order (the same in every xdist worker). ``taken`` holds the node
+    ids given so far.
+    """
+    name = item.name
+    cleaned = scrub(name)
+    if cleaned != name and item.parent is not None:
+        candidate, suffix = cleaned, 2
+        while f"{item.parent.nodeid}::{candidate}" in taken:
+            candidate, suffix = f"{cleaned}-{suffix}", suffix + 1
+        _rename(item, candidate)
+    taken.add(item.nodeid)
+
+
+def _rename(item: pytest.Item, name: str) -> None:
+    """Give ``item`` a new name (and so node id); pytest has no public way to rename an item."""
+    assert item.parent is not None
+    item.name = name
+    if hasattr(item, "_id"):  # pytest 9.1+: a structured node id
+        item._id = item.parent.id.child(name)
+    else:  # pytest 8.x
+        item._nodeid = f"{item.parent.nodeid}::{name}"  # type: ignore[attr-defined,unused-ignore]
+
+
+# --------------------------------------------------------------------------- live output
+
+
+class ScrubbingWriter:
+    """A text stream that scrubs what it passes on, line by line (``-s``, ``--capture=tee-sys``).
+
+    Text is held until its line ends (or the stream is flushed), so a secret printed in several
+    ``write`` calls is seen whole. Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: Any, scrub: Scrub) -> None:
+        self._stream = stream
+        self._scrub = scrub
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        complete, newline, rest = self._pending.rpartition("\n")
+        if newline:
+            self._stream.write(self._scrub(complete + newline))
+            self._pending = rest
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(self._scrub(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

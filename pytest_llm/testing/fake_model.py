@@ -34,8 +34,11 @@ def new_system_fingerprint() -> str:
     return f"fp_{secrets.token_hex(5)}"
 
 
-def split_into_pieces(text: str) -> list[str]:
-    """Word-ish stream pieces that keep their whitespace; they join back to `text`."""
+def split_into_pieces(text: str, chunk_chars: int | None = None) -> list[str]:
+    """Stream pieces that join back to `text`: word-ish ones that keep their whitespace, or
+    pieces of at most `chunk_chars` characters."""
+    if chunk_chars is not None:
+        return [text[start : start + chunk_chars] for start in range(0, len(text), chunk_chars)]
     return _PIECE_PATTERN.findall(text)
 
 
@@ -226,6 +229,7 @@ class Answer:
     model: str
     prompt_tokens: int
     tool_calls: tuple[dict[str, Any], ...] = ()
+    chunk_chars: int | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -321,6 +325,23 @@ def _chat_chunk(
     return {**envelope, "choices": [choice]}
 
 
+def _tool_call_deltas(
+    index: int, call: Mapping[str, Any], chunk_chars: int | None
+) -> list[dict[str, Any]]:
+    """A tool call as stream deltas: whole, or its arguments in pieces after a first delta
+    that carries the id and name (as OpenAI streams them)."""
+    if chunk_chars is None:
+        return [{"index": index, **call}]
+    arguments = split_into_pieces(call["function"]["arguments"], chunk_chars) or [""]
+    first = {
+        "index": index,
+        **call,
+        "function": {**call["function"], "arguments": arguments[0]},
+    }
+    rest = [{"index": index, "function": {"arguments": piece}} for piece in arguments[1:]]
+    return [first, *rest]
+
+
 def chat_completion_chunks(answer: Answer, include_usage: bool) -> list[StreamEvent]:
     """The ``chat.completion.chunk`` events of one stream, ending with ``[DONE]``."""
     envelope = _chat_envelope(answer, "chat.completion.chunk")
@@ -330,11 +351,12 @@ def chat_completion_chunks(answer: Answer, include_usage: bool) -> list[StreamEv
     events = [StreamEvent(_chat_chunk(envelope, role), "opening")]
     events += [
         StreamEvent(_chat_chunk(envelope, {"content": piece}), "content")
-        for piece in split_into_pieces(answer.text)
+        for piece in split_into_pieces(answer.text, answer.chunk_chars)
     ]
     events += [
-        StreamEvent(_chat_chunk(envelope, {"tool_calls": [{"index": index, **call}]}), "content")
+        StreamEvent(_chat_chunk(envelope, {"tool_calls": [delta]}), "content")
         for index, call in enumerate(answer.tool_calls)
+        for delta in _tool_call_deltas(index, call, answer.chunk_chars)
     ]
     events.append(StreamEvent(_chat_chunk(envelope, {}, _chat_finish_reason(answer)), "closing"))
     if include_usage:
@@ -432,7 +454,7 @@ def response_stream_events(answer: Answer, request: Mapping[str, Any]) -> list[S
     ]
     specs += [
         ("response.output_text.delta", "content", {**where, "delta": piece, "logprobs": []})
-        for piece in split_into_pieces(answer.text)
+        for piece in split_into_pieces(answer.text, answer.chunk_chars)
     ]
     specs += [
         ("response.output_text.done", "closing", {**where, "text": answer.text, "logprobs": []}),

@@ -82,6 +82,9 @@ class Script:
     ttft_s: float = 0.0
     chunk_delay_s: float = 0.0
     embedding_dimensions: int = 64
+    #: Stream pieces of at most this many characters (text and tool-call arguments), as real
+    #: APIs stream a few characters per chunk; None streams word by word.
+    chunk_chars: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.replies, list):
@@ -92,6 +95,7 @@ class Script:
         _check_seconds("ttft_s", self.ttft_s, optional=False)
         _check_seconds("chunk_delay_s", self.chunk_delay_s, optional=False)
         _check_dimensions(self.embedding_dimensions)
+        _check_chunk_chars(self.chunk_chars)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Script:
@@ -176,6 +180,11 @@ def _check_times(value: object) -> None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"times: expected an integer >= 0 or null, got {value!r}")
+
+
+def _check_chunk_chars(value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"chunk_chars: expected a positive integer or None, got {value!r}")
 
 
 def _check_dimensions(value: object) -> None:

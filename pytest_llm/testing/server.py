@@ -47,6 +47,7 @@ class CallPlan:
     ttft_s: float
     chunk_delay_s: float
     embedding_dimensions: int
+    chunk_chars: int | None = None
 
     @property
     def status(self) -> int:
@@ -66,6 +67,7 @@ class CallPlan:
             model=self.answering_model(request),
             prompt_tokens=prompt_tokens,
             tool_calls=tool_calls,
+            chunk_chars=self.chunk_chars,
         )
 
     def answering_model(
@@ -140,6 +142,7 @@ def _plan_for(script: Script, reply: Reply | None, rule_text: str) -> CallPlan:
         ttft_s=pick(reply.ttft_s if reply else None, script.ttft_s),
         chunk_delay_s=script.chunk_delay_s,
         embedding_dimensions=script.embedding_dimensions,
+        chunk_chars=script.chunk_chars,
     )
 
 
