@@ -413,3 +413,53 @@ def test_redact_report_scrubs_every_printed_string():
     assert report.longrepr == ("t.py", 1, "Skipped: answer was REDACTED")
     assert report.sections == [("Captured stdout call", "printed REDACTED\n")]
     assert report.wasxfail == "flaky: REDACTED"
+
+
+def test_scrubber_replaces_a_secret_split_across_stream_chunks_in_the_chunks_it_spans():
+    scrubber = Scrubber(literals=["sk-live-secret-value"])
+    pieces = ["Echo: sk-li", "ve-sec", "ret-value done"]
+    events = [{"choices": [{"delta": {"content": piece}}]} for piece in pieces]
+    stream = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    cleaned = scrubber.body(stream.encode()).decode()
+    contents = [
+        json.loads(line[5:])["choices"][0]["delta"]["content"]
+        for line in cleaned.splitlines()
+        if line.startswith("data: {")
+    ]
+    assert contents == ["Echo: REDACTED", "", " done"]
+    assert cleaned.endswith("data: [DONE]\n\n")
+
+
+def test_scrubber_decodes_json_escapes_and_replaces_credential_fields():
+    scrubber = Scrubber(patterns=[r"Geheim-\S+"])
+    body = b'{"q": "sk\\u002dproj\\u002dabcdefghijklmnopqrstuv", "n": "Geheim-M\\u00fcller"}'
+    assert json.loads(scrubber.body(body)) == {"q": REDACTED, "n": REDACTED}
+    body = json.dumps({"echo": "x plain-token-value-1234 y", "token": "plain-token-value-1234"})
+    assert json.loads(scrubber.body(body.encode())) == {
+        "echo": f"x {REDACTED} y",
+        "token": REDACTED,
+    }
+    logprob = json.dumps({"token": "Hello", "max_tokens": 5}).encode()
+    assert scrubber.body(logprob) is logprob  # a short logprobs token is not a credential
+
+
+def test_scrubber_learns_query_and_cookie_credentials_and_scrubs_urls_in_headers():
+    scrubber = Scrubber()
+    assert scrubber.url_path("/v1/m?key=query-secret-1234&X-Amz-Signature=abcdef0123456789") == (
+        f"/v1/m?key={REDACTED}&X-Amz-Signature={REDACTED}"
+    )
+    assert scrubber.text("echo query-secret-1234") == f"echo {REDACTED}"
+    scrubber.learn_from_headers([("Cookie", "session=cookie-value-5678; theme=dark")])
+    assert scrubber.text("cookie-value-5678") == REDACTED
+    scrubber.learn_from_headers([("x-goog-api-key", b"bytes-valued-key-9012")])
+    assert scrubber.text("bytes-valued-key-9012") == REDACTED
+    headers = {"location": ["https://h.example/next?token=abcd&page=2"], "set-cookie": ["a=b"]}
+    assert scrubber.headers(headers) == {
+        "location": [f"https://h.example/next?token={REDACTED}&page=2"]
+    }
+
+
+def test_scrubber_keeps_the_bytes_of_a_body_that_is_not_utf8_around_its_text():
+    scrubber = Scrubber(literals=["multipart-secret-1"])
+    body = b"\xff\xfe--b\r\nmultipart-secret-1\r\n\x80"
+    assert scrubber.body(body) == b"\xff\xfe--b\r\nREDACTED\r\n\x80"
