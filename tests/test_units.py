@@ -13,9 +13,12 @@ from pytest_llm.case.options import build_options
 from pytest_llm.cassette import file_format, matching, paths, stabilizing
 from pytest_llm.cassette.interaction import Interaction, Timing
 from pytest_llm.cassette.scrubbing import REDACTED, Scrubber
+from pytest_llm.cli import diff as cassette_diff
+from pytest_llm.cli import show
 from pytest_llm.errors import CaseOptionsError, CassetteError
 from pytest_llm.providers import first_content_offset, llm_call, openai, sse
 from pytest_llm.providers.openai import PROVIDER as OPENAI
+from pytest_llm.report import comparison
 
 STREAM = (
     'data: {"id":"c1","created":1,"model":"m-1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'
@@ -463,3 +466,27 @@ def test_scrubber_keeps_the_bytes_of_a_body_that_is_not_utf8_around_its_text():
     scrubber = Scrubber(literals=["multipart-secret-1"])
     body = b"\xff\xfe--b\r\nmultipart-secret-1\r\n\x80"
     assert scrubber.body(body) == b"\xff\xfe--b\r\nREDACTED\r\n\x80"
+
+
+def _tool_call_answer(city: str) -> Interaction:
+    call = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": city}}
+    body = {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]}
+    return Interaction(
+        method="POST",
+        path="/v1/chat/completions",
+        request_body=b'{"model": "m"}',
+        status=200,
+        response_headers={"content-type": ["application/json"]},
+        response_body=json.dumps(body).encode(),
+    )
+
+
+def test_report_drift_and_pytest_llm_diff_measure_a_tool_call_the_same_way():
+    old, new = _tool_call_answer('{"city": "Paris"}'), _tool_call_answer('{"city": "Tokyo"}')
+    old_answers, new_answers = comparison.answers([old]), comparison.answers([new])
+    assert old_answers == ['tool call weather({"city": "Paris"})']
+    report_drift = comparison.drift(old_answers, new_answers)
+    diff_similarity = cassette_diff.answer_similarity(
+        old, new, show.answer_text(old), show.answer_text(new)
+    )
+    assert report_drift == diff_similarity < 1.0

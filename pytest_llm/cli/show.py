@@ -20,12 +20,16 @@ from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import VOLATILE_FIELDS
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.llm_call import LLMCall
+from pytest_llm.report.answer_text import (
+    answer_of,
+    compact_json,
+    tool_call_text,
+)
 
 WIDTH = 100
 INDENT = "  "
 #: Request fields shown by their own lines, not among the parameters.
 _SHOWN_FIELDS = frozenset({"model", "messages", "input", "prompt", "instructions", "stream"})
-_SHORT_JSON = 80
 _EMBEDDING_PREVIEW = 3
 
 
@@ -200,31 +204,12 @@ def answer_text(interaction: Interaction) -> str:
         return _embeddings_summary(call.response)
     if call.endpoint == "moderations" and isinstance(call.response, dict):
         return _moderation_summary(call.response)
-    lines = []
-    if call.text:
-        lines.append(_pretty_if_json(call.text))
-    lines += [
-        f"tool call {tool_call_text(tool.get('name'), tool.get('arguments'))}"
-        for tool in call.tool_calls
-    ]
-    if lines:
-        return "\n".join(lines)
+    answer = answer_of(call)
+    if answer:
+        return answer
     if call.text == "" and call.endpoint != "responses":
         return "(empty answer)"
     return _structural(interaction, call)
-
-
-def tool_call_text(name: Any, arguments: Any) -> str:
-    """``get_weather({"city": "Paris"})``; long arguments pretty-printed over several lines."""
-    parsed = json.loads(arguments) if _is_json_text(arguments) else arguments
-    shown = compact_json(parsed) if not isinstance(parsed, str) else parsed
-    if len(shown) > _SHORT_JSON and isinstance(parsed, (dict, list)):
-        shown = json.dumps(parsed, indent=2, ensure_ascii=False)
-    return f"{name or '?'}({shown})"
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def embedding_vectors(response: Any) -> list[list[float]]:
@@ -306,19 +291,3 @@ def without_volatile_fields(value: Any) -> Any:
     if isinstance(value, list):
         return [without_volatile_fields(item) for item in value]
     return value
-
-
-def _pretty_if_json(text: str) -> str:
-    if not _is_json_text(text) or text.strip()[:1] not in ("{", "["):
-        return text
-    return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-
-
-def _is_json_text(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        json.loads(value)
-    except ValueError:
-        return False
-    return True

@@ -15,6 +15,7 @@ from typing import Any
 from pytest_llm.assertions import similarity
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.providers import llm_call
+from pytest_llm.report.answer_text import answer_of
 
 #: A flip of a sampled case counts as regressed/fixed only below this one-sided (mid-p Fisher)
 #: p-value; above it the flip is reported as "noisy".
@@ -22,12 +23,15 @@ SIGNIFICANCE_LEVEL = 0.05
 
 
 def answers(interactions: Sequence[Interaction]) -> list[str]:
-    """The answer texts of a cassette's calls to answer endpoints (chat, ...), in order."""
+    """The answers of a cassette's calls to answer endpoints (chat, ...), in order, as
+    :func:`~pytest_llm.report.answer_text.answer_of` gives them (text, then tool calls): the
+    same strings ``pytest-llm diff`` compares."""
     found = []
     for interaction in interactions:
         call = llm_call.describe(interaction)
-        if call.endpoint in interaction.provider.answer_endpoints and call.text is not None:
-            found.append(call.text)
+        answer = answer_of(call)
+        if call.endpoint in interaction.provider.answer_endpoints and answer is not None:
+            found.append(answer)
     return found
 
 
