@@ -490,3 +490,13 @@ def test_report_drift_and_pytest_llm_diff_measure_a_tool_call_the_same_way():
         old, new, show.answer_text(old), show.answer_text(new)
     )
     assert report_drift == diff_similarity < 1.0
+
+
+def test_scrubber_sees_a_secret_split_across_ndjson_lines():
+    scrubber = Scrubber(literals=["ollama-secret-value"])
+    lines = [
+        {"message": {"content": piece}, "done": False} for piece in ("ollama-se", "cret-value")
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in [*lines, {"done": True}]).encode()
+    cleaned = [json.loads(line) for line in scrubber.body(body).decode().splitlines()]
+    assert [line.get("message", {}).get("content") for line in cleaned] == [REDACTED, "", None]

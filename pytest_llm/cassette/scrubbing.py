@@ -220,9 +220,11 @@ class Scrubber:
             text = body.decode("utf-8", "surrogateescape")  # the other bytes, kept as they are
             cleaned = self.text(text)
             return body if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
+        if _is_event_stream(text):
+            cleaned = self._event_stream(text)
+            return body if cleaned == text else cleaned.encode("utf-8")
         escaped = "\\u" in text or "\\/" in text  # JSON escapes may hide a secret from text()
-        stripped = text.lstrip()
-        if stripped[:1] in ("{", "["):
+        if text.lstrip()[:1] in ("{", "["):
             if not escaped and not self._has_secret(text) and not _credential_key_in(text):
                 return body
             try:
@@ -235,29 +237,32 @@ class Scrubber:
                 if scrubbed == parsed:
                     return body
                 return json.dumps(scrubbed, ensure_ascii=False, separators=(",", ":")).encode()
-        cleaned = self._event_stream(text) if _is_event_stream(text) else self.text(text)
+        cleaned = self.text(text)
         return body if cleaned == text else cleaned.encode("utf-8")
 
     def _event_stream(self, text: str) -> str:
-        """Scrub each ``data:`` event, then the stream as assembled (see the module docstring)."""
+        """Scrub each event — a ``data:`` line of server-sent events, or a line of NDJSON —
+        then the stream as assembled (see the module docstring)."""
         lines = text.splitlines(keepends=True)
-        originals: dict[int, Any] = {}
+        originals: dict[int, tuple[str, Any]] = {}
         for number, line in enumerate(lines):
+            prefix = "data: " if line.startswith("data:") else ""
+            payload = line[5:].strip() if prefix else line.strip()
             try:
-                if not line.startswith("data:"):
-                    raise ValueError("not an event")
-                originals[number] = json.loads(line[5:].strip())
+                if not payload.startswith(("{", "[")):
+                    raise ValueError("not a JSON event")
+                originals[number] = (prefix, json.loads(payload))
             except ValueError:
                 lines[number] = self.text(line)
-        events = {number: self.data(event) for number, event in originals.items()}
+        events = {number: self.data(event) for number, (_, event) in originals.items()}
         self._scrub_across_events(list(events.values()))
         for number, event in events.items():
-            if event != originals[number]:
+            prefix, original = originals[number]
+            if event != original:
                 line = lines[number]
                 ending = line[len(line.rstrip("\r\n")) :]
-                lines[number] = (
-                    "data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")) + ending
-                )
+                rendered = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+                lines[number] = prefix + rendered + ending
         return "".join(lines)
 
     def _scrub_across_events(self, events: list[Any]) -> None:
@@ -341,7 +346,11 @@ def _credential_key_in(text: str) -> bool:
 
 
 def _is_event_stream(text: str) -> bool:
-    return text.startswith("data:") or "\ndata:" in text
+    """Server-sent events, or NDJSON (one JSON object per line, as Ollama streams)."""
+    if text.startswith("data:") or "\ndata:" in text:
+        return True
+    first, newline, rest = text.strip().partition("\n")
+    return bool(newline) and first.startswith("{") and rest.lstrip().startswith("{")
 
 
 def _cookie_values(header: str) -> list[str]:
