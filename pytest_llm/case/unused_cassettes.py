@@ -172,11 +172,18 @@ def prune(paths: Iterable[Path], folders: Iterable[str]) -> list[Path]:
     """Delete the given cassettes, each only if it is still a regular file inside one of the
     modules' cassette ``folders`` with no symlink on the way, then the folders this left empty
     (up to that module's folder, never above); returns what was deleted."""
-    limits = [Path(folder) for folder in folders]
+    limits = set(folders)
+    real_folders: dict[Path, bool] = {}  # folder -> it is its own real path (no symlink in it)
+
+    def is_real(folder: Path) -> bool:
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder) == str(folder)
+        return real_folders[folder]
+
     deleted = []
     for path in paths:
-        limit = next((folder for folder in limits if folder in path.parents), None)
-        if limit is None or not _safe_to_delete(path, limit):
+        limit = next((parent for parent in path.parents if str(parent) in limits), None)
+        if limit is None or not (_is_regular(path) and is_real(path.parent) and is_real(limit)):
             continue
         try:
             path.unlink()
@@ -186,17 +193,9 @@ def prune(paths: Iterable[Path], folders: Iterable[str]) -> list[Path]:
         parent = path.parent
         while (parent == limit or limit in parent.parents) and _is_empty_folder(parent):
             parent.rmdir()
+            real_folders.pop(parent, None)
             parent = parent.parent
     return deleted
-
-
-def _safe_to_delete(path: Path, limit: Path) -> bool:
-    return (
-        _is_regular(path)
-        and not limit.is_symlink()
-        and os.path.realpath(path.parent) == str(path.parent)
-        and os.path.realpath(limit) == str(limit)
-    )
 
 
 def _is_empty_folder(folder: Path) -> bool:
