@@ -32,8 +32,8 @@ CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
 USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
-DESELECTED_KEY = pytest.StashKey[bool]()
 NODE_IDS_KEY = pytest.StashKey[set[str]]()
+COLLECTION_GAPS_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,10 +125,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{DATASET_MARKER}(path, min_pass_rate=None): set by pytest_llm.cases(): the test's "
         "records come from an evaluation data set. Provided by pytest-llm.",
     )
-    if config.getoption("llm_prune") and unused_cassettes.filter_reason(config):
+    selection = unused_cassettes.filter_reason(config) if config.getoption("llm_prune") else None
+    if selection is not None:
         raise pytest.UsageError(
-            f"--llm-prune needs a run of the whole suite, but {unused_cassettes.filter_reason(config)}; "
-            "run it without test selection to delete unused cassettes."
+            f"--llm-prune needs a run of the whole suite, but {selection}; nothing was run or "
+            "deleted. Run it without test selection to delete unused cassettes."
         )
     run_settings = settings.from_config(config)
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
@@ -185,19 +186,37 @@ def pytest_collection_modifyitems(
             first.stash[CASE_ERROR_KEY] = second.stash[CASE_ERROR_KEY] = message
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    gap = unused_cassettes.collection_gap(report)
+    if gap is not None:  # a module skipped (importorskip) or broken: the suite is not whole
+        collector.config.stash.setdefault(COLLECTION_GAPS_KEY, []).append(gap)
+    return report
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if items:
-        items[0].config.stash[DESELECTED_KEY] = True
+        items[0].config.stash.setdefault(COLLECTION_GAPS_KEY, []).append(
+            f"{len(items)} test(s) were deselected, e.g. {items[0].nodeid}"
+        )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
+    gaps = config.stash.get(COLLECTION_GAPS_KEY, [])
+    gaps += [
+        f"the llm_case options of {item.nodeid} are invalid"
+        for item in session.items
+        if CASE_ERROR_KEY in item.stash and CASE_KEY not in item.stash
+    ]
+    reason = unused_cassettes.filter_reason(config)
     usage = unused_cassettes.usage_of(
         [(item, item.stash.get(CASE_KEY, None)) for item in session.items],
         config.stash[ENGINE_KEY].settings.cassette_dir,
-        filtered=unused_cassettes.filter_reason(config)
-        or ("some tests were deselected" if config.stash.get(DESELECTED_KEY, False) else None)
-        or ("collection had errors" if session.testsfailed else None),
+        gaps=([reason] if reason else []) + gaps,
     )
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is not None:

@@ -1,10 +1,24 @@
 """Cassettes that no collected case uses any more (a test was renamed or deleted), like
-syrupy's unused snapshots: listed after a full run, deleted with ``--llm-prune``."""
+syrupy's unused snapshots: listed after a run of the whole suite, deleted with ``--llm-prune``.
+
+What may be deleted is kept narrow on purpose, since a cassette folder is not ours alone:
+
+- only regular ``*.yaml`` / ``*.yml`` files in the cassette folder of a module that was
+  collected (``<llm_cassette_dir>/<module stem>/``), never elsewhere in the cassette root (an
+  absolute ``llm_cassette_dir`` may be shared with other suites);
+- never through a symlink: a symlinked cassette or folder is neither followed nor deleted, and
+  is listed as such;
+- only when the run collected every test of the suite: a module skipped at collection
+  (``importorskip``), left out (``--ignore``), deselected or failing to collect could have used
+  any of the cassettes, so then nothing is deleted and the run says why;
+- an emptied folder is removed only inside a module's cassette folder, never the cassette root.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,70 +30,123 @@ from pytest_llm.case.state import Case
 #: Key of the plain dict an xdist worker sends to the controller in ``workeroutput``.
 WORKER_OUTPUT_KEY = "pytest_llm_cassette_usage"
 
+_SUFFIXES = (".yaml", ".yml")
+
 
 @dataclasses.dataclass
 class CassetteUsage:
-    """Which cassettes the collected cases use, which exist in their folders, and whether the
-    run saw the whole suite (``filtered`` says why not)."""
+    """Which cassettes the collected cases use, which exist in their modules' cassette folders,
+    and why the run did not see the whole suite (``gaps``; then nothing is unused)."""
 
+    #: the cases' cassettes, as the cases name them and as real paths (a case may use a symlink)
     used: set[str] = dataclasses.field(default_factory=set)
+    #: regular cassette files in the cassette folders of the collected modules (real paths)
     candidates: set[str] = dataclasses.field(default_factory=set)
-    filtered: str | None = None
+    #: those folders: emptied folders are removed up to them, never above
+    folders: set[str] = dataclasses.field(default_factory=set)
+    #: symlinks found where candidates are looked for: neither followed nor deleted
+    symlinks: set[str] = dataclasses.field(default_factory=set)
+    gaps: list[str] = dataclasses.field(default_factory=list)
 
     def merge(self, data: dict[str, Any]) -> None:
-        self.used.update(data.get("used", ()))
-        self.candidates.update(data.get("candidates", ()))
-        self.filtered = self.filtered or data.get("filtered")
+        for name in ("used", "candidates", "folders", "symlinks"):
+            getattr(self, name).update(str(value) for value in data.get(name, ()))
+        self.add_gaps(str(gap) for gap in data.get("gaps", ()))
+
+    def add_gaps(self, gaps: Iterable[str]) -> None:
+        self.gaps += [gap for gap in gaps if gap not in self.gaps]  # every worker sees the same
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "used": sorted(self.used),
             "candidates": sorted(self.candidates),
-            "filtered": self.filtered,
+            "folders": sorted(self.folders),
+            "symlinks": sorted(self.symlinks),
+            "gaps": list(self.gaps),
         }
 
     def unused(self) -> list[Path]:
         return sorted(Path(path) for path in self.candidates - self.used)
 
+    def unfollowed(self) -> list[Path]:
+        """The symlinks that prune left alone (those that are a case's own cassette excepted)."""
+        return sorted(Path(path) for path in self.symlinks - self.used)
+
 
 def usage_of(
-    items: Iterable[tuple[pytest.Item, Case | None]], cassette_dir: str, *, filtered: str | None
+    items: Iterable[tuple[pytest.Item, Case | None]],
+    cassette_dir: str,
+    *,
+    gaps: Iterable[str] = (),
 ) -> CassetteUsage:
-    """What the collected ``items`` (with their LLM case, if any) use, against what exists."""
-    usage = CassetteUsage(filtered=filtered)
-    module_dirs = set()
+    """What the collected ``items`` (with their LLM case, if any) use, against what exists in
+    the cassette folders of their modules."""
+    usage = CassetteUsage()
+    usage.add_gaps(gaps)
+    modules = set()
     for item, case in items:
-        if case is not None:  # real paths on both sides: a cassette may be a symlink
+        if item.path.suffix == ".py":
+            modules.add(item.path)
+        if case is not None:
+            usage.used.add(str(case.path))
             usage.used.add(os.path.realpath(case.path))
-            module_dirs.add(item.path.parent)
-    usage.candidates = candidates(module_dirs, cassette_dir)
+    for module in modules:
+        _scan(module_cassette_folder(module, cassette_dir), usage)
     return usage
 
 
-def candidates(module_dirs: Iterable[Path], cassette_dir: str) -> set[str]:
-    """Every cassette file in the cassette folders beside the collected test modules."""
-    found: set[str] = set()
-    for module_dir in set(module_dirs):
-        folder = (
-            Path(cassette_dir) if Path(cassette_dir).is_absolute() else module_dir / cassette_dir
-        )
-        if folder.is_dir():
-            found.update(
-                os.path.realpath(path)
-                for path in folder.rglob("*.y*ml")
-                if path.suffix in (".yaml", ".yml")
-            )
-    return found
+def module_cassette_folder(module_path: Path, cassette_dir: str) -> tuple[Path, str]:
+    """The cassette root of a module and the name of the module's folder in it: ``cassettes``
+    and ``test_app`` for ``tests/test_app.py`` (an absolute root is taken as it is)."""
+    root = Path(cassette_dir)
+    if not root.is_absolute():
+        root = module_path.parent / root
+    return Path(os.path.abspath(root)), module_path.stem
+
+
+def _scan(place: tuple[Path, str], usage: CassetteUsage) -> None:
+    root, name = place
+    # the folders above the root are resolved (a project may live below a symlink); the root
+    # and everything below it are looked at as they are
+    root = Path(os.path.realpath(root.parent)) / root.name
+    for folder in (root, root / name):
+        if folder.is_symlink():
+            usage.symlinks.add(str(folder))
+            return
+        if not folder.is_dir():
+            return
+    folder = root / name
+    usage.folders.add(str(folder))
+    for dirpath, dirnames, filenames in os.walk(folder):  # symlinked folders are not entered
+        for entry in dirnames + filenames:
+            path = os.path.join(dirpath, entry)
+            if os.path.islink(path):
+                if entry in dirnames or entry.endswith(_SUFFIXES):
+                    usage.symlinks.add(path)
+            elif entry in filenames and entry.endswith(_SUFFIXES) and _is_regular(path):
+                usage.candidates.add(path)
+
+
+def _is_regular(path: str | Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def filter_reason(config: pytest.Config) -> str | None:
-    """Why this run does not see the whole suite (then nothing can be called unused)."""
+    """Why, by its command line, this run does not see the whole suite (then nothing can be
+    called unused, and ``--llm-prune`` is a usage error)."""
     if config.getoption("keyword", None):
         return "-k selects a subset of the tests"
     if config.getoption("markexpr", None):
         return "-m selects a subset of the tests"
     if config.getoption("deselect", None):
         return "--deselect leaves tests out"
+    if config.getoption("ignore", None):
+        return f"--ignore leaves out {', '.join(map(str, config.getoption('ignore')))}"
+    if config.getoption("ignore_glob", None):
+        return f"--ignore-glob leaves out {', '.join(map(str, config.getoption('ignore_glob')))}"
     if config.getoption("lf", None):
         return "--lf runs only the last failures"
     for arg in config.args:
@@ -88,16 +155,51 @@ def filter_reason(config: pytest.Config) -> str | None:
     return None
 
 
-def prune(paths: Iterable[Path]) -> list[Path]:
-    """Delete the given cassettes (and cassette folders left empty); returns what was deleted."""
+def collection_gap(report: pytest.CollectReport) -> str | None:
+    """Why a collector's tests are missing from the run (skipped or failed), if they are."""
+    where = report.nodeid or str(report.fspath)
+    if report.failed:
+        return f"{where} failed to collect"
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = " ".join(str(reason).split()).removeprefix("Skipped: ")
+        return f"{where} was skipped at collection ({reason})"
+    return None
+
+
+def prune(paths: Iterable[Path], folders: Iterable[str]) -> list[Path]:
+    """Delete the given cassettes, each only if it is still a regular file inside one of the
+    modules' cassette ``folders`` with no symlink on the way, then the folders this left empty
+    (up to that module's folder, never above); returns what was deleted."""
+    limits = set(folders)
+    real_folders: dict[Path, bool] = {}  # folder -> it is its own real path (no symlink in it)
+
+    def is_real(folder: Path) -> bool:
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder) == str(folder)
+        return real_folders[folder]
+
     deleted = []
     for path in paths:
+        limit = next((parent for parent in path.parents if str(parent) in limits), None)
+        if limit is None or not (_is_regular(path) and is_real(path.parent) and is_real(limit)):
+            continue
         try:
             path.unlink()
         except FileNotFoundError:
             continue
         deleted.append(path)
         parent = path.parent
-        if parent.is_dir() and not any(parent.iterdir()):
+        while (parent == limit or limit in parent.parents) and _is_empty_folder(parent):
             parent.rmdir()
+            real_folders.pop(parent, None)
+            parent = parent.parent
     return deleted
+
+
+def _is_empty_folder(folder: Path) -> bool:
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None

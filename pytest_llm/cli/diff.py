@@ -9,9 +9,7 @@ cassette whose requests and answers are the same is not reported at all.
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -26,6 +24,7 @@ from pytest_llm.errors import CassetteError
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_of
 from pytest_llm.report import comparison
+from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
 InteractionStatus = Literal["changed", "added", "removed"]
@@ -415,7 +414,7 @@ def render_markdown(changes: Sequence[CassetteChange]) -> str:
     if not changes:
         return "### LLM cassettes\n\nNo cassette changed.\n"
     blocks = ["### LLM cassettes", _markdown_table(changes)]
-    errors = [f"- **unreadable** {change.error}" for change in changes if change.error]
+    errors = [f"- **unreadable** {code_span(change.error)}" for change in changes if change.error]
     if errors:
         blocks.append("\n".join(errors))
     blocks += [_markdown_details(change) for change in changes if change.status == "changed"]
@@ -430,7 +429,7 @@ def _markdown_table(changes: Sequence[CassetteChange]) -> str:
     for change in changes:
         lowest = change.lowest_similarity
         cells = [
-            _inline_code(change.name).replace("|", "\\|"),
+            table_cell(code_span(change.name)),
             change.status,
             _table_count(change),
             "—" if lowest is None else f"{lowest:.2f}",
@@ -450,9 +449,7 @@ def _table_count(change: CassetteChange) -> str:
 
 
 def _markdown_details(change: CassetteChange) -> str:
-    summary_text = (
-        f"<code>{html.escape(change.name)}</code>: {_changed_count(change)}{_lowest(change)}"
-    )
+    summary_text = f"<code>{html_text(change.name)}</code>: {html_text(_changed_count(change) + _lowest(change))}"
     parts = [f"<details>\n<summary>{summary_text}</summary>"]
     for item in change.interactions:
         parts += _markdown_interaction(item)
@@ -461,11 +458,11 @@ def _markdown_details(change: CassetteChange) -> str:
 
 
 def _markdown_interaction(item: InteractionChange) -> list[str]:
-    title = f"**#{item.number} {item.status}** {_inline_code(item.request)}"
+    title = f"**#{item.number} {item.status}** {code_span(item.request)}"
     if item.similarity is not None:
         title += f" similarity **{item.similarity:.2f}**"
     parts = [title]
-    parts += [f"- request changed: {_inline_code(diff)}" for diff in item.request_differences]
+    parts += [f"- request changed: {code_span(diff)}" for diff in item.request_differences]
     for label, answer in (("Before", item.old_answer), ("After", item.new_answer)):
         if answer is not None:
             parts.append(f"{label}:\n\n{_fenced(answer)}")
@@ -476,17 +473,8 @@ def _markdown_interaction(item: InteractionChange) -> list[str]:
 
 
 def _fenced(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
     language = "json" if parse_json(text.encode("utf-8")) is not None else "text"
-    return f"{fence}{language}\n{text}\n{fence}"
-
-
-def _inline_code(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    padding = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{padding}{text}{padding}{ticks}"
+    return fenced(text, language)
 
 
 # json

@@ -26,6 +26,8 @@ class LLMSession:
         self.prune = prune
         self.unused: list[Path] = []
         self.pruned: list[Path] = []
+        self.unfollowed: list[Path] = []
+        self.prune_refused: str | None = None  # why --llm-prune deleted nothing
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: object, error: object) -> None:
@@ -56,10 +58,17 @@ class LLMSession:
         path = self.settings.report_path
         if path is not None:
             write_report(self.report, path)
-        if self.usage.filtered is None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
-            self.unused = self.usage.unused()
+        gaps = list(self.usage.gaps)
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            gaps.append("the run was interrupted")
+        if gaps:  # the run did not see every test: no cassette is known to be unused
             if self.prune:
-                self.pruned = unused_cassettes.prune(self.unused)
+                self.prune_refused = "; ".join(gaps)
+            return
+        self.unused = self.usage.unused()
+        if self.prune:
+            self.unfollowed = self.usage.unfollowed()
+            self.pruned = unused_cassettes.prune(self.unused, self.usage.folders)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         self._unused_summary(terminalreporter)
@@ -80,20 +89,39 @@ class LLMSession:
             terminalreporter.write_line(f"LLM report written to {self.settings.report_path}")
 
     def _unused_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not self.unused:
+        if not (self.unused or self.unfollowed or self.prune_refused):
             return
         root = terminalreporter.config.rootpath
         terminalreporter.write_sep("=", "LLM unused cassettes")
+        if self.prune_refused:
+            terminalreporter.write_line(
+                f"--llm-prune deleted nothing: {self.prune_refused}. It deletes cassettes only "
+                "after a run that collected every test of the suite.",
+                red=True,
+            )
+            return
+        kept = [path for path in self.unused if path not in self.pruned]
         if self.pruned:
             terminalreporter.write_line(
                 f"{len(self.pruned)} cassette(s) used by no collected case, deleted:"
             )
-        else:
+            for path in self.pruned:
+                terminalreporter.write_line(f"  {_relative(path, root)}")
+        if kept:
             terminalreporter.write_line(
-                f"{len(self.unused)} cassette(s) used by no collected case (delete them with pytest --llm-prune):"
+                f"{len(kept)} cassette(s) used by no collected case (delete them with pytest --llm-prune):"
+                if not self.prune
+                else f"{len(kept)} cassette(s) used by no collected case, changed during the run, kept:"
             )
-        for path in self.unused:
-            terminalreporter.write_line(f"  {_relative(path, root)}")
+            for path in kept:
+                terminalreporter.write_line(f"  {_relative(path, root)}")
+        if self.unfollowed:
+            terminalreporter.write_line(
+                f"{len(self.unfollowed)} symlink(s) in the cassette folders, neither followed nor "
+                "deleted (--llm-prune never deletes through a symlink):"
+            )
+            for path in self.unfollowed:
+                terminalreporter.write_line(f"  {_relative(path, root)}")
 
 
 def _relative(path: Path, root: Path) -> str:

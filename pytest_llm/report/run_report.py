@@ -4,13 +4,13 @@ gates; rendered as terminal lines, Markdown (a pull-request comment) or JSON."""
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 from collections.abc import Iterable
 from typing import Any
 
 from pytest_llm.providers import pricing
 from pytest_llm.report import comparison
+from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
 FORMAT = "pytest-llm-report/1"
 CHANGES = ("regressed", "fixed", "noisy", "still_passing", "still_failing", "new")
@@ -259,7 +259,7 @@ class RunReport:
         if gates:
             out += ["| data set | passed | pass rate | gate | |", "|---|---|---|---|---|"]
             out += [
-                f"| `{gate.path}` | {gate.passed}/{gate.total} | {_percent(gate.rate)} | {_percent(gate.gate)} | {'✅' if gate.ok else '❌'} |"
+                f"| {table_cell(code_span(gate.path))} | {gate.passed}/{gate.total} | {_percent(gate.rate)} | {_percent(gate.gate)} | {'✅' if gate.ok else '❌'} |"
                 for gate in gates
             ]
             out.append("")
@@ -295,7 +295,7 @@ class RunReport:
             out += (
                 ["### Failed cases", ""]
                 + [
-                    f"- `{case.id}`"
+                    f"- {code_span(case.id)}"
                     + (" (tolerated by the data-set gate)" if case.tolerated else "")
                     for case in failed
                 ]
@@ -345,15 +345,15 @@ def _answer_lines(case: CaseEntry, width: int) -> list[str]:
 def _markdown_case(case: CaseEntry) -> list[str]:
     old, new = case.data.get("old_answers") or [], case.data.get("new_answers") or []
     body = [
-        f"<details><summary><code>{html.escape(case.id)}</code>{html.escape(_details(case))}</summary>",
+        f"<details><summary><code>{html_text(case.id)}</code>{html_text(_details(case))}</summary>",
         "",
     ]
     for index in range(max(len(old), len(new))):
         if index < len(old):
-            body += [f"**before** (call {index + 1}):", "", "```text", old[index], "```", ""]
+            body += [f"**before** (call {index + 1}):", "", fenced(old[index]), ""]
         if index < len(new):
-            body += [f"**after** (call {index + 1}):", "", "```text", new[index], "```", ""]
+            body += [f"**after** (call {index + 1}):", "", fenced(new[index]), ""]
     if case.message:
-        body += ["**failure:**", "", "```text", case.message, "```", ""]
+        body += ["**failure:**", "", fenced(case.message), ""]
     body += ["</details>", ""]
     return body
