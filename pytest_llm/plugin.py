@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -281,16 +282,17 @@ def pytest_runtest_makereport(
     output_redaction.redact_report(report, engine.scrubber.text)  # what pytest prints of it
     if not (call.when == "call" or (call.when == "setup" and not report.passed)):
         return report
-    data = case_payload.case_data(case, drift_method=engine.settings.drift_method)
+    payload = case_payload.case_payload(case, drift_method=engine.settings.drift_method)
     if report.failed and call.excinfo is not None:
         # the report and the summary print it: the same scrubbing as the cassettes
-        data["message"] = engine.scrubber.text(case_payload.failure_message(call.excinfo))
-        reason = case_payload.gate_tolerance(data) if call.when == "call" else None
+        message = engine.scrubber.text(case_payload.failure_message(call.excinfo))
+        payload = dataclasses.replace(payload, message=message)
+        reason = payload.gate_tolerance() if call.when == "call" else None
         if reason is not None:  # a gated data-set record: reported, not failed (see session)
             report.outcome = "skipped"
             report.wasxfail = reason
-            data["tolerated"] = reason
-    report.user_properties.append((case_payload.PROPERTY, data))
+            payload = dataclasses.replace(payload, tolerated=reason)
+    report.user_properties.append((case_payload.PROPERTY, payload.to_dict()))
     return report
 
 

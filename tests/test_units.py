@@ -500,3 +500,29 @@ def test_scrubber_sees_a_secret_split_across_ndjson_lines():
     body = "".join(json.dumps(line) + "\n" for line in [*lines, {"done": True}]).encode()
     cleaned = [json.loads(line) for line in scrubber.body(body).decode().splitlines()]
     assert [line.get("message", {}).get("content") for line in cleaned] == [REDACTED, "", None]
+
+
+def test_case_payload_survives_the_trip_to_the_controller_as_json():
+    from pytest_llm.report.case_payload import CallSummary, CasePayload, DatasetOrigin
+
+    call = CallSummary("chat.completions", "gpt-4o-mini", 0.5, 0.1, 12, None)
+    payload = CasePayload(
+        tags=("smoke",),
+        dataset=DatasetOrigin("cases.yaml", 0.8),
+        calls=(call,),
+        samples_after=(3, 5),
+        rerecorded=True,
+        before="passed",
+        samples_before=(5, 5),
+        old_answers=("a",),
+        new_answers=("b",),
+        drift=0.25,
+        calls_before=(call,),
+        message="assert 1 == 2",
+    )
+    assert CasePayload.from_dict(json.loads(json.dumps(payload.to_dict()))) == payload
+    assert payload.gate_tolerance() == (
+        "tolerated by the data-set gate (min_pass_rate 0.8 for cases.yaml); "
+        "the record failed: assert 1 == 2"
+    )
+    assert CasePayload().gate_tolerance() is None

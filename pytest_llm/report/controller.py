@@ -11,7 +11,7 @@ import pytest
 from pytest_llm.case import unused_cassettes
 from pytest_llm.config.settings import Settings
 from pytest_llm.report import run_report
-from pytest_llm.report.case_payload import PROPERTY
+from pytest_llm.report.case_payload import PROPERTY, CasePayload
 
 
 class LLMSession:
@@ -41,13 +41,9 @@ class LLMSession:
         for name, value in report.user_properties:
             if name != PROPERTY or not isinstance(value, dict):
                 continue
-            tolerated = value.get("tolerated")
-            outcome = "failed" if tolerated else report.outcome
-            self.report.cases.append(
-                _entry(
-                    report.nodeid, outcome, value, tolerated if isinstance(tolerated, str) else None
-                )
-            )
+            payload = CasePayload.from_dict(value)
+            outcome = "failed" if payload.tolerated else report.outcome
+            self.report.cases.append(run_report.CaseEntry(report.nodeid, outcome, payload))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -129,19 +125,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def _entry(
-    nodeid: str, outcome: str, data: dict[str, object], tolerated: str | None
-) -> run_report.CaseEntry:
-    message = data.get("message")
-    return run_report.CaseEntry(
-        id=nodeid,
-        outcome=outcome,
-        data=dict(data),
-        tolerated=tolerated,
-        message=message if isinstance(message, str) else None,
-    )
 
 
 def write_report(run: run_report.RunReport, path: Path) -> None:

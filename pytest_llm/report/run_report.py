@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_llm.providers import pricing
 from pytest_llm.report import comparison
+from pytest_llm.report.case_payload import CallSummary, CasePayload
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
 FORMAT = "pytest-llm-report/1"
@@ -22,24 +23,33 @@ class CaseEntry:
 
     id: str
     outcome: str  # passed | failed | skipped
-    data: dict[str, Any]
-    tolerated: str | None = None  # a failing data-set record the gate tolerated: why it failed
-    message: str | None = None  # why it failed
+    data: CasePayload
+
+    @property
+    def tolerated(self) -> str | None:
+        """Why a failing data-set record the gate tolerated failed."""
+        return self.data.tolerated
+
+    @property
+    def message(self) -> str | None:
+        """Why the case failed."""
+        return self.data.message
 
     @property
     def before(self) -> str | None:
-        return self.data.get("before") if self.data.get("rerecorded") else None
+        return self.data.before if self.data.rerecorded else None
 
     @property
     def samples(self) -> dict[str, Any] | None:
-        after = self.data.get("samples_after")
+        after = self.data.samples_after
         if after is None:
             return None
-        return {"before": self.data.get("samples_before"), "after": after}
+        before = self.data.samples_before
+        return {"before": None if before is None else list(before), "after": list(after)}
 
     @property
     def verdict(self) -> tuple[str | None, float | None]:
-        if not self.data.get("rerecorded"):
+        if not self.data.rerecorded:
             return None, None
         return comparison.classify(self.before, self.outcome, self.samples)
 
@@ -49,7 +59,7 @@ class CaseEntry:
 
     @property
     def drift(self) -> float | None:
-        value = self.data.get("drift")
+        value = self.data.drift
         return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -108,11 +118,11 @@ class RunReport:
     def gates(self) -> list[GateResult]:
         found: dict[str, GateResult] = {}
         for case in self.counted():
-            dataset = case.data.get("dataset")
-            if not dataset or dataset.get("min_pass_rate") is None:
+            dataset = case.data.dataset
+            if dataset is None or dataset.min_pass_rate is None:
                 continue
             gate = found.setdefault(
-                dataset["path"], GateResult(dataset["path"], float(dataset["min_pass_rate"]), 0, 0)
+                dataset.path, GateResult(dataset.path, float(dataset.min_pass_rate), 0, 0)
             )
             gate.total += 1
             gate.passed += case.outcome == "passed"
@@ -121,11 +131,8 @@ class RunReport:
                 gate.passed_before = (gate.passed_before or 0) + (case.before == "passed")
         return list(found.values())
 
-    def cost(self, calls: Iterable[dict[str, Any]]) -> float | None:
-        figures = [
-            (call.get("model"), call.get("prompt_tokens"), call.get("completion_tokens"))
-            for call in calls
-        ]
+    def cost(self, calls: Iterable[CallSummary]) -> float | None:
+        figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
         try:
             return pricing.cost_of(figures, self.prices)
         except pricing.UnknownModelPrice:
@@ -176,15 +183,15 @@ class RunReport:
             "samples": case.samples,
             "p_value": p_value,
             "drift": case.drift,
-            "tags": data.get("tags", []),
-            "calls": data.get("calls", []),
-            "calls_before": data.get("calls_before"),
-            "answers_before": data.get("old_answers"),
-            "answers_after": data.get("new_answers"),
-            "cost_usd": self.cost(data.get("calls", [])),
-            "cost_usd_before": self.cost(data.get("calls_before") or [])
-            if data.get("rerecorded")
-            else None,
+            "tags": list(data.tags),
+            "calls": [call.to_dict() for call in data.calls],
+            "calls_before": None
+            if data.calls_before is None
+            else [call.to_dict() for call in data.calls_before],
+            "answers_before": list(data.old_answers) if data.rerecorded else None,
+            "answers_after": list(data.new_answers) if data.rerecorded else None,
+            "cost_usd": self.cost(data.calls),
+            "cost_usd_before": self.cost(data.calls_before or ()) if data.rerecorded else None,
         }
 
     def render_json(self) -> str:
@@ -328,7 +335,7 @@ def _excerpt(text: str, width: int) -> str:
 
 
 def _answer_lines(case: CaseEntry, width: int) -> list[str]:
-    old, new = case.data.get("old_answers") or [], case.data.get("new_answers") or []
+    old, new = case.data.old_answers, case.data.new_answers
     lines = []
     for index in range(max(len(old), len(new))):
         if index < len(old) and index < len(new) and old[index] == new[index]:
@@ -343,7 +350,7 @@ def _answer_lines(case: CaseEntry, width: int) -> list[str]:
 
 
 def _markdown_case(case: CaseEntry) -> list[str]:
-    old, new = case.data.get("old_answers") or [], case.data.get("new_answers") or []
+    old, new = case.data.old_answers, case.data.new_answers
     body = [
         f"<details><summary><code>{html_text(case.id)}</code>{html_text(_details(case))}</summary>",
         "",
