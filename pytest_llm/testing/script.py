@@ -10,7 +10,15 @@ from typing import Any
 
 import yaml
 
-ENDPOINTS = ("chat.completions", "responses", "embeddings", "moderations")
+#: Endpoints a reply can be limited to; other APIs' modules (pytest_llm.testing.apis) add theirs.
+ENDPOINTS = ["chat.completions", "responses", "embeddings", "moderations"]
+
+
+def register_endpoints(names: Sequence[str]) -> None:
+    """Let replies name another API's endpoints (called by its module on import)."""
+    ENDPOINTS.extend(name for name in names if name not in ENDPOINTS)
+
+
 FAULTS = ("drop", "malformed", "truncate")
 MAX_EMBEDDING_DIMENSIONS = 8192
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -14,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from pytest_llm.testing import fake_model
-from pytest_llm.testing.fake_model import Answer, StreamEvent
+from pytest_llm.testing.fake_model import Answer
 from pytest_llm.testing.script import MAX_EMBEDDING_DIMENSIONS, Reply, Script
 
 JSON_TYPE = "application/json"
@@ -198,9 +199,14 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         self._dispatch()
 
     @property
-    def _state(self) -> ServerState:
+    def state(self) -> ServerState:
+        """The script and the received requests (shared by every connection)."""
         assert isinstance(self.server, LoopbackHTTPServer)
         return self.server.state
+
+    @property
+    def _state(self) -> ServerState:
+        return self.state
 
     # ------------------------------------------------------------ dispatch
 
@@ -214,7 +220,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
             self._state.record(
                 ReceivedRequest(self.command, path, self._header_dict(), payload, body)
             )
-        route = self._ROUTES.get((self.command, path.rstrip("/")))
+        route = self._ROUTES.get((self.command, path.rstrip("/"))) or _api_route(self.command, path)
         try:
             if route is None:
                 self._send_error(404, f"Unknown request URL: {self.command} {path}.")
@@ -272,12 +278,14 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         self._send_head(status, content_type, len(data), extra or {})
         self.wfile.write(data)
 
-    def _send_json(self, status: int, body: Any, extra: Mapping[str, str] | None = None) -> None:
+    def send_json(self, status: int, body: Any, extra: Mapping[str, str] | None = None) -> None:
         self._send_bytes(status, JSON_TYPE, json.dumps(body).encode(), extra)
 
+    def _send_json(self, status: int, body: Any, extra: Mapping[str, str] | None = None) -> None:
+        self.send_json(status, body, extra)
+
     def _send_error(self, status: int, message: str = "") -> None:
-        extra = {"retry-after": "0"} if status == 429 else {}
-        self._send_json(status, fake_model.error_body(status, message), extra)
+        self.send_json(status, fake_model.error_body(status, message), _retry(status))
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -292,10 +300,12 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _send_stream(self, events: Sequence[StreamEvent], plan: CallPlan) -> None:
-        if plan.fault == "truncate":
-            events = fake_model.without_closing_events(events)
-        self._send_head(200, SSE_TYPE, None, {"cache-control": "no-cache"})
+    def _send_stream(
+        self, events: Sequence[WireEvent], plan: CallPlan, content_type: str = SSE_TYPE
+    ) -> None:
+        if plan.fault == "truncate":  # a cut-off stream: everything but its closing events
+            events = [event for event in events if event.phase != "closing"]
+        self._send_head(200, content_type, None, {"cache-control": "no-cache"})
         content_sent = 0
         for event in events:
             if event.phase == "content":
@@ -320,29 +330,37 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         self._send_head(200, JSON_TYPE, len(json.dumps(body).encode()), {})
         self._abort_connection()
 
-    def _answer(
+    def respond(
         self,
         endpoint: str,
         plan: CallPlan,
         stream: bool,
         build_body: Callable[[], Any],
-        build_events: Callable[[], list[StreamEvent]] | None = None,
+        build_events: Callable[[], Sequence[WireEvent]] | None = None,
+        *,
+        stream_type: str = SSE_TYPE,
+        error_body: Callable[[int, str], Any] = fake_model.error_body,
     ) -> None:
-        """Apply the plan's latency, status and fault, then send the body or the stream."""
+        """Apply the plan's latency, status and fault, then send the body or the stream.
+
+        Other APIs' modules (:mod:`pytest_llm.testing.apis`) pass their stream's content type
+        and their error body."""
         _sleep(plan.latency_s)
         if plan.status != 200:
-            self._send_error(plan.status, plan.rule_text)
+            self.send_json(
+                plan.status, error_body(plan.status, plan.rule_text), _retry(plan.status)
+            )
         elif plan.fault == "malformed":
             self._send_malformed(endpoint, stream)
         elif stream and build_events is not None:
-            self._send_stream(build_events(), plan)
+            self._send_stream(build_events(), plan, stream_type)
         elif plan.fault == "drop":
             self._drop_before_body(build_body())
         elif plan.fault == "truncate":
             data = json.dumps(build_body()).encode()
             self._send_bytes(200, JSON_TYPE, data[: len(data) // 2])
         else:
-            self._send_json(200, build_body())
+            self.send_json(200, build_body())
 
     # ------------------------------------------------------------ endpoints
 
@@ -356,7 +374,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         )
         options = request.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        self._answer(
+        self.respond(
             "chat.completions",
             plan,
             request.get("stream") is True,
@@ -371,7 +389,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         plan = self._state.plan("responses", [last_user_text])
         texts = fake_model.responses_texts(input_value, request.get("instructions"))
         answer = plan.answer(request, last_user_text, fake_model.count_prompt_tokens(texts))
-        self._answer(
+        self.respond(
             "responses",
             plan,
             request.get("stream") is True,
@@ -388,7 +406,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         if encoding_format not in ("float", "base64"):
             raise BadRequest("'encoding_format' must be 'float' or 'base64'.")
         model = plan.answering_model(request, "text-embedding-3-small")
-        self._answer(
+        self.respond(
             "embeddings",
             plan,
             False,
@@ -401,7 +419,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         plan = self._state.plan("moderations", texts)
         model = plan.answering_model(request, fake_model.DEFAULT_MODERATION_MODEL)
         overrides = [plan.flagged_override(text) for text in texts]
-        self._answer(
+        self.respond(
             "moderations", plan, False, lambda: fake_model.moderations_body(texts, model, overrides)
         )
 
@@ -441,6 +459,42 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         ("POST", "/_control/reset"): _control_reset,
         ("GET", "/_control/requests"): _control_requests,
     }
+
+
+#: A route of another LLM API: a handler of the request handler and the JSON payload.
+Route = Callable[["OpenAIRequestHandler", Any], None]
+#: ``(method, path pattern, handler)`` of the APIs in :mod:`pytest_llm.testing.apis`; the
+#: handler also gets the path's match (a model name in a Gemini path, say).
+PatternRoute = tuple[
+    str, "re.Pattern[str]", Callable[["OpenAIRequestHandler", Any, "re.Match[str]"], None]
+]
+_API_ROUTES: list[PatternRoute] = []
+
+
+def register_api_routes(routes: Sequence[PatternRoute]) -> None:
+    """Teach the server another LLM API's paths (called by its module on import)."""
+    _API_ROUTES.extend(routes)
+
+
+def _api_route(method: str, path: str) -> Route | None:
+    for route_method, pattern, handler in _API_ROUTES:
+        match = pattern.fullmatch(path)
+        if route_method == method and match is not None:
+            return lambda request_handler, payload: handler(request_handler, payload, match)
+    return None
+
+
+def _retry(status: int) -> dict[str, str]:
+    return {"retry-after": "0"} if status == 429 else {}
+
+
+class WireEvent(Protocol):
+    """One event of a stream as sent: its bytes, and its phase (for ttft delays, truncation)."""
+
+    @property
+    def phase(self) -> str: ...
+
+    def encode(self) -> bytes: ...
 
 
 def _parse_json(body: bytes) -> Any | None:
