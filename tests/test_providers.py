@@ -46,6 +46,9 @@ class EchoProvider:
     def request_input(self, request: Mapping[str, Any]) -> Any:
         return request.get("say")
 
+    def request_model(self, path: str, request: Mapping[str, Any]) -> str | None:
+        return path.rsplit("/", 1)[-1] if path.startswith("/echo/models/") else None
+
     def last_user_text(self, request: Mapping[str, Any]) -> str | None:
         return request.get("say")
 

@@ -64,6 +64,10 @@ class Provider(Protocol):
         """The messages or input of a request body."""
         ...
 
+    def request_model(self, path: str, request: Mapping[str, Any]) -> str | None:
+        """The model a request asks for: from its body, or its path (Gemini, Bedrock)."""
+        ...
+
     def last_user_text(self, request: Mapping[str, Any]) -> str | None:
         """The last thing the user said in a request (for miss messages and summaries)."""
         ...

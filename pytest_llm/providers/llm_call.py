@@ -49,10 +49,10 @@ def describe(interaction: Interaction) -> LLMCall:
         answer = provider.stream_answer(interaction.events())
     else:
         answer = provider.answer(interaction.response_json(), endpoint)
-    model = answer.model or request_map.get("model")
+    model = answer.model or provider.request_model(interaction.path, request_map)
     return LLMCall(
         endpoint=endpoint,
-        model=model if isinstance(model, str) else None,
+        model=model,
         messages=provider.request_input(request_map),
         text=answer.text,
         latency_s=interaction.timing.latency_s,

@@ -76,6 +76,10 @@ class OpenAIProvider:
     def request_input(self, request: Mapping[str, Any]) -> Any:
         return request.get("messages", request.get("input", request.get("prompt")))
 
+    def request_model(self, path: str, request: Mapping[str, Any]) -> str | None:
+        model = request.get("model")
+        return model if isinstance(model, str) else None
+
     def last_user_text(self, request: Mapping[str, Any]) -> str | None:
         return last_user_text(request)
 
