@@ -81,8 +81,13 @@ class AllowedHosts:
         host = _normal_host(host)
         return (host, None) in self.entries or (port is not None and (host, port) in self.entries)
 
-    def names(self) -> list[str]:
-        return sorted({host for host, _ in self.entries})
+    def no_proxy_entries(self) -> list[str]:
+        """The entries as NO_PROXY spells them (``host`` or ``host:port``)."""
+        shown = []
+        for host, port in sorted(self.entries, key=lambda entry: (entry[0], entry[1] or 0)):
+            name = f"[{host}]" if ":" in host and port is not None else host
+            shown.append(name if port is None else f"{name}:{port}")
+        return shown
 
 
 def _parse_entry(text: str) -> tuple[str, int | None]:
@@ -347,7 +352,7 @@ class RefusingProxy:
         self._socket = held
         url = f"http://127.0.0.1:{held.getsockname()[1]}"
         changes = dict.fromkeys(PROXY_VARIABLES, url)
-        no_proxy = ",".join(self._allowed.names())
+        no_proxy = ",".join(self._allowed.no_proxy_entries())
         for name in NO_PROXY_VARIABLES:
             changes[name] = no_proxy
         self._previous = {name: environ.get(name) for name in changes}
@@ -414,7 +419,7 @@ class RunIsolation:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        refused_report(report, self.guard.take(self.phase(item.nodeid, call.when)))
+        refused_report(report, call, self.guard.take(self.phase(item.nodeid, call.when)))
         return report
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -429,9 +434,11 @@ class RunIsolation:
                 terminalreporter.line(str(attempt.error))
 
 
-def refused_report(report: pytest.TestReport, attempts: list[Attempt]) -> None:
+def refused_report(
+    report: pytest.TestReport, call: pytest.CallInfo[None], attempts: list[Attempt]
+) -> None:
     """Fail a test report whose phase made refused attempts; the code may have swallowed them."""
-    if not attempts:
+    if not attempts or (call.excinfo is not None and call.excinfo.errisinstance(NetworkBlocked)):
         return
     message = str(attempts[0].error)
     if len(attempts) > 1:
@@ -439,5 +446,5 @@ def refused_report(report: pytest.TestReport, attempts: list[Attempt]) -> None:
     if report.passed:
         report.outcome = "failed"
         report.longrepr = message
-    elif not (isinstance(report.longrepr, str) and "pytest-llm:" in report.longrepr):
+    elif "pytest-llm:" not in str(report.longrepr):
         report.sections.append(("pytest-llm: network refused in replay", message))
