@@ -166,6 +166,12 @@ def _suite(log: NetworkLog, allowed_port: int) -> str:
             assert done.returncode == 0, "subprocess: " + done.stderr.strip().splitlines()[-1]
 
 
+        def test_in_process_client_honouring_the_proxy_variables():
+            import urllib.request
+
+            urllib.request.urlopen("http://127.0.0.1:{log.tcp_port}/", timeout=10)
+
+
         def test_underscore_socket_directly():
             raw = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
             try:
@@ -242,7 +248,7 @@ def test_replay_refuses_every_escape_and_nothing_arrives(inner, network_log):
     assert outcomes.get("passed") == 3, (
         result.stdout.str()
     )  # teardown's call, starts-a-thread, allowed
-    assert outcomes.get("errors") == 3 and outcomes.get("failed") == 9, result.stdout.str()
+    assert outcomes.get("errors") == 3 and outcomes.get("failed") == 10, result.stdout.str()
     result.stdout.fnmatch_lines_random(
         [
             f"*test_session_fixture_before_the_first_case (setup) tried to connect to 127.0.0.1:{port} {REFUSED}*",
@@ -251,6 +257,8 @@ def test_replay_refuses_every_escape_and_nothing_arrives(inner, network_log):
             f"*test_function_fixture_teardown (teardown) tried to connect to 127.0.0.1:{port}*",
             f"*test_plain_body_swallowing_the_error (call) tried to connect to 127.0.0.1:{port}*",
             "*subprocess: *Connection refused*",
+            "*test_in_process_client_honouring_the_proxy_variables (call) tried to connect to "
+            "127.0.0.1:*, the refusing proxy that replay puts in HTTP_PROXY*",
             f"*test_underscore_socket_directly (call) tried to connect to 127.0.0.1:{port}*",
             f"*test_udp_sendto (call) tried to send UDP to 127.0.0.1:{network_log.udp_port}*",
             f"*test_udp_connect (call) tried to connect (UDP) to 127.0.0.1:{network_log.udp_port}*",

@@ -156,6 +156,9 @@ class NetworkGuard:
         self._lock = threading.Lock()
         self._saved: list[tuple[Any, str, Any]] = []
         self.installed = False
+        #: the refusing proxy of the subprocesses: a client in this process that honours the
+        #: proxy variables connects there instead of to its host
+        self.proxy_address: tuple[str, int] | None = None
 
     # -- the decision ------------------------------------------------------------------
 
@@ -193,6 +196,13 @@ class NetworkGuard:
         if self._allows_address(str(host), port):
             return
         shown = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        if (_normal_host(str(host)), port) == self.proxy_address:
+            self._refuse(
+                f"connect to {shown}, the refusing proxy that replay puts in HTTP_PROXY / "
+                "HTTPS_PROXY / ALL_PROXY (an HTTP client read them: the request was meant for "
+                "another host, which NO_PROXY does not list)",
+                "the request's host",
+            )
         if int(kind) == socket.SOCK_DGRAM:
             self._refuse(f"send UDP to {shown}" if sending else f"connect (UDP) to {shown}", shown)
         self._refuse(f"connect to {shown}", shown)
@@ -346,11 +356,13 @@ class RefusingProxy:
         self._socket: socket.socket | None = None
         self._previous: dict[str, str | None] = {}
 
-    def start(self, environ: MutableMapping[str, str] = os.environ) -> None:
+    def start(self, environ: MutableMapping[str, str] = os.environ) -> tuple[str, int]:
+        """Returns the address every proxied connection is refused at."""
         held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         held.bind(("127.0.0.1", 0))  # bound, not listening: connecting gets ECONNREFUSED
         self._socket = held
-        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        port = int(held.getsockname()[1])
+        url = f"http://127.0.0.1:{port}"
         changes = dict.fromkeys(PROXY_VARIABLES, url)
         no_proxy = ",".join(self._allowed.no_proxy_entries())
         for name in NO_PROXY_VARIABLES:
@@ -361,6 +373,7 @@ class RefusingProxy:
                 environ[name] = value
             else:
                 environ.pop(name, None)
+        return ("127.0.0.1", port)
 
     def stop(self, environ: MutableMapping[str, str] = os.environ) -> None:
         for name, value in self._previous.items():
@@ -384,7 +397,7 @@ class RunIsolation:
         self._proxy = RefusingProxy(allowed)
 
     def start(self) -> None:
-        self._proxy.start()
+        self.guard.proxy_address = self._proxy.start()
         self.guard.install()
 
     def stop(self) -> None:
