@@ -410,7 +410,7 @@ def test_allowed_hosts_compare_names_and_ip_literals_as_written():
     assert not allowed.allows("127.0.0.1", 1)  # localhost is a name, not its address
 
 
-def test_the_guard_restores_the_socket_module_and_adds_no_cost_when_idle():
+def test_the_guard_restores_the_socket_module_exactly():
     import _socket
 
     before = (
