@@ -16,7 +16,7 @@ from pytest_llm.case.samples import run_samples
 from pytest_llm.case.state import CallLog, Case, CassetteView
 from pytest_llm.config import environment, settings
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
-from pytest_llm.replay import active_case, case_runner
+from pytest_llm.replay import active_case, case_runner, network_guard
 from pytest_llm.replay.session_machinery import Engine
 from pytest_llm.report import case_payload, output_redaction
 from pytest_llm.report.controller import LLMSession
@@ -35,6 +35,7 @@ SESSION_KEY = pytest.StashKey[LLMSession]()
 USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
 NODE_IDS_KEY = pytest.StashKey[set[str]]()
 COLLECTION_GAPS_KEY = pytest.StashKey[list[str]]()
+ISOLATION_KEY = pytest.StashKey[network_guard.RunIsolation]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -149,6 +150,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    isolation = config.stash.get(ISOLATION_KEY, None)
+    if isolation is not None:
+        isolation.stop()
+        config.pluginmanager.unregister(isolation)
+        del config.stash[ISOLATION_KEY]
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is not None:
         config.pluginmanager.unregister(llm_session)
@@ -224,6 +230,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         llm_session.usage.merge(usage.to_dict())
     else:
         config.stash[USAGE_KEY] = usage
+    engine = config.stash[ENGINE_KEY]
+    has_cases = any(CASE_KEY in item.stash for item in session.items)
+    if not engine.settings.recording and has_cases and ISOLATION_KEY not in config.stash:
+        # replay isolates the whole run: fixtures of any scope, subprocesses, late threads
+        isolation = network_guard.RunIsolation(engine.allowed_hosts, "pytest --llm-record")
+        isolation.start()
+        config.stash[ISOLATION_KEY] = isolation
+        config.pluginmanager.register(isolation, "pytest_llm_network_isolation")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

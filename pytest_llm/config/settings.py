@@ -93,11 +93,21 @@ def from_config(config: pytest.Config) -> Settings:
         base_url=base_url,
         cassette_dir=config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR,
         redact_patterns=patterns,
-        allowed_hosts=tuple(config.getini("llm_allowed_hosts")),
+        allowed_hosts=_allowed_hosts(config.getini("llm_allowed_hosts")),
         report_path=report_path,
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
     )
+
+
+def _allowed_hosts(lines: list[str]) -> tuple[str, ...]:
+    from pytest_llm.replay.network_guard import AllowedHosts
+
+    try:
+        AllowedHosts.parse(lines)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini {error}") from None
+    return tuple(line.strip() for line in lines if line.strip())
 
 
 def _drift_method(method: str) -> str:

@@ -66,7 +66,7 @@ def _run_before(
     outcome: str | None = "passed"
     try:
         with engine.interceptor.intercepting(
-            recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
+            recorder, block_network=True, allowed_hosts=engine.allowed_hosts
         ):
             body()
     except ReplayMiss:
@@ -114,6 +114,7 @@ def _recorder(
             cassette_exists=case.path.exists(),
         ),
         positional=positional,
+        bypass=engine.allowed_hosts,
     )
 
 
@@ -129,7 +130,7 @@ def _replay(
     recorder = _recorder(engine, case, existing or [], recording=False)
     try:
         with engine.interceptor.intercepting(
-            recorder, block_network=True, allowed_hosts=engine.settings.allowed_hosts
+            recorder, block_network=True, allowed_hosts=engine.allowed_hosts
         ):
             body()
     except BaseException as error:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from pytest_llm.errors import NetworkBlocked
+from pytest_llm.replay.network_guard import NO_ALLOWED_HOSTS, AllowedHosts, NetworkGuard
 from pytest_llm.replay.recorder import CassetteRecorder
 
 #: vcrpy patcher group -> the module whose presence makes it useful.
@@ -93,7 +92,7 @@ class Interceptor:
         recorder: CassetteRecorder,
         *,
         block_network: bool,
-        allowed_hosts: Collection[str] = (),
+        allowed_hosts: AllowedHosts = NO_ALLOWED_HOSTS,
     ) -> Iterator[None]:
         patchers, timing_patchers = self._built()
         if self._router.current is not None:
@@ -107,44 +106,14 @@ class Interceptor:
                     for patcher in timing_patchers:
                         stack.enter_context(patcher)
                 if block_network:
-                    stack.enter_context(_network_blocked(recorder, allowed_hosts))
+                    stack.enter_context(
+                        NetworkGuard(
+                            allowed_hosts,
+                            record_command=recorder.miss_context.record_command,
+                            where=f"{recorder.miss_context.nodeid} (test body)",
+                            on_refused=recorder.misses.append,
+                        )
+                    )
                 yield
         finally:
             self._router.current = None
-
-
-@contextlib.contextmanager
-def _network_blocked(recorder: CassetteRecorder, allowed_hosts: Collection[str]) -> Iterator[None]:
-    original_connect = socket.socket.connect
-    original_connect_ex = socket.socket.connect_ex
-
-    def refuse(sock: socket.socket, address: Any) -> None:
-        if sock.family == getattr(socket, "AF_UNIX", None):
-            return
-        host = address[0] if isinstance(address, tuple) else str(address)
-        if host in allowed_hosts:
-            return
-        blocked = NetworkBlocked(
-            f"pytest-llm: {recorder.miss_context.nodeid} tried to connect to {host}:"
-            f"{address[1] if isinstance(address, tuple) and len(address) > 1 else '?'} in replay mode, "
-            "outside the cassette (a client vcrpy does not intercept, or a call made outside the "
-            f"test body). Replay never reaches the network. To record: {recorder.miss_context.record_command}"
-        )
-        recorder.misses.append(blocked)
-        raise blocked
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        refuse(sock, address)
-        original_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        refuse(sock, address)
-        return original_connect_ex(sock, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        socket.socket.connect = original_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]

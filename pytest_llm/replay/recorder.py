@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_llm.cassette import matching
 from pytest_llm.cassette.file_format import decode_content
@@ -21,6 +22,7 @@ from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, pat
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ReplayMiss
 from pytest_llm.replay import timing
+from pytest_llm.replay.network_guard import NO_ALLOWED_HOSTS, AllowedHosts
 
 #: Statuses that say something about the environment, not about the model's behaviour:
 #: never stored as a case's recording.
@@ -67,9 +69,13 @@ class CassetteRecorder:
         on_call: Callable[[Interaction], None],
         miss_context: MissContext,
         positional: bool = False,
+        bypass: AllowedHosts = NO_ALLOWED_HOSTS,
     ) -> None:
         """``positional``: answer the n-th call to an endpoint with the n-th recording of that
-        endpoint, whatever the request says (the "before" side of a re-record comparison)."""
+        endpoint, whatever the request says (the "before" side of a re-record comparison).
+        ``bypass``: hosts (``llm_allowed_hosts``) whose requests go live, neither matched nor
+        recorded."""
+        self._bypass = bypass
         self._path = str(path)
         self.path = path
         self.recording = recording
@@ -108,12 +114,24 @@ class CassetteRecorder:
         return len(self.recorded) + len(self.new)
 
     def filter_request(self, request: Any) -> Any:
-        return request
+        return None if self._bypassed(request) else request
+
+    def _bypassed(self, request: Any) -> bool:
+        if not self._bypass:
+            return False
+        try:
+            parts = urlsplit(str(request.uri))
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        return bool(parts.hostname) and self._bypass.allows(str(parts.hostname), port)
 
     def find_requests_with_most_matches(self, request: Any) -> list[Any]:
         return []
 
     def can_play_response_for(self, request: Any) -> bool:
+        if self._bypassed(request):
+            return False  # goes live; filter_request says "not the cassette's" to vcrpy
         if self.recording:
             with self._lock:
                 self._pending[id(request)] = request
@@ -141,6 +159,8 @@ class CassetteRecorder:
         return interaction.to_vcr_response()
 
     def append(self, request: Any, response: dict[str, Any]) -> None:
+        if self._bypassed(request):
+            return
         measured = timing.take()
         method, path, body = self._scrubbed_request(request)
         status = int(response["status"]["code"])

@@ -11,6 +11,7 @@ from pytest_llm.config.settings import Settings
 from pytest_llm.providers import openai as openai_api
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price
 from pytest_llm.replay import interception, timing
+from pytest_llm.replay.network_guard import AllowedHosts
 
 if TYPE_CHECKING:
     import openai
@@ -31,6 +32,11 @@ class Engine:
     def transport_patches(self) -> tuple[tuple[Any, str, Any], ...]:
         """Timing wrappers of the httpcore connection pools (used only while recording)."""
         return tuple(timing.transport_patches())
+
+    @functools.cached_property
+    def allowed_hosts(self) -> AllowedHosts:
+        """``llm_allowed_hosts``: reached live in replay and bypassing the cassettes."""
+        return AllowedHosts.parse(self.settings.allowed_hosts)
 
     @functools.cached_property
     def skip_patchers(self) -> tuple[str, ...]:
