@@ -261,3 +261,24 @@ def test_plain_tests_get_no_cassette(inner):
     )
     inner.replay().assert_outcomes(passed=1)
     assert not (inner.pytester.path / "cassettes").exists()
+
+
+def test_requests_over_https_replays_each_recording_once(inner):
+    """urllib3 connects before an HTTPS request is sent, and vcrpy asks the cassette then and
+    again for the response: one request must still take one recording."""
+    inner.write(
+        """
+        import os
+        import requests
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_twice(llm_model):
+            base = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+            body = {"model": llm_model, "messages": [{"role": "user", "content": "same"}]}
+            answers = [requests.post(base + "/chat/completions", json=body).json() for _ in "ab"]
+            assert [a["choices"][0]["message"]["content"] for a in answers] == ["Echo: same"] * 2
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    inner.replay().assert_outcomes(passed=1)

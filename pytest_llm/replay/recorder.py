@@ -137,6 +137,8 @@ class CassetteRecorder:
                 self._pending[id(request)] = request
             timing.start()
             return False
+        if id(request) in self._chosen:  # asked again (vcrpy's connect, then getresponse)
+            return True
         method, path, body = self._scrubbed_request(request)
         key = self._key(method, path, body)
         with self._lock:
