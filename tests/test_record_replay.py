@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 CHAT_TEST = """
@@ -281,4 +282,34 @@ def test_requests_over_https_replays_each_recording_once(inner):
         """
     )
     inner.record().assert_outcomes(passed=1)
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_aiohttp_json_bodies_are_stored_and_matched_as_json(inner):
+    pytest.importorskip("aiohttp")
+    inner.write(
+        """
+        import asyncio
+        import os
+        import aiohttp
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_aiohttp(llm_model, llm_calls):
+            base = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+            body = {"model": llm_model, "messages": [{"role": "user", "content": "from aiohttp"}]}
+
+            async def ask():
+                async with aiohttp.ClientSession() as session:
+                    async with session.post(base + "/chat/completions", json=body) as answer:
+                        return await answer.json()
+
+            answer = asyncio.run(ask())
+            assert answer["choices"][0]["message"]["content"] == "Echo: from aiohttp"
+            assert llm_calls[0].messages == body["messages"]
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    text = inner.cassette("test_aiohttp").read_text()
+    assert "content: from aiohttp" in text and "{'model'" not in text
     inner.replay().assert_outcomes(passed=1)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
 from pytest_llm.cassette.file_format import decode_content
@@ -215,8 +216,7 @@ class CassetteRecorder:
         self._scrubber.learn_from_headers(
             (str(name), item) for name, value in headers.items() for item in _all(value)
         )
-        raw = request.body
-        body = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode("utf-8"))
+        body = _body_bytes(request.body, _first(headers.get("content-type")) or "")
         return (
             str(request.method).upper(),
             self._scrubber.url_path(path_of(request.uri)),
@@ -263,6 +263,23 @@ class CassetteRecorder:
 def _json_or_text(body: bytes) -> Any:
     parsed = parse_json(body)
     return parsed if parsed is not None else body.decode("utf-8", "replace")
+
+
+def _body_bytes(raw: Any, content_type: str) -> bytes:
+    """A request body as sent. aiohttp's stub hands over ``json=`` and ``data=`` mappings as
+    they were given: a form (its content type says so) is URL-encoded, anything else is JSON."""
+    if isinstance(raw, bytes):
+        return raw
+    if raw is None:
+        return b""
+    if isinstance(raw, (dict, list, tuple)):
+        if "form" in content_type.lower():
+            return urlencode(list(raw.items()) if isinstance(raw, dict) else list(raw)).encode()
+        try:
+            return json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError):
+            pass
+    return str(raw).encode("utf-8")
 
 
 def _all(value: Any) -> list[str]:
