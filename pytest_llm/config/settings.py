@@ -54,15 +54,16 @@ def from_config(config: pytest.Config) -> Settings:
     if record and rerecord:
         raise pytest.UsageError("--llm-record and --llm-rerecord exclude each other: choose one.")
     mode = Mode.RERECORD if rerecord else Mode.RECORD if record else Mode.REPLAY
-    base_url = config.getoption("llm_base_url") or os.environ.get(openai.BASE_URL_VARIABLE) or None
-    if base_url is not None:
-        validate_base_url(base_url)
+    option_url = config.getoption("llm_base_url")
+    if option_url is not None:
+        validate_base_url(option_url, source="--llm-base-url")
+        base_url: str | None = option_url
+    else:
+        base_url = os.environ.get(openai.BASE_URL_VARIABLE) or None
+        if base_url is not None:
+            validate_base_url(base_url, source=f"environment variable {openai.BASE_URL_VARIABLE}")
     report = config.getoption("llm_report")
-    report_path = Path(report) if report else None
-    if report_path is not None and report_path.suffix.lower() not in (".md", ".json"):
-        raise pytest.UsageError(
-            f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
-        )
+    report_path = checked_report_path(report) if report is not None else None
     threshold_text = config.getini("llm_similarity_threshold") or str(DEFAULT_SIMILARITY_THRESHOLD)
     try:
         threshold = float(threshold_text)
@@ -76,28 +77,90 @@ def from_config(config: pytest.Config) -> Settings:
         )
     patterns = tuple(line for line in config.getini("llm_redact") if line.strip())
     for pattern in patterns:
-        import re
-
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise pytest.UsageError(
-                f"ini llm_redact: {pattern!r} is not a valid regular expression: {error}"
-            ) from None
+        problem = redact_pattern_problem(pattern)
+        if problem is not None:
+            raise pytest.UsageError(f"ini llm_redact: {problem}")
+    cassette_dir = config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR
+    if any(ord(character) < 32 for character in cassette_dir):
+        raise pytest.UsageError(
+            f"ini llm_cassette_dir = {cassette_dir!r} holds a control character; "
+            "give a folder name such as 'cassettes'."
+        )
     return Settings(
         mode=mode,
-        model=config.getoption("llm_model") or config.getini("llm_model") or DEFAULT_MODEL,
+        model=_model(config),
         embedding_model=config.getini("llm_embedding_model") or DEFAULT_EMBEDDING_MODEL,
         local_embedding_model=config.getini("llm_local_embedding_model") or "",
         similarity_threshold=threshold,
         base_url=base_url,
-        cassette_dir=config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR,
+        cassette_dir=cassette_dir,
         redact_patterns=patterns,
         allowed_hosts=tuple(config.getini("llm_allowed_hosts")),
         report_path=report_path,
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
     )
+
+
+def _model(config: pytest.Config) -> str:
+    option = config.getoption("llm_model")
+    if option is not None:
+        if not option.strip() or option != option.strip():
+            raise pytest.UsageError(
+                f"--llm-model {option!r}: give a model name without surrounding spaces, "
+                f"e.g. --llm-model {DEFAULT_MODEL} (or leave the option out for the ini "
+                "value llm_model)."
+            )
+        return str(option)
+    return str(config.getini("llm_model") or DEFAULT_MODEL).strip() or DEFAULT_MODEL
+
+
+def redact_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be an ``llm_redact`` pattern, or None: it must compile and must
+    not match the empty string (it would "redact" between every two characters)."""
+    import re
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        return f"{pattern!r} is not a valid regular expression: {error}"
+    probes = ("", "Aa0 _-./:=@\n")
+    if any(match.end() == match.start() for probe in probes for match in compiled.finditer(probe)):
+        return (
+            f"{pattern!r} matches the empty string, so it would match everywhere; "
+            "make it match at least one character (e.g. use + instead of *)."
+        )
+    return None
+
+
+def checked_report_path(report: str) -> Path:
+    """The ``--llm-report`` path, refused now (not after the run) when it cannot be written:
+    a wrong suffix, a folder, or a parent that is a file or not writable."""
+    if not report.strip() or "\0" in report:
+        raise pytest.UsageError(
+            f"--llm-report {report!r}: give a file path ending in .md or .json."
+        )
+    path = Path(report)
+    if path.suffix.lower() not in (".md", ".json"):
+        raise pytest.UsageError(
+            f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
+        )
+    if path.is_dir():
+        raise pytest.UsageError(f"--llm-report {report}: is a folder; give a file path.")
+    existing = path.absolute().parent
+    while not existing.exists():  # the report writer creates missing folders
+        existing = existing.parent
+    if not existing.is_dir():
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: {existing} is not a folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: no write permission in {existing}."
+        )
+    return path
 
 
 def _drift_method(method: str) -> str:
@@ -116,18 +179,34 @@ def _prices(lines: list[str]) -> dict[str, Price]:
         raise pytest.UsageError(f"ini {error}") from None
 
 
-def validate_base_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def validate_base_url(url: str, *, source: str = "--llm-base-url") -> None:
+    """Refuse (``pytest.UsageError`` naming ``source``) what is not an http(s) URL with a host
+    and a valid port."""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as error:
+        problem = str(error)
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http(s) URL with a host"
+        elif any(ord(character) < 33 for character in url):
+            problem = "it holds spaces or control characters"
+    if problem is not None:
         raise pytest.UsageError(
-            f"--llm-base-url {url!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000/v1"
+            f"{source} {url!r} is not a usable URL ({problem}); expected e.g. "
+            "http://127.0.0.1:8000/v1"
         )
 
 
 def is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:
