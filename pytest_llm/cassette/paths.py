@@ -72,23 +72,33 @@ def cassette_path(
         folder = module_folder / folder
     name = cassette_name(nodeid) if cassette is None else _relative_name(cassette)
     named = folder / module_path.stem / f"{name}.yaml"  # name may hold a folder: "sub/name"
+    if cassette is not None and not Path(os.path.normpath(named)).is_relative_to(
+        os.path.normpath(folder)
+    ):
+        raise CaseOptionsError(
+            f"cassette={cassette!r}: a cassette name may not leave the cassette folder "
+            f"({folder}); for a file elsewhere give a path ending in .yaml"
+        )
     return _checked_length(_resolved(named.parent) / named.name)
 
 
 def _relative_name(cassette: str) -> str:
-    """A ``cassette="name"`` value as a path below the cassette folder, or CaseOptionsError."""
+    """A ``cassette="name"`` value as a path below the cassette folder, or CaseOptionsError;
+    ``..`` may reach other modules' folders, never leave the cassette folder (checked by the
+    caller)."""
     pure = PurePosixPath(cassette)
-    if pure.is_absolute() or Path(cassette).is_absolute() or cassette.endswith(("/", os.sep)):
+    parts = [part for part in pure.parts if part != "."]
+    if (
+        pure.is_absolute()
+        or Path(cassette).is_absolute()
+        or cassette.endswith(("/", os.sep))
+        or not parts
+        or parts[-1] == ".."
+    ):
         raise CaseOptionsError(
             f"cassette={cassette!r}: a cassette name is a file name inside the cassette folder "
             "(it may hold sub-folders, 'sub/name'); for a file elsewhere give a path ending in "
             ".yaml"
-        )
-    parts = [part for part in pure.parts if part != "."]
-    if not parts or ".." in parts:
-        raise CaseOptionsError(
-            f"cassette={cassette!r}: a cassette name may not leave the cassette folder ('..'); "
-            "for a file elsewhere give a path ending in .yaml"
         )
     *folders, last = [shortened(part) for part in parts]
     return "/".join([*folders, shortened(last, MAX_COMPONENT_BYTES - len(".yaml"))])
