@@ -6,6 +6,8 @@ import dataclasses
 import enum
 import ipaddress
 import os
+import re
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,19 +120,30 @@ def _model(config: pytest.Config) -> str:
 def redact_pattern_problem(pattern: str) -> str | None:
     """Why ``pattern`` cannot be an ``llm_redact`` pattern, or None: it must compile and must
     not match the empty string (it would "redact" between every two characters)."""
-    import re
-
     try:
         compiled = re.compile(pattern)
     except re.error as error:
         return f"{pattern!r} is not a valid regular expression: {error}"
-    probes = ("", "Aa0 _-./:=@\n")
-    if any(match.end() == match.start() for probe in probes for match in compiled.finditer(probe)):
+    if _shortest_match(pattern, compiled) == 0:
         return (
             f"{pattern!r} matches the empty string, so it would match everywhere; "
             "make it match at least one character (e.g. use + instead of *)."
         )
     return None
+
+
+def _shortest_match(pattern: str, compiled: re.Pattern[str]) -> int:
+    """The fewest characters ``pattern`` can match (0: it can match the empty string)."""
+    try:  # the regular-expression parser's own width (exact; module name by Python version)
+        if sys.version_info >= (3, 11):
+            from re import _parser as sre_parse
+        else:  # pragma: no cover
+            import sre_parse
+        return int(sre_parse.parse(pattern).getwidth()[0])
+    except Exception:
+        probes = ("", "Aa0 _-./:=@\n")
+        empty = any(m.end() == m.start() for probe in probes for m in compiled.finditer(probe))
+        return 0 if empty else 1
 
 
 def checked_report_path(report: str) -> Path:
