@@ -57,7 +57,9 @@ class CaseOptions:
             raise CaseOptionsError(
                 f"token_budget must be a positive integer, got {self.token_budget!r}"
             )
-        if isinstance(self.tags, str) or not all(isinstance(tag, str) for tag in self.tags):
+        if not isinstance(self.tags, (tuple, list)) or not all(
+            isinstance(tag, str) for tag in self.tags
+        ):
             raise CaseOptionsError(f"tags must be a list of strings, got {self.tags!r}")
 
 

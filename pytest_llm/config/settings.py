@@ -158,6 +158,16 @@ def checked_report_path(report: str) -> Path:
         raise pytest.UsageError(
             f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
         )
+    try:
+        _check_writable(path, report)
+    except OSError as error:  # e.g. a name too long for the file system
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: {error.strerror or error}"
+        ) from None
+    return path
+
+
+def _check_writable(path: Path, report: str) -> None:
     if path.is_dir():
         raise pytest.UsageError(f"--llm-report {report}: is a folder; give a file path.")
     existing = path.absolute().parent
@@ -173,7 +183,10 @@ def checked_report_path(report: str) -> Path:
         raise pytest.UsageError(
             f"--llm-report {report}: cannot be written: no write permission in {existing}."
         )
-    return path
+    if any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise pytest.UsageError(
+            f"--llm-report {report[:60]}...: cannot be written: a name is longer than 255 bytes."
+        )
 
 
 def _drift_method(method: str) -> str:
