@@ -464,7 +464,7 @@ def run_check(arguments: argparse.Namespace) -> int:
     start = Path.cwd()
     config_file, redact_patterns, cassette_dir = _check_settings(start)
     # no path: the whole project (the folder of its pytest configuration), wherever run from
-    default = config_file.parent if config_file is not None else Path(".")
+    default = Path(os.path.relpath(config_file.parent, start)) if config_file else Path(".")
     paths: list[Path] = arguments.paths or [default]
     extra = checks.project_secrets(redact_patterns, os.environ)
     files, unreadable = _check_targets(paths, cassette_dir)
