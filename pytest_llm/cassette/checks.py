@@ -28,7 +28,7 @@ _MIN_SECRET_LENGTH = 8
 
 def project_secrets(redact_patterns: Sequence[str], environ: Mapping[str, str]) -> ExtraSecrets:
     """What ``pytest-llm check`` looks for besides the secret shapes: the project's
-    ``llm_redact`` patterns and the values of the credential variables (``OPENAI_API_KEY``...)
+    ``llm_redact`` patterns and the values of the providers' credential variables
     set in ``environ`` (the replay placeholders and values under 8 characters left out)."""
     placeholders = set(replay_placeholders().values())
     found: list[tuple[str, re.Pattern[str]]] = [
