@@ -9,10 +9,11 @@ import pytest
 
 from pytest_llm.case import budgets
 from pytest_llm.case.state import Case
+from pytest_llm.errors import PytestLLMError
 from pytest_llm.providers import pricing
 
 
-class PassRateTooLow(AssertionError):
+class PassRateTooLow(PytestLLMError, AssertionError):
     """Too few of a case's samples passed: reported with its message only."""
 
 
