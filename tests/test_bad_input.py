@@ -274,6 +274,9 @@ def test_a_remote_ref_is_never_fetched():
     local = {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}
     assert schemas.violations({"a": 1}, local) == []
     assert schemas.violations({"a": "x"}, local) == ["$.a: 'x' is not of type 'integer'"]
+    metaschema = {"$ref": "https://json-schema.org/draft/2020-12/schema"}  # bundled: no fetch
+    assert schemas.violations({"type": "object"}, metaschema) == []
+    assert schemas.violations({"type": 3}, metaschema) != []
 
 
 def test_assert_schema_with_a_remote_ref_is_a_clear_failure(pytester):

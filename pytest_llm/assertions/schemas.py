@@ -93,10 +93,12 @@ def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
     """Every violation as ``$.path.to[0].field: message``, in document order; a ``$ref`` that
     is not inside ``schema`` raises :class:`InvalidSchemaError` (never fetched)."""
     from jsonschema import validators
+    from jsonschema_specifications import REGISTRY as METASCHEMAS
     from referencing import Registry
     from referencing.exceptions import Unresolvable
 
-    registry: Registry[Any] = Registry(retrieve=_refuse_remote)  # type: ignore[call-arg]
+    # the metaschemas (bundled with jsonschema) resolve; anything else is refused, not fetched
+    registry: Registry[Any] = METASCHEMAS.combine(Registry(retrieve=_refuse_remote))  # type: ignore[call-arg]
     validator = validators.validator_for(schema)(schema, registry=registry)
     try:
         found = list(validator.iter_errors(instance))
