@@ -89,17 +89,25 @@ def _refuse_remote(uri: str) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _offline_registry() -> Any:
+    """A registry that fetches nothing (:func:`_refuse_remote`); jsonschema adds the bundled
+    metaschemas to it, so those still resolve by URL. Built once: registries are immutable."""
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse_remote)  # type: ignore[call-arg]
+
+
 def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
     """Every violation as ``$.path.to[0].field: message``, in document order; a ``$ref`` that
     is not inside ``schema`` raises :class:`InvalidSchemaError` (never fetched)."""
     from jsonschema import validators
-    from jsonschema_specifications import REGISTRY as METASCHEMAS
-    from referencing import Registry
     from referencing.exceptions import Unresolvable
 
-    # the metaschemas (bundled with jsonschema) resolve; anything else is refused, not fetched
-    registry: Registry[Any] = METASCHEMAS.combine(Registry(retrieve=_refuse_remote))  # type: ignore[call-arg]
-    validator = validators.validator_for(schema)(schema, registry=registry)
+    try:  # one validator per distinct schema: building one costs more than a validation
+        validator = _validator(json.dumps(schema, sort_keys=True))
+    except (TypeError, ValueError):  # not plain JSON (a tuple key...): this call only
+        validator = validators.validator_for(schema)(schema, registry=_offline_registry())
     try:
         found = list(validator.iter_errors(instance))
     except Unresolvable as error:
@@ -120,4 +128,4 @@ def _validator(text: str) -> Any:
     from jsonschema import validators
 
     schema = json.loads(text)
-    return validators.validator_for(schema)(schema)
+    return validators.validator_for(schema)(schema, registry=_offline_registry())
