@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llm.case import collection, unused_cassettes
-from pytest_llm.case.budgets import BudgetConfigurationError
+from pytest_llm.case.budgets import BudgetConfigurationError, BudgetExceeded
 from pytest_llm.case.datasets import DATASET_MARKER
 from pytest_llm.case.options import MARKER_SIGNATURE
-from pytest_llm.case.samples import run_samples
+from pytest_llm.case.samples import PassRateTooLow, run_samples
 from pytest_llm.case.state import CallLog, Case, CassetteView
 from pytest_llm.config import environment, settings
 from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
@@ -274,6 +274,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             case_runner.run(engine, case, body)
         except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
             message = str(error)
+        except (BudgetExceeded, PassRateTooLow) as error:  # the test's line, not the plugin's
+            path, line, _ = item.location
+            message = f"{path}:{(line or 0) + 1}: {item.name}: {error}"
         if message is not None:  # outside the except block: no "during handling" chain
             pytest.fail(message, pytrace=False)
 

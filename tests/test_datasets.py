@@ -88,7 +88,7 @@ def test_gate_tolerates_failing_records_until_the_rate_drops(inner, workers):
         [
             "*= LLM data sets =*",
             "data set evals/refunds.yaml: 3/4 passed (75.0%), gate 75.0%: ok",
-            "*XFAIL*test_eval?slow? - tolerated by the data-set gate (min_pass_rate 0.75 for evals/refunds.yaml); the record failed: AssertionError: LLM budget exceeded:*",
+            "*XFAIL*test_eval?slow? - tolerated by the data-set gate (min_pass_rate 0.75 for evals/refunds.yaml); the record failed: Failed: *LLM budget exceeded:*",
         ]
     )
     report = json.loads((inner.pytester.path / "report.json").read_text())

@@ -9,22 +9,31 @@ The suite runs a small number of examples per target; for the long run:
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
 from pytest_llm.case import datasets
-from pytest_llm.cassette import fast_yaml, file_format
-from pytest_llm.errors import CassetteError
+from pytest_llm.case.options import KEYWORDS, build_options
+from pytest_llm.cassette import fast_yaml, file_format, paths
+from pytest_llm.errors import CaseOptionsError, CassetteError
 from pytest_llm.providers import first_content_offset, openai, sse
 from pytest_llm.providers.openai import PROVIDER as OPENAI
 
 EXAMPLES = int(os.environ.get("PYTEST_LLM_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Whole inner pytest sessions (pytester): a tenth of the examples (each costs ~50 ms).
+SESSIONS = settings(
+    max_examples=max(10, EXAMPLES // 10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 json_values = st.recursive(
     st.none()
@@ -183,3 +192,137 @@ def test_a_bad_explicit_tag_is_a_cassette_error_naming_the_file():
             assert str(error).startswith("bad.yaml") and "malformed cassette YAML" in str(error)
         else:
             raise AssertionError(f"{value} was accepted")
+
+
+# --------------------------------------------------------------------------- options, ini, marker
+
+#: Values a user (or a data-set record) may hand a keyword, including the awkward floats.
+keyword_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(),
+    st.text(max_size=40),
+    st.lists(st.text(max_size=8), max_size=3),
+    st.sampled_from(["/", "..", "../..", "a/../../..", "/tmp/x.yaml", "../../x.yaml", "a\0b", "x" * 300]),
+)  # fmt: skip
+marker_keywords = st.dictionaries(
+    st.one_of(st.sampled_from(KEYWORDS), st.text(min_size=1, max_size=12)),
+    keyword_values,
+    max_size=3,
+)
+
+
+@FUZZ
+@given(marker_keywords)
+def test_case_options_and_cassette_paths_raise_only_case_option_errors(tmp_path_factory, keywords):
+    """Whatever the keywords, a CaseOptionsError naming the test or a cassette path inside the
+    cassette folder (a name) or the project (a relative .yaml path)."""
+    project = tmp_path_factory.getbasetemp() / "project"
+    module = project / "tests" / "test_app.py"
+    try:
+        options = build_options(keywords, where="tests/test_app.py::test_x")
+        path = paths.cassette_path(
+            module, "tests/test_app.py::test_x", "cassettes", options.cassette, project_root=project
+        )
+    except CaseOptionsError as error:
+        assert str(error)
+        return
+    if options.cassette is None or not Path(options.cassette).is_absolute():
+        inside = (
+            project.resolve() if options.cassette else project.resolve() / "tests" / "cassettes"
+        )
+        assert path.is_relative_to(inside), (options.cassette, path)
+    assert all(len(os.fsencode(part)) <= 255 for part in path.parts)
+
+
+def _source(value: object) -> str:
+    """``value`` as Python source (``float("nan")`` for the floats repr cannot spell)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return repr(value)
+
+
+def _assert_no_internal_error(result: pytest.RunResult) -> None:
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output, output
+    assert f"pytest_llm{os.sep}" not in output, f"a traceback through the plugin:\n{output}"
+    assert result.ret in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+        pytest.ExitCode.USAGE_ERROR,
+    ), output
+
+
+@SESSIONS
+@given(marker_keywords)
+def test_marker_keywords_never_give_an_internal_error(pytester, keywords):
+    arguments = ", ".join(
+        f"{key}={_source(value)}"
+        for key, value in keywords.items()
+        if key.isidentifier() and key not in ("True", "False", "None")
+    )
+    pytester.makepyfile(
+        test_app=f"""
+        from pytest_llm import llm_case
+
+        @llm_case({arguments})
+        def test_case(llm_cassette):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    _assert_no_internal_error(result)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("errors", outcomes.get("error", 0)) == 1
+
+
+option_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@SESSIONS
+@given(
+    st.dictionaries(
+        st.sampled_from(["--llm-model", "--llm-base-url", "--llm-report"]), option_text, max_size=3
+    )
+)
+def test_command_line_options_never_give_an_internal_error(pytester, monkeypatch, options):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    pytester.makepyfile(test_app="def test_plain():\n    pass\n")
+    arguments = []
+    for option, value in options.items():
+        if option == "--llm-report":  # kept inside the test's folder: nothing written elsewhere
+            name = value.replace("/", "_").replace("\\", "_").replace("\0", "_")
+            value = f"reports/{name if name not in ('', '.', '..') else 'r'}"
+            value += st_suffix(value)
+        arguments.append(f"{option}={value}")
+    _assert_no_internal_error(pytester.runpytest_inprocess("-p", "no:cacheprovider", *arguments))
+
+
+def st_suffix(value: str) -> str:
+    """Half the fuzzed report paths end in a suffix the plugin accepts (so the report is written)."""
+    return ".md" if len(value) % 2 else ""
+
+
+ini_names = st.sampled_from(
+    ["llm_cassette_dir", "llm_model", "llm_embedding_model", "llm_similarity_threshold",
+     "llm_drift_method", "llm_local_embedding_model", "llm_redact", "llm_prices",
+     "llm_allowed_hosts"]
+)  # fmt: skip
+ini_text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="[]"),
+    max_size=30,
+)
+
+
+@SESSIONS
+@given(st.dictionaries(ini_names, st.lists(ini_text, min_size=1, max_size=3), max_size=3))
+def test_ini_values_never_give_an_internal_error(pytester, values):
+    lines = []
+    for name, value_lines in values.items():
+        cleaned = [line.strip() for line in value_lines if line.strip()]
+        if cleaned:
+            lines.append(f"{name} =\n" + "".join(f"    {line}\n" for line in cleaned))
+    pytester.makeini("[pytest]\n" + "".join(lines))
+    pytester.makepyfile(test_app="def test_plain():\n    pass\n")
+    _assert_no_internal_error(pytester.runpytest_inprocess("-p", "no:cacheprovider"))

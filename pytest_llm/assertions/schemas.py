@@ -80,15 +80,46 @@ def _check_schema_text(text: str) -> None:
         ) from None
 
 
-def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
-    """Every violation as ``$.path.to[0].field: message``, in document order."""
-    from jsonschema import validators
-
-    validator = validators.validator_for(schema)(schema)
-    errors = sorted(
-        validator.iter_errors(instance),
-        key=lambda error: [str(part) for part in error.absolute_path],
+def _refuse_remote(uri: str) -> Any:
+    """The registry's retrieval: nothing is fetched (no network in tests, no file reads), so a
+    ``$ref`` to a schema that is not inside the schema itself is an error of the test."""
+    raise InvalidSchemaError(
+        f"the schema refers to {uri!r} ($ref), which pytest-llm does not fetch (no network or "
+        "file access during tests); put the referenced schema under $defs of the schema itself"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_registry() -> Any:
+    """A registry that fetches nothing (:func:`_refuse_remote`); jsonschema adds the bundled
+    metaschemas to it, so those still resolve by URL. Built once: registries are immutable."""
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse_remote)  # type: ignore[call-arg]
+
+
+def violations(instance: Any, schema: dict[str, Any]) -> list[str]:
+    """Every violation as ``$.path.to[0].field: message``, in document order; a ``$ref`` that
+    is not inside ``schema`` raises :class:`InvalidSchemaError` (never fetched)."""
+    from jsonschema import validators
+    from referencing.exceptions import Unresolvable
+
+    try:  # one validator per distinct schema: building one costs more than a validation
+        validator = _validator(json.dumps(schema, sort_keys=True))
+    except (TypeError, ValueError):  # not plain JSON (a tuple key...): this call only
+        validator = validators.validator_for(schema)(schema, registry=_offline_registry())
+    try:
+        found = list(validator.iter_errors(instance))
+    except Unresolvable as error:
+        cause = error.__cause__ or error.__context__
+        while cause is not None and not isinstance(cause, InvalidSchemaError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise InvalidSchemaError(str(cause)) from None
+        raise InvalidSchemaError(
+            f"the schema has a $ref that cannot be resolved: {error}"
+        ) from None
+    errors = sorted(found, key=lambda error: [str(part) for part in error.absolute_path])
     return [f"{error.json_path}: {error.message}" for error in errors]
 
 
@@ -97,4 +128,4 @@ def _validator(text: str) -> Any:
     from jsonschema import validators
 
     schema = json.loads(text)
-    return validators.validator_for(schema)(schema)
+    return validators.validator_for(schema)(schema, registry=_offline_registry())

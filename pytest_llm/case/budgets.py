@@ -14,6 +14,11 @@ class BudgetConfigurationError(PytestLLMError, Exception):
     """A budget cannot be checked (a cost budget for a model without a price)."""
 
 
+class BudgetExceeded(PytestLLMError, AssertionError):
+    """A case went over one of its budgets: reported with its message only (no traceback
+    through the plugin: the budget is checked after the test body returned)."""
+
+
 def breaches(
     options: CaseOptions, calls: Sequence[LLMCall], prices: Mapping[str, pricing.Price]
 ) -> list[str]:

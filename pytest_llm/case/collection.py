@@ -11,6 +11,7 @@ from pytest_llm.case.datasets import DATASET_MARKER
 from pytest_llm.case.options import KEYWORDS, build_options, merged_marker_keywords
 from pytest_llm.case.state import Case, CassetteView
 from pytest_llm.cassette.paths import cassette_path
+from pytest_llm.errors import CaseOptionsError
 
 #: Requesting one of these fixtures makes a test an LLM case even without the marker.
 CASE_FIXTURES = frozenset({"llm_client", "llm_async_client", "llm_calls", "llm_cassette"})
@@ -25,12 +26,25 @@ def case_for(item: pytest.Item, cassette_dir: str) -> Case | None:
     marked, keywords = merged_marker_keywords(item)
     if not marked and dataset is None and not CASE_FIXTURES.intersection(item.fixturenames):
         return None
+    from_record = False
     if dataset is not None:  # a record's own option keys override the marker's
         record = item.callspec.params.get("case") if hasattr(item, "callspec") else None
         if isinstance(record, dict):
             keywords.update({key: value for key, value in record.items() if key in KEYWORDS})
+            from_record = "cassette" in record
     options = build_options(keywords, where=item.nodeid)
-    path = cassette_path(item.path, item.nodeid, cassette_dir, options.cassette)
+    try:
+        path = cassette_path(
+            item.path,
+            item.nodeid,
+            cassette_dir,
+            options.cassette,
+            project_root=item.config.rootpath,
+            absolute_allowed=not from_record,  # a data set is input, not the test's own code
+        )
+    except CaseOptionsError as error:
+        origin = f"record {dataset.kwargs['path']}" if from_record and dataset else "@llm_case"
+        raise CaseOptionsError(f"{item.nodeid}: {origin} {error}") from None
     case = Case(
         nodeid=item.nodeid,
         options=options,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,8 +27,14 @@ class CaseOptions:
     tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.cassette is not None and (not isinstance(self.cassette, str) or not self.cassette):
+        if self.cassette is not None and (
+            not isinstance(self.cassette, str) or not self.cassette.strip()
+        ):
             raise CaseOptionsError(f"cassette must be a non-empty string, got {self.cassette!r}")
+        if self.cassette is not None and any(ord(character) < 32 for character in self.cassette):
+            raise CaseOptionsError(
+                f"cassette must not hold control characters (such as NUL), got {self.cassette!r}"
+            )
         if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
             raise CaseOptionsError(f"samples must be an integer >= 1, got {self.samples!r}")
         if not _is_number(self.min_pass_rate) or not 0.0 <= self.min_pass_rate <= 1.0:
@@ -36,9 +43,11 @@ class CaseOptions:
             )
         for name in ("latency_budget", "ttft_budget", "cost_budget"):
             value = getattr(self, name)
-            if value is not None and (not _is_number(value) or value <= 0):
+            if value is not None and (
+                not _is_number(value) or not math.isfinite(value) or value <= 0
+            ):
                 raise CaseOptionsError(
-                    f"{name} must be a positive number of {_unit(name)}, got {value!r}"
+                    f"{name} must be a positive, finite number of {_unit(name)}, got {value!r}"
                 )
         if self.token_budget is not None and (
             not isinstance(self.token_budget, int)
@@ -48,7 +57,9 @@ class CaseOptions:
             raise CaseOptionsError(
                 f"token_budget must be a positive integer, got {self.token_budget!r}"
             )
-        if isinstance(self.tags, str) or not all(isinstance(tag, str) for tag in self.tags):
+        if not isinstance(self.tags, (tuple, list)) or not all(
+            isinstance(tag, str) for tag in self.tags
+        ):
             raise CaseOptionsError(f"tags must be a list of strings, got {self.tags!r}")
 
 

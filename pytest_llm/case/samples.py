@@ -9,7 +9,12 @@ import pytest
 
 from pytest_llm.case import budgets
 from pytest_llm.case.state import Case
+from pytest_llm.errors import PytestLLMError
 from pytest_llm.providers import pricing
+
+
+class PassRateTooLow(PytestLLMError, AssertionError):
+    """Too few of a case's samples passed: reported with its message only."""
 
 
 @dataclasses.dataclass
@@ -41,7 +46,7 @@ def run_samples(
             body()
             breached = budgets.breaches(options, case.calls, prices)
             if breached:
-                raise AssertionError("LLM budget exceeded:\n  " + "\n  ".join(breached))
+                raise budgets.BudgetExceeded("LLM budget exceeded:\n  " + "\n  ".join(breached))
         except budgets.BudgetConfigurationError:
             raise
         except (Exception, pytest.fail.Exception) as error:
@@ -55,7 +60,7 @@ def run_samples(
             f"{results.passed}/{results.total} samples passed, below min_pass_rate {options.min_pass_rate:g}:"
         ]
         lines += [f"  run {run}: {message}" for run, message in results.failures]
-        raise AssertionError("\n".join(lines))
+        raise PassRateTooLow("\n".join(lines))
     return results
 
 

@@ -6,7 +6,7 @@ header, or it stored an error response that says more about the API's mood than 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -17,7 +17,29 @@ from pytest_llm.cassette.file_format import FORMAT_NAME, VCRPY_VERSION, parse_ca
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
 from pytest_llm.errors import CassetteError
+from pytest_llm.providers import credential_env_vars, replay_placeholders
 from pytest_llm.replay.recorder import UNSTORABLE_STATUSES
+
+#: Named patterns searched for besides the built-in secret shapes: ``(kind, pattern)``.
+ExtraSecrets = Sequence[tuple[str, "re.Pattern[str]"]]
+#: Shorter environment values are not looked for: they would match by chance.
+_MIN_SECRET_LENGTH = 8
+
+
+def project_secrets(redact_patterns: Sequence[str], environ: Mapping[str, str]) -> ExtraSecrets:
+    """What ``pytest-llm check`` looks for besides the secret shapes: the project's
+    ``llm_redact`` patterns and the values of the providers' credential variables
+    set in ``environ`` (the replay placeholders and values under 8 characters left out)."""
+    placeholders = set(replay_placeholders().values())
+    found: list[tuple[str, re.Pattern[str]]] = [
+        (f"llm_redact {pattern!r}", re.compile(pattern)) for pattern in redact_patterns
+    ]
+    for name in credential_env_vars():
+        value = environ.get(name, "").strip()
+        if len(value) >= _MIN_SECRET_LENGTH and value not in placeholders:
+            found.append((f"the value of ${name}", re.compile(re.escape(value))))
+    return found
+
 
 OWN_FORMAT = FORMAT_NAME
 VCRPY_FORMAT = "vcrpy"
@@ -51,21 +73,22 @@ def is_error_status(status: int) -> bool:
     return status in UNSTORABLE_STATUSES or status >= 500
 
 
-def problems(path: Path | str, text: str) -> list[str]:
+def problems(path: Path | str, text: str, *, extra: ExtraSecrets = ()) -> list[str]:
     """Every problem of the cassette ``text`` (read from ``path``), one ``path: problem`` line
-    each; an empty list for a good cassette."""
+    each; an empty list for a good cassette. ``extra`` (see :func:`project_secrets`) are
+    secrets looked for besides the built-in shapes."""
     try:
         interactions = parse_cassette(text, path)
     except CassetteError as error:
         return [str(error)]
-    stored = _secret_findings(text)
+    stored = _secret_findings(text, extra)
     found = [
         f"{path}:{_line_of(text, finding.start)}: {_secret_problem(finding)}" for finding in stored
     ]
     seen = {finding.value for finding in stored}
     found += [
         f"{path}: interaction #{number}: in the {where}: {_secret_problem(finding)}"
-        for number, where, finding in _decoded_secrets(interactions)
+        for number, where, finding in _decoded_secrets(interactions, extra)
         if finding.value not in seen
     ]
     found += _credential_headers(path, text)
@@ -77,12 +100,14 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _decoded_secrets(interactions: list[Interaction]) -> Iterator[tuple[int, str, Finding]]:
+def _decoded_secrets(
+    interactions: list[Interaction], extra: ExtraSecrets = ()
+) -> Iterator[tuple[int, str, Finding]]:
     """Secrets in the decoded interactions: also in gzip or base64 bodies, which a look at the
     file cannot see."""
     for number, interaction in enumerate(interactions, start=1):
         for where, text in _interaction_texts(interaction):
-            for finding in _secret_findings(text):
+            for finding in _secret_findings(text, extra):
                 yield number, where, finding
 
 
@@ -98,14 +123,19 @@ def _interaction_texts(interaction: Interaction) -> Iterator[tuple[str, str]]:
     yield "response body", interaction.response_body.decode("utf-8", "replace")
 
 
-def _secret_findings(text: str) -> list[Finding]:
+def _secret_findings(text: str, extra: ExtraSecrets = ()) -> list[Finding]:
     """Matches of the secret shapes that scrubbing removes (the same ones ``assert_no_pii``
-    calls API keys), named by shape."""
+    calls API keys), named by shape, and of ``extra``; a span found twice is reported once."""
     named = [
         Finding(kind, match.start(), match.end(), match.group())
-        for kind, pattern in SECRET_SHAPES.items()
+        for kind, pattern in (*SECRET_SHAPES.items(), *extra)
         for match in pattern.finditer(text)
+        if match.end() > match.start()
     ]
+    unique: dict[tuple[int, int], Finding] = {}
+    for finding in named:  # the built-in shape's name wins over an extra pattern's
+        unique.setdefault((finding.start, finding.end), finding)
+    named = list(unique.values())
     return sorted(named, key=lambda finding: finding.start)
 
 

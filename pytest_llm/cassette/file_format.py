@@ -12,6 +12,9 @@ import base64
 import gzip
 import json
 import os
+import re
+import stat
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -358,9 +361,42 @@ def _default_reason(status: int) -> str:
         return ""
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+#: The name of the atomic writer's temporary file of a cassette: ``.<name>.<pid>.tmp``.
+STALE_TEMPORARY = re.compile(r"\..+\.ya?ml\.\d+\.tmp")
+#: A temporary file older than this (seconds) was left by a killed writer: no write of one
+#: cassette takes an hour, however loaded the machine.
+STALE_AFTER_S = 3600.0
+
+
+def remove_stale_temporaries(folder: Path, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete, in ``folder`` only (not below it), the regular files named like the atomic
+    writer's cassette temporaries whose last change is older than ``older_than_s``: a process
+    killed between writing and renaming leaves one behind. Returns what was deleted."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not STALE_TEMPORARY.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime > older_than_s:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
+
+
+def write_atomically(path: Path, text: str, *, clean_stale: bool = False) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one; with
+    ``clean_stale`` (cassette folders only) first :func:`remove_stale_temporaries` there."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if clean_stale:
+        remove_stale_temporaries(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8") as handle:

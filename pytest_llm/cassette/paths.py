@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from pytest_llm.errors import CaseOptionsError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]+=,@]+")
 _MAX_NAME = 120
+#: The longest file or folder name the plugin writes, in UTF-8 bytes: file systems allow 255,
+#: and the atomic writer's temporary file adds ``.`` + ``.<pid>.tmp`` to the name.
+MAX_COMPONENT_BYTES = 200
+#: The longest cassette path, in UTF-8 bytes (Linux allows 4096 for a whole path).
+MAX_PATH_BYTES = 3900
 
 
 def cassette_name(nodeid: str) -> str:
@@ -21,23 +29,114 @@ def cassette_name(nodeid: str) -> str:
     return name
 
 
-def cassette_path(module_path: Path, nodeid: str, cassette_dir: str, cassette: str | None) -> Path:
+def shortened(component: str, limit: int = MAX_COMPONENT_BYTES) -> str:
+    """``component`` itself when it fits in ``limit`` UTF-8 bytes, else a stable short form:
+    its beginning, ``-`` and 10 hex digits of its SHA-1 (the suffix, e.g. ``.yaml``, kept)."""
+    if len(component.encode("utf-8", "surrogatepass")) <= limit:
+        return component
+    stem, suffix = (
+        (component[: -len(Path(component).suffix)], Path(component).suffix)
+        if component.endswith((".yaml", ".yml"))
+        else (component, "")
+    )
+    digest = hashlib.sha1(component.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    room = limit - len(suffix) - len(digest) - 1
+    prefix = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+    return f"{prefix}-{digest}{suffix}"
+
+
+def cassette_path(
+    module_path: Path,
+    nodeid: str,
+    cassette_dir: str,
+    cassette: str | None,
+    *,
+    project_root: Path | None = None,
+    absolute_allowed: bool = True,
+) -> Path:
     """The cassette of a test.
 
     Default: ``<module folder>/<cassette_dir>/<module stem>/<test name>.yaml``. With
-    ``cassette="name"`` the name replaces the test name; a value ending in ``.yaml``/``.yml``
-    is a path, relative to the module's folder unless absolute.
+    ``cassette="name"`` the name replaces the test name (it may hold sub-folders, never ``..``
+    nor a leading ``/``); a value ending in ``.yaml``/``.yml`` is a path, relative to the
+    module's folder (and then inside ``project_root``) unless absolute, which only
+    ``absolute_allowed`` permits (the test's own marker, not a data-set record). Names longer
+    than :data:`MAX_COMPONENT_BYTES` are :func:`shortened`. A bad value raises
+    :class:`CaseOptionsError` saying why.
     """
     module_folder = module_path.parent
     if cassette is not None and cassette.endswith((".yaml", ".yml")):
-        given = module_folder / cassette
-        return _resolved(given.parent) / given.name
+        return _checked_length(_yaml_path(module_folder, cassette, project_root, absolute_allowed))
     folder = Path(cassette_dir)
     if not folder.is_absolute():
         folder = module_folder / folder
-    name = cassette if cassette is not None else cassette_name(nodeid)
+    name = cassette_name(nodeid) if cassette is None else _relative_name(cassette)
     named = folder / module_path.stem / f"{name}.yaml"  # name may hold a folder: "sub/name"
-    return _resolved(named.parent) / named.name
+    if cassette is not None and not Path(os.path.normpath(named)).is_relative_to(
+        os.path.normpath(folder)
+    ):
+        raise CaseOptionsError(
+            f"cassette={cassette!r}: a cassette name may not leave the cassette folder "
+            f"({folder}); for a file elsewhere give a path ending in .yaml"
+        )
+    return _checked_length(_resolved(named.parent) / named.name)
+
+
+def _relative_name(cassette: str) -> str:
+    """A ``cassette="name"`` value as a path below the cassette folder, or CaseOptionsError;
+    ``..`` may reach other modules' folders, never leave the cassette folder (checked by the
+    caller)."""
+    pure = PurePosixPath(cassette)
+    parts = [part for part in pure.parts if part != "."]
+    if (
+        pure.is_absolute()
+        or Path(cassette).is_absolute()
+        or cassette.endswith(("/", os.sep))
+        or not parts
+        or parts[-1] == ".."
+    ):
+        raise CaseOptionsError(
+            f"cassette={cassette!r}: a cassette name is a file name inside the cassette folder "
+            "(it may hold sub-folders, 'sub/name'); for a file elsewhere give a path ending in "
+            ".yaml"
+        )
+    *folders, last = [shortened(part) for part in parts]
+    return "/".join([*folders, shortened(last, MAX_COMPONENT_BYTES - len(".yaml"))])
+
+
+def _yaml_path(
+    module_folder: Path, cassette: str, project_root: Path | None, absolute_allowed: bool
+) -> Path:
+    given = Path(cassette)
+    if given.is_absolute():
+        if not absolute_allowed:
+            raise CaseOptionsError(
+                f"cassette={cassette!r}: a data-set record may not name an absolute path; "
+                "give a name or a path relative to the test module"
+            )
+        candidate = Path(os.path.normpath(given))
+    else:
+        candidate = Path(os.path.normpath(module_folder / given))
+        root = Path(os.path.normpath(project_root.absolute())) if project_root else None
+        if root is not None and not candidate.is_relative_to(root):
+            raise CaseOptionsError(
+                f"cassette={cassette!r}: resolves to {candidate}, outside the project "
+                f"({root}); a relative cassette path must stay inside the project (an absolute "
+                "path in the test's own @llm_case is allowed)"
+            )
+    parts = [shortened(part) for part in candidate.parts[1:]]
+    shortened_path = Path(candidate.parts[0], *parts)
+    return _resolved(shortened_path.parent) / shortened_path.name
+
+
+def _checked_length(path: Path) -> Path:
+    if len(os.fsencode(path)) > MAX_PATH_BYTES:
+        raise CaseOptionsError(
+            f"the cassette path {str(path)[:80]}... is {len(os.fsencode(path))} bytes long, more "
+            f"than the {MAX_PATH_BYTES} the plugin writes; choose a shorter cassette name or "
+            "llm_cassette_dir"
+        )
+    return path
 
 
 @functools.lru_cache(maxsize=4096)

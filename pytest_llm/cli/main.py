@@ -477,8 +477,13 @@ def scrubbed(interaction: Interaction, scrubber: Scrubber) -> Interaction:
 
 
 def run_check(arguments: argparse.Namespace) -> int:
-    paths: list[Path] = arguments.paths or [Path(".")]
-    files, unreadable = _check_targets(paths)
+    start = Path.cwd()
+    config_file, redact_patterns, cassette_dir = _check_settings(start)
+    # no path: the whole project (the folder of its pytest configuration), wherever run from
+    default = Path(os.path.relpath(config_file.parent, start)) if config_file else Path(".")
+    paths: list[Path] = arguments.paths or [default]
+    extra = checks.project_secrets(redact_patterns, os.environ)
+    files, unreadable = _check_targets(paths, cassette_dir)
     problems: list[str] = []
     for file in files:
         try:
@@ -489,7 +494,7 @@ def run_check(arguments: argparse.Namespace) -> int:
         except UnicodeDecodeError as error:
             problems.append(f"{file}: not a UTF-8 text file ({error.reason})")
             continue
-        problems += checks.problems(file, text)
+        problems += checks.problems(file, text, extra=extra)
     for line in problems:
         print(line)
     for line in unreadable:
@@ -498,13 +503,39 @@ def run_check(arguments: argparse.Namespace) -> int:
     return 2 if unreadable else 1 if problems else 0
 
 
-def _check_targets(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
-    """The files to check (named files, cassettes below named folders) and the paths missing."""
+def _check_settings(start: Path) -> tuple[Path | None, list[str], str]:
+    """The project's pytest configuration file (from ``start`` upward), its ``llm_redact``
+    patterns (checked as pytest checks them) and its cassette folder name."""
+    from pytest_llm.config.settings import DEFAULT_CASSETTE_DIR, redact_pattern_problem
+
+    try:
+        config_file, patterns = project_file.ini_lines(start, "llm_redact")
+        _, folder = project_file.ini_lines(start, "llm_cassette_dir")
+    except project_file.ProjectConfigError as error:
+        raise CommandError(str(error)) from None
+    for pattern in patterns:
+        problem = redact_pattern_problem(pattern)
+        if problem is not None:
+            raise CommandError(f"{config_file}: llm_redact: {problem}")
+    return config_file, patterns, Path(folder[0]).name if folder else DEFAULT_CASSETTE_DIR
+
+
+def _check_targets(
+    paths: Sequence[Path], cassette_dir: str = "cassettes"
+) -> tuple[list[Path], list[str]]:
+    """The files to check (named files, cassettes below named folders) and the paths missing;
+    a file is in a cassette folder when a folder of its absolute path has that name (so a run
+    inside the cassette folder finds its files)."""
+    folder_names = {"cassettes", cassette_dir}
     files: list[Path] = []
     missing: list[str] = []
     for path in paths:
         if path.is_dir():
-            files += [file for file in yaml_files(path) if "cassettes" in file.parent.parts]
+            files += [
+                file
+                for file in yaml_files(path)
+                if folder_names.intersection(file.parent.absolute().parts)
+            ]
         elif path.exists():
             files.append(path)
         else:

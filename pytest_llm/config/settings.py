@@ -6,6 +6,8 @@ import dataclasses
 import enum
 import ipaddress
 import os
+import re
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,15 +56,16 @@ def from_config(config: pytest.Config) -> Settings:
     if record and rerecord:
         raise pytest.UsageError("--llm-record and --llm-rerecord exclude each other: choose one.")
     mode = Mode.RERECORD if rerecord else Mode.RECORD if record else Mode.REPLAY
-    base_url = config.getoption("llm_base_url") or os.environ.get(openai.BASE_URL_VARIABLE) or None
-    if base_url is not None:
-        validate_base_url(base_url)
+    option_url = config.getoption("llm_base_url")
+    if option_url is not None:
+        validate_base_url(option_url, source="--llm-base-url")
+        base_url: str | None = option_url
+    else:
+        base_url = os.environ.get(openai.BASE_URL_VARIABLE) or None
+        if base_url is not None:
+            validate_base_url(base_url, source=f"environment variable {openai.BASE_URL_VARIABLE}")
     report = config.getoption("llm_report")
-    report_path = Path(report) if report else None
-    if report_path is not None and report_path.suffix.lower() not in (".md", ".json"):
-        raise pytest.UsageError(
-            f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
-        )
+    report_path = checked_report_path(report) if report is not None else None
     threshold_text = config.getini("llm_similarity_threshold") or str(DEFAULT_SIMILARITY_THRESHOLD)
     try:
         threshold = float(threshold_text)
@@ -76,22 +79,23 @@ def from_config(config: pytest.Config) -> Settings:
         )
     patterns = tuple(line for line in config.getini("llm_redact") if line.strip())
     for pattern in patterns:
-        import re
-
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise pytest.UsageError(
-                f"ini llm_redact: {pattern!r} is not a valid regular expression: {error}"
-            ) from None
+        problem = redact_pattern_problem(pattern)
+        if problem is not None:
+            raise pytest.UsageError(f"ini llm_redact: {problem}")
+    cassette_dir = config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR
+    if any(ord(character) < 32 for character in cassette_dir):
+        raise pytest.UsageError(
+            f"ini llm_cassette_dir = {cassette_dir!r} holds a control character; "
+            "give a folder name such as 'cassettes'."
+        )
     return Settings(
         mode=mode,
-        model=config.getoption("llm_model") or config.getini("llm_model") or DEFAULT_MODEL,
+        model=_model(config),
         embedding_model=config.getini("llm_embedding_model") or DEFAULT_EMBEDDING_MODEL,
         local_embedding_model=config.getini("llm_local_embedding_model") or "",
         similarity_threshold=threshold,
         base_url=base_url,
-        cassette_dir=config.getini("llm_cassette_dir") or DEFAULT_CASSETTE_DIR,
+        cassette_dir=cassette_dir,
         redact_patterns=patterns,
         allowed_hosts=_allowed_hosts(config.getini("llm_allowed_hosts")),
         report_path=report_path,
@@ -110,6 +114,91 @@ def _allowed_hosts(lines: list[str]) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
+def _model(config: pytest.Config) -> str:
+    option = config.getoption("llm_model")
+    if option is not None:
+        if not option.strip() or option != option.strip():
+            raise pytest.UsageError(
+                f"--llm-model {option!r}: give a model name without surrounding spaces, "
+                f"e.g. --llm-model {DEFAULT_MODEL} (or leave the option out for the ini "
+                "value llm_model)."
+            )
+        return str(option)
+    return str(config.getini("llm_model") or DEFAULT_MODEL).strip() or DEFAULT_MODEL
+
+
+def redact_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be an ``llm_redact`` pattern, or None: it must compile and must
+    not match the empty string (it would "redact" between every two characters)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        return f"{pattern!r} is not a valid regular expression: {error}"
+    if _shortest_match(pattern, compiled) == 0:
+        return (
+            f"{pattern!r} matches the empty string, so it would match everywhere; "
+            "make it match at least one character (e.g. use + instead of *)."
+        )
+    return None
+
+
+def _shortest_match(pattern: str, compiled: re.Pattern[str]) -> int:
+    """The fewest characters ``pattern`` can match (0: it can match the empty string)."""
+    try:  # the regular-expression parser's own width (exact; module name by Python version)
+        if sys.version_info >= (3, 11):
+            from re import _parser as sre_parse
+        else:  # pragma: no cover
+            import sre_parse
+        return int(sre_parse.parse(pattern).getwidth()[0])
+    except Exception:
+        probes = ("", "Aa0 _-./:=@\n")
+        empty = any(m.end() == m.start() for probe in probes for m in compiled.finditer(probe))
+        return 0 if empty else 1
+
+
+def checked_report_path(report: str) -> Path:
+    """The ``--llm-report`` path, refused now (not after the run) when it cannot be written:
+    a wrong suffix, a folder, or a parent that is a file or not writable."""
+    if not report.strip() or "\0" in report:
+        raise pytest.UsageError(
+            f"--llm-report {report!r}: give a file path ending in .md or .json."
+        )
+    path = Path(report)
+    if path.suffix.lower() not in (".md", ".json"):
+        raise pytest.UsageError(
+            f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
+        )
+    try:
+        _check_writable(path, report)
+    except OSError as error:  # e.g. a name too long for the file system
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: {error.strerror or error}"
+        ) from None
+    return path
+
+
+def _check_writable(path: Path, report: str) -> None:
+    if path.is_dir():
+        raise pytest.UsageError(f"--llm-report {report}: is a folder; give a file path.")
+    existing = path.absolute().parent
+    while not existing.exists():  # the report writer creates missing folders
+        existing = existing.parent
+    if not existing.is_dir():
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: {existing} is not a folder."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise pytest.UsageError(
+            f"--llm-report {report}: cannot be written: no write permission in {existing}."
+        )
+    if any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise pytest.UsageError(
+            f"--llm-report {report[:60]}...: cannot be written: a name is longer than 255 bytes."
+        )
+
+
 def _drift_method(method: str) -> str:
     if method not in ("fuzzy", "local"):
         raise pytest.UsageError(
@@ -126,18 +215,34 @@ def _prices(lines: list[str]) -> dict[str, Price]:
         raise pytest.UsageError(f"ini {error}") from None
 
 
-def validate_base_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def validate_base_url(url: str, *, source: str = "--llm-base-url") -> None:
+    """Refuse (``pytest.UsageError`` naming ``source``) what is not an http(s) URL with a host
+    and a valid port."""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as error:
+        problem = str(error)
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http(s) URL with a host"
+        elif any(ord(character) < 33 for character in url):
+            problem = "it holds spaces or control characters"
+    if problem is not None:
         raise pytest.UsageError(
-            f"--llm-base-url {url!r} is not an http(s) URL; expected e.g. http://127.0.0.1:8000/v1"
+            f"{source} {url!r} is not a usable URL ({problem}); expected e.g. "
+            "http://127.0.0.1:8000/v1"
         )
 
 
 def is_loopback_url(url: str | None) -> bool:
     if not url:
         return False
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:

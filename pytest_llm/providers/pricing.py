@@ -7,6 +7,7 @@ ini value, one ``model input output`` line each.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 
@@ -52,12 +53,18 @@ def parse_price_lines(lines: Iterable[str]) -> dict[str, Price]:
             continue
         try:
             model, input_price, output_price = parts
-            prices[model] = (float(input_price), float(output_price))
+            price = (float(input_price), float(output_price))
         except ValueError:
             raise ValueError(
                 f"llm_prices line {line!r}: expected 'model input_usd_per_million output_usd_per_million', "
                 "e.g. 'gpt-4o-mini 0.15 0.60'"
             ) from None
+        if not all(math.isfinite(value) and value >= 0 for value in price):
+            raise ValueError(
+                f"llm_prices line {line!r}: prices must be finite numbers >= 0 "
+                "(US dollars per million tokens), e.g. 'gpt-4o-mini 0.15 0.60'"
+            )
+        prices[model] = price
     return prices
 
 

@@ -174,7 +174,7 @@ def _record(
     text = file_format.render_cassette(interactions)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
         try:
-            file_format.write_atomically(case.path, text)
+            file_format.write_atomically(case.path, text, clean_stale=True)
         except OSError as error:
             kept = (
                 "the old cassette is unchanged" if case.path.exists() else "no cassette was written"

@@ -28,6 +28,7 @@ class LLMSession:
         self.pruned: list[Path] = []
         self.unfollowed: list[Path] = []
         self.prune_refused: str | None = None  # why --llm-prune deleted nothing
+        self.report_error: str | None = None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: object, error: object) -> None:
@@ -53,7 +54,15 @@ class LLMSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = self.settings.report_path
         if path is not None:
-            write_report(self.report, path)
+            try:
+                write_report(self.report, path)
+            except OSError as error:  # checked at configure time; the disk can still change
+                self.report_error = (
+                    f"pytest-llm: the LLM report could not be written to {path}: "
+                    f"{error.strerror or error}"
+                )
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
         gaps = list(self.usage.gaps)
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             gaps.append("the run was interrupted")
@@ -68,6 +77,9 @@ class LLMSession:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         self._unused_summary(terminalreporter)
+        if self.report_error is not None:
+            terminalreporter.write_sep("=", "LLM report", red=True)
+            terminalreporter.write_line(self.report_error, red=True)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
         if not lines:
             return
@@ -81,7 +93,7 @@ class LLMSession:
             )
             markup = {"green": True} if line.startswith("FIXED") else markup
             terminalreporter.write_line(line, **markup)
-        if self.settings.report_path is not None:
+        if self.settings.report_path is not None and self.report_error is None:
             terminalreporter.write_line(f"LLM report written to {self.settings.report_path}")
 
     def _unused_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
