@@ -1,5 +1,8 @@
 """Exceptions raised by pytest_llm, each carrying a message a person can act on.
 
+Public API: every exception a test or a tool may want to catch is defined here (the modules
+that raise them import them from here). The ``pytest-llm`` command's own usage errors stay in
+:mod:`pytest_llm.cli.main`.
 
 Every exception the plugin raises derives from :class:`PytestLLMError`, so
 ``except pytest_llm.errors.PytestLLMError`` catches them all. The base derives from
@@ -39,3 +42,44 @@ class ReplayMiss(PytestLLMError):
 
 class NetworkBlocked(ReplayMiss):
     """A connection was attempted in replay mode by code that the cassette did not intercept."""
+
+
+class UnknownModelPrice(PytestLLMError, LookupError):
+    pass
+
+
+class ProjectConfigError(PytestLLMError, ValueError):
+    """A configuration file that cannot be read; the message names it."""
+
+
+class PassRateTooLow(PytestLLMError, AssertionError):
+    """Too few of a case's samples passed: reported with its message only."""
+
+
+class BudgetConfigurationError(PytestLLMError, Exception):
+    """A budget cannot be checked (a cost budget for a model without a price)."""
+
+
+class BudgetExceeded(PytestLLMError, AssertionError):
+    """A case went over one of its budgets: reported with its message only (no traceback
+    through the plugin: the budget is checked after the test body returned)."""
+
+
+class DatasetError(PytestLLMError, Exception):
+    """A data set that cannot be used: unreadable, unparseable, a bad record, duplicate ids."""
+
+
+class InvalidSchemaError(PytestLLMError, Exception):
+    """The schema itself is wrong: a problem of the test, not of the model's output."""
+
+
+class LocalModelUnavailable(PytestLLMError, RuntimeError):
+    pass
+
+
+class NoJSONFound(PytestLLMError, ValueError):
+    """The output holds no JSON value; the message says what was searched and shows an excerpt."""
+
+
+class JudgeAnswerError(PytestLLMError, Exception):
+    """The judge's answer holds no usable verdict."""

@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_llm.case import collection, unused_cassettes
-from pytest_llm.case.budgets import BudgetConfigurationError, BudgetExceeded
 from pytest_llm.case.datasets import DATASET_MARKER
 from pytest_llm.case.options import MARKER_SIGNATURE
-from pytest_llm.case.samples import PassRateTooLow, run_samples
+from pytest_llm.case.samples import run_samples
 from pytest_llm.case.state import CallLog, Case, CassetteView
 from pytest_llm.config import environment, settings
-from pytest_llm.errors import CaseOptionsError, CassetteError, RecordingError, ReplayMiss
+from pytest_llm.errors import (
+    BudgetConfigurationError,
+    BudgetExceeded,
+    CaseOptionsError,
+    CassetteError,
+    PassRateTooLow,
+    RecordingError,
+    ReplayMiss,
+)
 from pytest_llm.replay import active_case, case_runner, network_guard
 from pytest_llm.replay.session_machinery import Engine
 from pytest_llm.report import case_payload, output_redaction

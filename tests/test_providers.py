@@ -177,3 +177,25 @@ def test_every_exception_the_plugin_defines_derives_from_one_base() -> None:
             ):
                 outside.append(f"{module.__name__}.{name}")
     assert outside == []
+
+
+def test_every_exception_a_user_may_catch_is_in_pytest_llm_errors() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    from pytest_llm import errors
+
+    package = Path(pytest_llm.__file__).parent
+    elsewhere = []
+    for module_info in pkgutil.walk_packages([str(package)], "pytest_llm."):
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, errors.PytestLLMError)
+                and value.__module__ == module.__name__
+                and module.__name__ not in ("pytest_llm.errors", "pytest_llm.cli.main")
+            ):
+                elsewhere.append(f"{module.__name__}.{name}")
+    assert elsewhere == []

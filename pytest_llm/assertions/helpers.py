@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pytest_llm import errors
 from pytest_llm.assertions import json_extraction, judge, pii, schemas, similarity
 from pytest_llm.config.settings import DEFAULT_SIMILARITY_THRESHOLD
 from pytest_llm.replay import active_case
@@ -111,7 +112,7 @@ def assert_schema(output: Any, schema: Any) -> Any:
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
         try:
             extracted = json_extraction.extract_json(text)
-        except json_extraction.NoJSONFound as error:
+        except errors.NoJSONFound as error:
             raise AssertionError(f"no JSON found in the output: {error}") from None
         value = extracted.value
         if extracted.others:
@@ -241,7 +242,7 @@ def assert_judged(
     )
     try:
         verdict = judge.parse_verdict(reply.choices[0].message.content or "")
-    except judge.JudgeAnswerError as error:
+    except errors.JudgeAnswerError as error:
         raise AssertionError(f"assert_judged ({chosen}): {error}") from None
     if verdict.score >= limit:
         return verdict.score

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import NoJSONFound
 
 Source = Literal["bare", "fence", "embedded"]
 
@@ -24,10 +24,6 @@ _START = re.compile(r'\{\s*["}]|\[\s*(?:[-\d\[\]{"]|true|false|null)')
 _MAX_FAILED_ATTEMPTS = 1000
 _MAX_FAILED_SCAN = 2_000_000  # characters decoded in attempts that failed
 _EXCERPT_LENGTH = 80
-
-
-class NoJSONFound(PytestLLMError, ValueError):
-    """The output holds no JSON value; the message says what was searched and shows an excerpt."""
 
 
 @dataclass(frozen=True)

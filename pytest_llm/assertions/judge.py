@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pytest_llm.assertions.json_extraction import NoJSONFound, extract_json
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.assertions.json_extraction import extract_json
+from pytest_llm.errors import JudgeAnswerError, NoJSONFound
 
 JUDGE_SYSTEM_PROMPT = (
     "You are a strict, impartial grader. Grade how well the OUTPUT meets the CRITERIA. "
@@ -20,10 +20,6 @@ class Verdict:
     score: float
     reason: str
     raw: str
-
-
-class JudgeAnswerError(PytestLLMError, Exception):
-    """The judge's answer holds no usable verdict."""
 
 
 def judge_messages(output: str, criteria: str) -> list[dict[str, str]]:

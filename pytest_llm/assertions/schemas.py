@@ -11,11 +11,7 @@ from typing import Any
 
 import yaml
 
-from pytest_llm.errors import PytestLLMError
-
-
-class InvalidSchemaError(PytestLLMError, Exception):
-    """The schema itself is wrong: a problem of the test, not of the model's output."""
+from pytest_llm.errors import InvalidSchemaError
 
 
 def load_schema(schema: Any, *, base: Path | None = None) -> dict[str, Any]:

@@ -5,18 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pytest_llm.case.options import CaseOptions
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import BudgetConfigurationError, UnknownModelPrice
 from pytest_llm.providers import pricing
 from pytest_llm.providers.llm_call import LLMCall
-
-
-class BudgetConfigurationError(PytestLLMError, Exception):
-    """A budget cannot be checked (a cost budget for a model without a price)."""
-
-
-class BudgetExceeded(PytestLLMError, AssertionError):
-    """A case went over one of its budgets: reported with its message only (no traceback
-    through the plugin: the budget is checked after the test body returned)."""
 
 
 def breaches(
@@ -61,7 +52,7 @@ def case_cost(calls: Sequence[LLMCall], prices: Mapping[str, pricing.Price]) -> 
     figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
     try:
         return pricing.cost_of(figures, prices)
-    except pricing.UnknownModelPrice as unknown:
+    except UnknownModelPrice as unknown:
         model = str(unknown.args[0]) if unknown.args else ""
         raise BudgetConfigurationError(
             f"cost_budget: no price for model {model!r}; add a line '{model or 'MODEL'} <input USD> "

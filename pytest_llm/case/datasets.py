@@ -12,15 +12,11 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import DatasetError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DATASET_MARKER = "llm_dataset"
-
-
-class DatasetError(PytestLLMError, Exception):
-    """A data set that cannot be used: unreadable, unparseable, a bad record, duplicate ids."""
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:

@@ -9,12 +9,8 @@ import pytest
 
 from pytest_llm.case import budgets
 from pytest_llm.case.state import Case
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import BudgetConfigurationError, BudgetExceeded, PassRateTooLow
 from pytest_llm.providers import pricing
-
-
-class PassRateTooLow(PytestLLMError, AssertionError):
-    """Too few of a case's samples passed: reported with its message only."""
 
 
 @dataclasses.dataclass
@@ -46,8 +42,8 @@ def run_samples(
             body()
             breached = budgets.breaches(options, case.calls, prices)
             if breached:
-                raise budgets.BudgetExceeded("LLM budget exceeded:\n  " + "\n  ".join(breached))
-        except budgets.BudgetConfigurationError:
+                raise BudgetExceeded("LLM budget exceeded:\n  " + "\n  ".join(breached))
+        except BudgetConfigurationError:
             raise
         except (Exception, pytest.fail.Exception) as error:
             if options.samples == 1:

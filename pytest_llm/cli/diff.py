@@ -20,9 +20,9 @@ from pytest_llm.cassette.file_format import parse_cassette
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.cassette.stabilizing import timing_moved
 from pytest_llm.cli import show
-from pytest_llm.errors import CassetteError
+from pytest_llm.errors import CassetteError, UnknownModelPrice
 from pytest_llm.providers import llm_call
-from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, UnknownModelPrice, cost_of
+from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, cost_of
 from pytest_llm.report import comparison
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 

@@ -23,7 +23,7 @@ from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.cli import diff as cassette_diff
 from pytest_llm.cli import show
 from pytest_llm.config import project_file
-from pytest_llm.errors import CassetteError, PytestLLMError
+from pytest_llm.errors import CassetteError, ProjectConfigError, PytestLLMError
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, parse_price_lines
 
 PROGRAM = "pytest-llm"
@@ -213,7 +213,7 @@ def project_prices(start: Path) -> dict[str, Price]:
     from ``start``."""
     try:
         path, lines = project_file.ini_lines(start, "llm_prices")
-    except project_file.ProjectConfigError as error:
+    except ProjectConfigError as error:
         raise CommandError(str(error)) from None
     try:
         return {**BUILTIN_PRICES, **parse_price_lines(lines)}
@@ -453,7 +453,7 @@ def _convert_scrubber(source: Path) -> Scrubber:
     try:
         return Scrubber.from_environment(patterns, os.environ)
     except re.error as error:
-        raise project_file.ProjectConfigError(
+        raise ProjectConfigError(
             f"{config_path}: llm_redact: not a regular expression: {error}"
         ) from None
 
@@ -511,7 +511,7 @@ def _check_settings(start: Path) -> tuple[Path | None, list[str], str]:
     try:
         config_file, patterns = project_file.ini_lines(start, "llm_redact")
         _, folder = project_file.ini_lines(start, "llm_cassette_dir")
-    except project_file.ProjectConfigError as error:
+    except ProjectConfigError as error:
         raise CommandError(str(error)) from None
     for pattern in patterns:
         problem = redact_pattern_problem(pattern)

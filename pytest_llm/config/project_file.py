@@ -15,7 +15,7 @@ from typing import Any
 
 import iniconfig
 
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import ProjectConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,10 +29,6 @@ _INI_SECTIONS = (
     ("tox.ini", "pytest"),
     ("setup.cfg", "tool:pytest"),
 )
-
-
-class ProjectConfigError(PytestLLMError, ValueError):
-    """A configuration file that cannot be read; the message names it."""
 
 
 def ini_lines(start: Path, name: str) -> tuple[Path | None, list[str]]:

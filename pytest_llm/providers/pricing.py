@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from pytest_llm.errors import PytestLLMError
+from pytest_llm.errors import UnknownModelPrice
 
 Price = tuple[float, float]
 
@@ -38,10 +38,6 @@ BUILTIN_PRICES: dict[str, Price] = {
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-
-
-class UnknownModelPrice(PytestLLMError, LookupError):
-    pass
 
 
 def parse_price_lines(lines: Iterable[str]) -> dict[str, Price]:
