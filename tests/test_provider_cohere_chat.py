@@ -338,3 +338,13 @@ def test_without_the_placeholder_the_sdk_refuses_to_build(no_cohere_key):
     assert providers.replay_placeholders()["CO_API_KEY"]
     assert {"CO_API_KEY", "COHERE_API_KEY"} <= set(providers.credential_env_vars())
     assert json.dumps(providers.provider_for("/v2/chat").name) == '"cohere"'
+
+
+def test_cohere_models_have_built_in_prices() -> None:
+    from pytest_llm.providers import pricing
+
+    table = pricing.BUILTIN_PRICES
+    assert pricing.price_of(MODEL, table) == (2.50, 10.00)
+    assert pricing.price_of("command-r-plus-04-2024", table) == (2.50, 10.00)
+    assert pricing.price_of("command-r7b-12-2024", table) == (0.0375, 0.15)
+    assert pricing.cost_usd("command-r-08-2024", 1_000_000, 1_000_000, table) == 0.75

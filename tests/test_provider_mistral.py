@@ -159,3 +159,12 @@ def test_mistral_streams_usage_on_the_last_chunk_and_it_is_read() -> None:
     call = llm_call.describe(interaction)
     assert (call.provider, call.text, call.model) == ("openai", "Hi there", MODEL)
     assert (call.prompt_tokens, call.completion_tokens) == (7, 2)
+
+
+def test_mistral_models_have_built_in_prices() -> None:
+    from pytest_llm.providers import pricing
+
+    table = pricing.BUILTIN_PRICES
+    assert pricing.price_of(MODEL, table) == (0.10, 0.30)
+    assert pricing.price_of("mistral-large-2411", table) == (2.00, 6.00)
+    assert pricing.price_of("codestral-latest", table) == (0.30, 0.90)
