@@ -165,6 +165,7 @@ def test_plain_chat_records_and_replays_with_no_key(inner, monkeypatch, no_coher
     assert PLANTED_KEY not in text and "bearer" not in text.lower()
     assert "authorization" not in text.lower()
     _replay_offline(inner).assert_outcomes(passed=1)
+    _replay_offline(inner, "-n", "2").assert_outcomes(passed=1)  # and under xdist
 
 
 def test_streamed_chat_records_and_replays_with_no_key(inner, monkeypatch, no_cohere_key):
@@ -348,3 +349,54 @@ def test_cohere_models_have_built_in_prices() -> None:
     assert pricing.price_of("command-r-plus-04-2024", table) == (2.50, 10.00)
     assert pricing.price_of("command-r7b-12-2024", table) == (0.0375, 0.15)
     assert pricing.cost_usd("command-r-08-2024", 1_000_000, 1_000_000, table) == 0.75
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"text"',
+        b'{"message": "not a mapping", "usage": 7}',
+        b'{"message": {"content": "plain", "tool_calls": [1, {"function": 2}]}, "usage": {"tokens": []}}',
+        b'{"message": {"content": [{"type": "text", "text": 5}, "x"]}, "usage": {"billed_units": {"input_tokens": "9", "output_tokens": true}}}',
+        b"not json at all",
+    ],
+)
+def test_hostile_cohere_bodies_are_read_as_what_they_say(body: bytes) -> None:
+    """A cassette is hostile input: odd shapes give None or nothing, never an exception."""
+    from pytest_llm.cassette.interaction import Interaction
+    from pytest_llm.providers import llm_call
+
+    call = llm_call.describe(
+        Interaction(
+            method="POST",
+            path="/v2/chat",
+            request_body=b'{"model": 3, "messages": "hi"}',
+            status=200,
+            response_headers={"content-type": ["application/json"]},
+            response_body=body,
+        )
+    )
+    assert call.provider == "cohere" and call.model is None
+    assert call.prompt_tokens is None and call.completion_tokens is None
+    assert call.text in (None, "", "plain")
+    assert all(set(tool) == {"id", "name", "arguments"} for tool in call.tool_calls)
+
+
+def test_hostile_cohere_streams_are_read_as_what_they_say() -> None:
+    from pytest_llm.providers import cohere
+    from pytest_llm.providers.sse import parse_events
+
+    events = parse_events(
+        'data: {"type": "content-delta", "delta": {"message": {"content": "x"}}}\n\n'
+        'data: {"type": "tool-call-delta", "delta": {"message": {"tool_calls": {"function": {"arguments": "{}"}}}}}\n\n'
+        'data: {"type": "tool-call-start", "index": "0", "delta": []}\n\n'
+        'data: {"type": "content-delta", "delta": {"message": {"content": {"text": "ok"}}}}\n\n'
+        'data: {"type": "message-end", "delta": {"usage": {"tokens": {"input_tokens": 3.0}}}}\n\n'
+    )
+    answer = cohere.PROVIDER.stream_answer(events)
+    assert answer.text == "ok"
+    assert (answer.prompt_tokens, answer.completion_tokens) == (3, None)
+    assert [call["arguments"] for call in answer.tool_calls] == ["{}", ""]
+    assert cohere.PROVIDER.stream_is_complete(events)
+    assert not cohere.PROVIDER.stream_is_complete(events[:-1])
