@@ -35,6 +35,28 @@ BUILTIN_PRICES: dict[str, Price] = {
     "text-embedding-ada-002": (0.10, 0.0),
     "omni-moderation-latest": (0.0, 0.0),
     "text-moderation-latest": (0.0, 0.0),
+    # Cohere (v2 chat bills usage.billed_units); its names end in -MM-YYYY, so each is listed.
+    "command-a-03-2025": (2.50, 10.00),
+    "command-r-plus-08-2024": (2.50, 10.00),
+    "command-r-plus": (2.50, 10.00),
+    "command-r-08-2024": (0.15, 0.60),
+    "command-r": (0.15, 0.60),
+    "command-r7b-12-2024": (0.0375, 0.15),
+    "embed-v4.0": (0.12, 0.0),
+    "embed-english-v3.0": (0.10, 0.0),
+    "embed-multilingual-v3.0": (0.10, 0.0),
+    # Mistral: "-latest" and dated names (mistral-small-2503) find these by prefix.
+    "mistral-large": (2.00, 6.00),
+    "mistral-medium": (0.40, 2.00),
+    "mistral-small": (0.10, 0.30),
+    "magistral-medium": (2.00, 5.00),
+    "magistral-small": (0.50, 1.50),
+    "codestral": (0.30, 0.90),
+    "ministral-8b": (0.10, 0.10),
+    "ministral-3b": (0.04, 0.04),
+    "open-mistral-nemo": (0.15, 0.15),
+    "pixtral-large": (2.00, 6.00),
+    "mistral-embed": (0.10, 0.0),
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
