@@ -44,7 +44,12 @@ class NetworkBlocked(ReplayMiss):
     """A connection was attempted in replay mode by code that the cassette did not intercept."""
 
 
-class UnknownModelPrice(PytestLLMError, LookupError):
+class UnknownFigure(PytestLLMError, LookupError):
+    """A figure a budget, an assertion or a price needs was not reported by the call (its token
+    counts, latency or time to first token): it never counts as zero."""
+
+
+class UnknownModelPrice(UnknownFigure):
     pass
 
 

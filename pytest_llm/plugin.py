@@ -98,6 +98,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Default threshold of assert_similar (default: {settings.DEFAULT_SIMILARITY_THRESHOLD}).",
     )
     parser.addini(
+        "llm_unknown_figures",
+        "A figure a budget or assert_latency needs that a call did not report (tokens, latency, "
+        "time to first token): fail (default) or ignore.",
+    )
+    parser.addini(
         "llm_drift_method",
         "How --llm-rerecord measures how far an answer drifted: fuzzy (default) or local.",
     )
@@ -272,7 +277,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
     def body() -> None:
         __tracebackhide__ = True
-        run_samples(case, original, engine.prices)
+        run_samples(case, original, engine.prices, unknown_figures=engine.settings.unknown_figures)
 
     def runtest() -> None:
         __tracebackhide__ = True

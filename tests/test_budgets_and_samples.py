@@ -134,3 +134,43 @@ def test_samples_are_recorded_in_order_and_judged_by_pass_rate(inner, rate, outc
                 "*run 5: got 'bad'*",
             ]
         )
+
+
+UNKNOWN_FIGURES_SUITE = """
+    from pytest_llm import llm_case
+
+    @llm_case(token_budget=100_000, cost_budget=100.0)
+    def test_stream_without_usage(llm_client, llm_model):
+        stream = llm_client.chat.completions.create(
+            model=llm_model, stream=True, messages=[{"role": "user", "content": "hi"}])
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    @llm_case(ttft_budget=100.0)
+    def test_ttft_of_a_plain_call(llm_client, llm_model):
+        llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}])
+"""
+
+
+def test_a_budget_never_passes_because_a_figure_was_unknown(inner):
+    """A stream without usage reports no tokens; a plain call has no time to first token:
+    generous budgets over them fail, naming the call and saying the figure is unknown."""
+    inner.write(UNKNOWN_FIGURES_SUITE)
+    inner.record().assert_outcomes(failed=2)
+    result = inner.replay("-rf")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*token_budget: call #1 (chat.completions, gpt-4o-mini) reported no token counts, "
+            "so the total is unknown*",
+            "*cost_budget: call #1 (chat.completions, gpt-4o-mini) reported no token counts*",
+            "*ttft_budget: no call of this case was streamed*",
+        ]
+    )
+
+
+def test_unknown_figures_can_be_left_out_of_budgets_by_the_documented_opt_out(inner):
+    inner.write(UNKNOWN_FIGURES_SUITE)
+    inner.pytester.makeini("[pytest]\nllm_unknown_figures = ignore\n")
+    inner.record().assert_outcomes(passed=2)
+    inner.replay().assert_outcomes(passed=2)

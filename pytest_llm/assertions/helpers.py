@@ -207,16 +207,26 @@ def assert_latency(budget_s: float, *, ttft_s: float | None = None) -> float:
     made = list(running.case.calls)
     if not made:
         raise AssertionError("assert_latency: no LLM call was made so far in this test")
+    strict = running.engine.settings.unknown_figures != "ignore"
     problems = []
     for number, call in enumerate(made, start=1):
-        if call.latency_s is not None and call.latency_s > budget_s:
-            problems.append(
-                f"call #{number} ({call.endpoint}, {call.model}) took {call.latency_s:.3f} s > {budget_s:g} s"
-            )
-        if ttft_s is not None and call.ttft_s is not None and call.ttft_s > ttft_s:
-            problems.append(
-                f"call #{number} ({call.endpoint}, {call.model}) first token after {call.ttft_s:.3f} s > {ttft_s:g} s"
-            )
+        where = f"call #{number} ({call.endpoint}, {call.model})"
+        if call.latency_s is None:
+            if strict:
+                problems.append(f"{where}: latency unknown (the call did not report it)")
+        elif call.latency_s > budget_s:
+            problems.append(f"{where} took {call.latency_s:.3f} s > {budget_s:g} s")
+        if ttft_s is None or not call.stream:
+            continue
+        if call.ttft_s is None:
+            if strict:
+                problems.append(
+                    f"{where}: time to first token unknown (the call did not report it)"
+                )
+        elif call.ttft_s > ttft_s:
+            problems.append(f"{where} first token after {call.ttft_s:.3f} s > {ttft_s:g} s")
+    if ttft_s is not None and strict and not any(call.stream for call in made):
+        problems.append("ttft_s: no call was streamed, so no time to first token was measured")
     if problems:
         raise AssertionError("LLM calls too slow:\n  " + "\n  ".join(problems))
     return max(call.latency_s or 0.0 for call in made)

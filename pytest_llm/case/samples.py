@@ -27,7 +27,11 @@ class SampleResults:
 
 
 def run_samples(
-    case: Case, body: Callable[[], object], prices: Mapping[str, pricing.Price]
+    case: Case,
+    body: Callable[[], object],
+    prices: Mapping[str, pricing.Price],
+    *,
+    unknown_figures: str = "fail",
 ) -> SampleResults:
     """Run ``body`` ``samples`` times. With one sample its failure propagates as it is; with
     several, the case fails (AssertionError) only when the pass rate is below ``min_pass_rate``."""
@@ -40,7 +44,9 @@ def run_samples(
         results.total += 1
         try:
             body()
-            breached = budgets.breaches(options, case.calls, prices)
+            breached = budgets.breaches(
+                options, case.calls, prices, unknown_figures=unknown_figures
+            )
             if breached:
                 raise BudgetExceeded("LLM budget exceeded:\n  " + "\n  ".join(breached))
         except BudgetConfigurationError:

@@ -20,7 +20,7 @@ from pytest_llm.cassette.file_format import parse_cassette
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.cassette.stabilizing import timing_moved
 from pytest_llm.cli import show
-from pytest_llm.errors import CassetteError, UnknownModelPrice
+from pytest_llm.errors import CassetteError, UnknownFigure
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, cost_of
 from pytest_llm.report import comparison
@@ -277,7 +277,7 @@ def _cost(call: llm_call.LLMCall, prices: Mapping[str, Price]) -> float | None:
         return None
     try:
         return cost_of([(call.model, call.prompt_tokens, call.completion_tokens)], prices)
-    except UnknownModelPrice:
+    except UnknownFigure:
         return None
 
 

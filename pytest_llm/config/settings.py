@@ -44,6 +44,7 @@ class Settings:
     report_path: Path | None
     prices: dict[str, Price]
     drift_method: str
+    unknown_figures: str = "fail"
 
     @property
     def recording(self) -> bool:
@@ -101,7 +102,18 @@ def from_config(config: pytest.Config) -> Settings:
         report_path=report_path,
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
+        unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
     )
+
+
+def _unknown_figures(value: str) -> str:
+    choice = value.strip()
+    if choice not in ("fail", "ignore"):
+        raise pytest.UsageError(
+            f"ini llm_unknown_figures = {value!r}: choose 'fail' (the default: a budget over a "
+            "figure a call did not report fails) or 'ignore' (such figures are left out)."
+        )
+    return choice
 
 
 def _allowed_hosts(lines: list[str]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from pytest_llm.errors import UnknownModelPrice
+from pytest_llm.errors import UnknownFigure, UnknownModelPrice
 
 Price = tuple[float, float]
 
@@ -111,13 +111,14 @@ def cost_of(
     """The cost in USD of calls given as ``(model, prompt_tokens, completion_tokens)``.
 
     The one policy for every figure the plugin prices (``cost_budget``, the run report,
-    ``pytest-llm diff``): a call that reported no tokens costs nothing; a call with tokens whose
-    model has no price raises :class:`UnknownModelPrice` naming the model, and each caller
-    says so in its own terms (a budget fails, a report shows the cost as unknown).
+    ``pytest-llm diff``): a call that reported no token counts at all raises
+    :class:`~pytest_llm.errors.UnknownFigure` (its cost is unknown, not zero); a call with
+    tokens whose model has no price raises :class:`UnknownModelPrice` naming the model. Each
+    caller says so in its own terms (a budget fails, a report shows the cost as unknown).
     """
     total = 0.0
     for model, prompt_tokens, completion_tokens in calls:
-        if not (prompt_tokens or completion_tokens):
-            continue
+        if prompt_tokens is None and completion_tokens is None:
+            raise UnknownFigure(f"a call to {model or 'an unknown model'} reported no token counts")
         total += cost_usd(model or "", prompt_tokens or 0, completion_tokens or 0, table)
     return total

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_llm.errors import UnknownModelPrice
+from pytest_llm.errors import UnknownFigure
 from pytest_llm.providers import pricing
 from pytest_llm.report import comparison
 from pytest_llm.report.case_payload import CallSummary, CasePayload
@@ -136,7 +136,7 @@ class RunReport:
         figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
         try:
             return pricing.cost_of(figures, self.prices)
-        except UnknownModelPrice:
+        except UnknownFigure:
             return None
 
     # ------------------------------------------------------------------ JSON
