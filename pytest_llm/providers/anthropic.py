@@ -193,8 +193,10 @@ def _assembled_message(payloads: list[Any]) -> dict[str, Any]:
             blocks[_index(payload, len(blocks))] = dict(payload["content_block"])
         elif kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
             index = _index(payload, len(blocks) - 1)
-            block = blocks.setdefault(index, {"type": "text", "text": ""})
             delta = payload["delta"]
+            # a delta whose block never started is taken for the kind its delta says
+            kind_of_block = "tool_use" if delta.get("type") == "input_json_delta" else "text"
+            block = blocks.setdefault(index, {"type": kind_of_block})
             if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                 block["text"] = _string(block.get("text")) or ""
                 block["text"] += delta["text"]
