@@ -15,6 +15,7 @@ from pytest_llm import providers
 from pytest_llm.cli import main
 from pytest_llm.providers import anthropic as anthropic_provider
 from pytest_llm.providers import sse
+from pytest_llm.providers.pricing import BUILTIN_PRICES, price_of
 
 # Imported here, once: pytester's in-process runs would import the SDK anew every session.
 anthropic = pytest.importorskip("anthropic")
@@ -350,3 +351,37 @@ def test_hostile_stream_events_read_as_unknown_not_as_a_crash():
     assert anthropic_provider.PROVIDER.stream_is_complete(
         [*events, *sse.parse_events('event: message_stop\ndata: {"type": "message_stop"}\n\n')]
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "price"),
+    [
+        ("claude-sonnet-4-5-20250929", (3.00, 15.00)),
+        ("claude-opus-4-1-20250805", (15.00, 75.00)),
+        ("claude-opus-4-20250514", (15.00, 75.00)),
+        ("claude-haiku-4-5", (1.00, 5.00)),
+        ("claude-3-5-haiku-latest", (0.80, 4.00)),
+    ],
+)
+def test_current_claude_models_have_builtin_prices(model, price):
+    assert price_of(model, BUILTIN_PRICES) == price
+
+
+def test_cost_budget_prices_an_anthropic_call_from_its_usage(inner):
+    inner.server.script(replies=[{"text": "word " * 50}])
+    inner.write(
+        f"""
+        import anthropic
+        from pytest_llm import llm_case
+
+        @llm_case(cost_budget=0.0001)
+        def test_cost():
+            client = {_client_source(inner)}
+            client.messages.create(model="{MODEL}", max_tokens=64,
+                                   messages=[{{"role": "user", "content": "q"}}])
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    # 1 input token at $1 and 50 output tokens at $5 per million (claude-haiku-4-5)
+    result.stdout.fnmatch_lines(["*cost_budget: $0.000251 over 1 call(s) > $0.0001*"])
