@@ -288,12 +288,25 @@ def test_rerecord_against_a_changed_answer_reports_drift_and_diff_shows_it(inner
 
 def test_langchain_anthropic_records_and_replays_with_no_key(inner):
     pytest.importorskip("langchain_anthropic")
-    inner.server.script(replies=[{"text": ANSWER}])
+    inner.server.script(
+        ttft_s=0.05,
+        replies=[
+            {
+                "match": "weather",
+                "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}],
+            },
+            {"text": ANSWER},
+        ],
+    )
     _record_then_replay_offline(
         inner,
         f"""
+        import json
         from langchain_anthropic import ChatAnthropic
         from pytest_llm import llm_case
+
+        WEATHER = {{"name": "get_weather", "description": "Weather in a city.",
+                   "input_schema": {{"type": "object", "properties": {{"city": {{"type": "string"}}}}}}}}
 
         @llm_case
         def test_chain(llm_calls):
@@ -302,12 +315,22 @@ def test_langchain_anthropic_records_and_replays_with_no_key(inner):
             assert chat.invoke("What is the capital of France?").content == "{ANSWER}"
             streamed = "".join(chunk.text for chunk in chat.stream("And streamed?"))
             assert streamed == "{ANSWER}"
-            assert [call.provider for call in llm_calls] == ["anthropic", "anthropic"]
-            assert [call.text for call in llm_calls] == ["{ANSWER}", "{ANSWER}"]
-            assert [call.stream for call in llm_calls] == [False, True]
-            assert llm_calls[1].completion_tokens == 6 and llm_calls[1].prompt_tokens == 2
+            asked = chat.bind_tools([WEATHER]).invoke("What is the weather in Oslo?")
+            assert asked.tool_calls[0]["args"] == {{"city": "Oslo"}}
+            plain, stream, tool = llm_calls
+            assert [call.provider for call in llm_calls] == ["anthropic"] * 3
+            assert [call.model for call in llm_calls] == ["{MODEL}"] * 3
+            assert (plain.text, stream.text) == ("{ANSWER}", "{ANSWER}")
+            assert [call.stream for call in llm_calls] == [False, True, False]
+            assert (stream.prompt_tokens, stream.completion_tokens) == (2, 6)
+            assert all(call.latency_s > 0 for call in llm_calls)
+            assert stream.ttft_s >= 0.05
+            assert tool.tool_calls[0]["name"] == "get_weather"
+            assert json.loads(tool.tool_calls[0]["arguments"]) == {{"city": "Oslo"}}
         """,
     )
+    streamed = yaml.safe_load(inner.cassette("test_chain").read_text())["interactions"][1]
+    assert streamed["response"]["text"] == ANSWER
 
 
 # ---------------------------------------------------------------- the provider on its own
