@@ -5,7 +5,9 @@ format."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import shutil
 
 import pytest
@@ -25,6 +27,7 @@ SECRET_KEY = "sk-ant-api03-PlantedAnthropicKey0123456789abcdefXYZ"
 ENV_SECRET = "sk-ant-api03-PlantedEnvironmentKey9876543210zyxwv"
 MODEL = "claude-haiku-4-5"
 ANSWER = "Paris is the capital of France."
+TIMING_LINE = re.compile(r"^\s*(?:latency_s|ttft_s):\s")
 
 
 @pytest.fixture
@@ -408,3 +411,79 @@ def test_cost_budget_prices_an_anthropic_call_from_its_usage(inner):
     result.assert_outcomes(failed=1)
     # 1 input token at $1 and 50 output tokens at $5 per million (claude-haiku-4-5)
     result.stdout.fnmatch_lines(["*cost_budget: $0.000251 over 1 call(s) > $0.0001*"])
+
+
+def test_a_rerecord_of_the_same_answers_changes_no_byte_but_timings(inner):
+    """The server makes up fresh message and tool-use ids on every call: they are carried
+    over, plain and streamed, so a quiet re-record stays quiet."""
+    inner.server.script(
+        replies=[
+            {
+                "match": "weather",
+                "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}],
+            },
+            {"text": ANSWER},
+        ]
+    )
+    inner.write(
+        f"""
+        import anthropic
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_quiet():
+            client = {_client_source(inner)}
+            for question in ("capital?", "weather?"):
+                ask = dict(model="{MODEL}", max_tokens=64,
+                           messages=[{{"role": "user", "content": question}}])
+                client.messages.create(**ask)
+                with client.messages.stream(**ask) as stream:
+                    stream.get_final_message()
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    first = inner.cassette("test_quiet").read_text()
+    assert first.count("msg_") >= 4 and "toolu_" in first
+    inner.rerecord().assert_outcomes(passed=1)
+    again = inner.cassette("test_quiet").read_text()
+    changed = [
+        line
+        for line in difflib.unified_diff(
+            _without_timings(first).splitlines(), _without_timings(again).splitlines(), n=0
+        )
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed == []
+
+
+def _without_timings(text: str) -> str:
+    """A cassette without its latency and ttft lines (measured afresh, kept unless they moved:
+    tests/test_stable_rerecords.py pins that rule)."""
+    return "".join(line for line in text.splitlines(True) if not TIMING_LINE.match(line))
+
+
+def test_recording_with_only_an_anthropic_key_is_allowed(inner, monkeypatch):
+    """Without --llm-base-url the plugin asks for a real key before recording: an Anthropic
+    key is one (no OPENAI_API_KEY needed); with none, the message names it."""
+    inner.server.script(replies=[{"text": ANSWER}])
+    inner.write(
+        f"""
+        import anthropic
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_capital():
+            client = anthropic.Anthropic(base_url={inner.server.root_url!r}, max_retries=0)
+            client.messages.create(model="{MODEL}", max_tokens=64,
+                                   messages=[{{"role": "user", "content": "Capital?"}}])
+        """
+    )
+    refused = inner.pytester.runpytest("--llm-record")
+    refused.assert_outcomes(failed=1)
+    refused.stdout.fnmatch_lines(
+        ["*recording needs an API key: set OPENAI_API_KEY (or *ANTHROPIC_API_KEY*)*"]
+    )
+    assert not inner.cassette("test_capital").exists()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET_KEY)
+    inner.pytester.runpytest("--llm-record").assert_outcomes(passed=1)
+    assert SECRET_KEY not in inner.cassette("test_capital").read_text()
