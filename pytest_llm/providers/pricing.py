@@ -57,6 +57,18 @@ BUILTIN_PRICES: dict[str, Price] = {
     "open-mistral-nemo": (0.15, 0.15),
     "pixtral-large": (2.00, 6.00),
     "mistral-embed": (0.10, 0.0),
+    # Anthropic's standard tier (dated names such as claude-sonnet-4-5-20250929 match by prefix)
+    "claude-opus-4-5": (5.00, 25.00),
+    "claude-opus-4-1": (15.00, 75.00),
+    "claude-opus-4": (15.00, 75.00),
+    "claude-sonnet-4-5": (3.00, 15.00),
+    "claude-sonnet-4": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+    "claude-3-7-sonnet": (3.00, 15.00),
+    "claude-3-5-sonnet": (3.00, 15.00),
+    "claude-3-5-haiku": (0.80, 4.00),
+    "claude-3-opus": (15.00, 75.00),
+    "claude-3-haiku": (0.25, 1.25),
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_llm import providers
 from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format
 from pytest_llm.cassette.interaction import Interaction
@@ -214,12 +215,15 @@ def _cause(outcome: BaseException | None) -> str:
 
 
 def _check_credentials(settings: Settings) -> None:
-    key = os.environ.get(openai_api.API_KEY_VARIABLE, "")
-    if key and key != openai_api.PLACEHOLDER_API_KEY:
+    """Recording against a real API needs some provider's real key (not a replay placeholder)."""
+    placeholders = providers.replay_placeholders()
+    if any(os.environ.get(name) not in (None, "", value) for name, value in placeholders.items()):
         return
     if is_loopback_url(settings.base_url):
         return
+    others = ", ".join(name for name in placeholders if name != openai_api.API_KEY_VARIABLE)
     raise RecordingError(
-        f"pytest-llm: recording needs an API key: set {openai_api.API_KEY_VARIABLE} (it is never written to a "
+        f"pytest-llm: recording needs an API key: set {openai_api.API_KEY_VARIABLE}"
+        f"{f' (or {others})' if others else ''} (it is never written to a "
         "cassette), or point --llm-base-url at a local OpenAI-compatible server."
     )
