@@ -10,12 +10,12 @@ import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import openai
+from pytest_llm.providers import gemini, openai
 from pytest_llm.providers.base import Answer, Provider
 from pytest_llm.providers.sse import Event
 
 #: Asked in order; the last one (OpenAI's format) claims whatever no other provider does.
-REGISTRY: tuple[Provider, ...] = (openai.PROVIDER,)
+REGISTRY: tuple[Provider, ...] = (gemini.PROVIDER, openai.PROVIDER)
 
 __all__ = ["REGISTRY", "Answer", "Provider", "provider_for"]
 

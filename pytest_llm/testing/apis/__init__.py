@@ -6,3 +6,5 @@ Each module builds its API's bodies and streams from the same script
 :func:`pytest_llm.testing.script.register_endpoints`. Importing :mod:`pytest_llm.testing`
 imports them all (one import line per API below).
 """
+
+from pytest_llm.testing.apis import gemini  # noqa: F401
