@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llm import providers
 from pytest_llm.cli import main
-from pytest_llm.providers import gemini
+from pytest_llm.providers import gemini, pricing
 from pytest_llm.providers.sse import parse_events
 
 pytest.importorskip("google.genai")
@@ -108,12 +108,20 @@ def _plain_and_streamed_script(inner) -> None:
     )
 
 
-def test_plain_and_streamed_calls_record_and_replay_without_a_key(gemini_inner, monkeypatch):
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
+def test_plain_and_streamed_calls_record_and_replay_without_a_key(
+    gemini_inner, monkeypatch, workers
+):
     inner = gemini_inner
     _plain_and_streamed_script(inner)
     inner.write(_suite(inner.server.root_url, PLAIN_AND_STREAMED))
-    recorded = inner.record("-s")
+    extra = ("-n", workers) if workers else ()
+    recorded = inner.record("-s", *extra)
     recorded.assert_outcomes(passed=2)
+    if workers:  # the workers' output is not shown: the cassettes tell
+        assert inner.cassette("test_plain").exists() and inner.cassette("test_streamed").exists()
+        replay_without_keys(inner, monkeypatch, *extra).assert_outcomes(passed=2)
+        return
     assert recorded.stdout.str().count("OK") == 2
     # the SDK sent the key as a header: it reached the server and nowhere else
     assert all(r.headers.get("x-goog-api-key") == PLANTED_KEY for r in inner.server.requests)
@@ -153,6 +161,55 @@ def test_show_prints_the_answers(gemini_inner, capsys):
         assert answer in out, out
         assert "(empty answer)" not in out
         assert MODEL in out
+
+
+def test_diff_shows_both_gemini_answers(gemini_inner, tmp_path, capsys):
+    inner = gemini_inner
+    _plain_and_streamed_script(inner)
+    inner.write(_suite(inner.server.root_url, PLAIN_AND_STREAMED))
+    inner.record().assert_outcomes(passed=2)
+    old = tmp_path / "old.yaml"
+    old.write_bytes(inner.cassette("test_streamed").read_bytes())
+    inner.server.script(replies=[{"text": "Once upon a time there was a cat. The end."}])
+    inner.rerecord("-k", "streamed").assert_outcomes(failed=1)  # the inner assert sees the change
+    capsys.readouterr()
+    assert main.main(["diff", str(old), str(inner.cassette("test_streamed"))]) == 1
+    out = capsys.readouterr().out
+    assert "old answer:" in out and "new answer:" in out
+    assert out.index("old answer:") < out.index("The end.")
+    assert "#1 changed: POST /v1/models/gemini-2.5-flash:streamGenerateContent" in out
+
+
+ASYNC_CLIENT = """
+    import asyncio
+
+    @llm_case
+    def test_async(llm_calls):
+        async def ask():
+            client = gemini()
+            plain = await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hello")
+            pieces = [chunk.text async for chunk in await client.aio.models.generate_content_stream(
+                model="gemini-2.5-flash", contents="hello")]
+            return plain.text, "".join(pieces)
+
+        assert asyncio.run(ask()) == ("Hi from async.", "Hi from async.")
+        assert [(call.endpoint, call.text) for call in llm_calls] == [
+            ("generateContent", "Hi from async."), ("streamGenerateContent", "Hi from async.")]
+        assert llm_calls[1].ttft_s is not None
+        print("ASYNC OK")
+"""
+
+
+def test_async_client_records_and_replays(gemini_inner, monkeypatch):
+    inner = gemini_inner
+    inner.server.script(replies=[{"text": "Hi from async."}])
+    inner.write(_suite(inner.server.root_url, ASYNC_CLIENT))
+    recorded = inner.record("-s")
+    recorded.assert_outcomes(passed=1)
+    assert "ASYNC OK" in recorded.stdout.str()
+    replayed = replay_without_keys(inner, monkeypatch, "-s")
+    replayed.assert_outcomes(passed=1)
+    assert "ASYNC OK" in replayed.stdout.str()
 
 
 TOOL_TURNS = """
@@ -432,3 +489,20 @@ def test_gemini_credentials_and_placeholders_are_registered():
     assert "key" in providers.credential_query_parameters()
     assert {"GEMINI_API_KEY", "GOOGLE_API_KEY"} <= set(providers.credential_env_vars())
     assert providers.replay_placeholders()["GEMINI_API_KEY"] == gemini.PLACEHOLDER_API_KEY
+
+
+def test_hostile_streams_give_what_they_can():
+    provider = gemini.PROVIDER
+    events = _events([1, 2], "text", {"candidates": [{"content": {"parts": [{"text": "ok"}]}}]})
+    answer = provider.stream_answer(events)
+    assert answer.text == "ok" and answer.prompt_tokens is None and answer.tool_calls == ()
+    assert not provider.stream_is_complete(events)
+
+
+def test_gemini_models_have_builtin_prices():
+    table = pricing.BUILTIN_PRICES
+    assert pricing.cost_of([("gemini-2.5-flash", 1_000_000, 1_000_000)], table) == pytest.approx(
+        2.80
+    )
+    assert pricing.price_of("gemini-2.0-flash-001", table) == (0.10, 0.40)
+    assert pricing.price_of("gemini-2.5-flash-lite-preview-06-17", table) == (0.10, 0.40)

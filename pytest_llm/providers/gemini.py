@@ -89,7 +89,7 @@ class GeminiProvider:
         )
 
     def stream_answer(self, events: Sequence[Event]) -> Answer:
-        chunks = [payload for payload in (event.json() for event in events) if payload]
+        chunks = [chunk for chunk in (event.json() for event in events) if isinstance(chunk, dict)]
         final = _final_chunk(chunks)
         prompt, completion = _usage(final)
         return Answer(
