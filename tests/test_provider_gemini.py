@@ -123,6 +123,7 @@ def test_plain_and_streamed_calls_record_and_replay_without_a_key(
         replay_without_keys(inner, monkeypatch, *extra).assert_outcomes(passed=2)
         return
     assert recorded.stdout.str().count("OK") == 2
+    assert PLANTED_KEY not in recorded.stdout.str()
     # the SDK sent the key as a header: it reached the server and nowhere else
     assert all(r.headers.get("x-goog-api-key") == PLANTED_KEY for r in inner.server.requests)
     for name in ("test_plain", "test_streamed"):
@@ -506,3 +507,25 @@ def test_gemini_models_have_builtin_prices():
     )
     assert pricing.price_of("gemini-2.0-flash-001", table) == (0.10, 0.40)
     assert pricing.price_of("gemini-2.5-flash-lite-preview-06-17", table) == (0.10, 0.40)
+
+
+def test_replay_miss_names_the_gemini_prompt(gemini_inner, monkeypatch):
+    inner = gemini_inner
+    source = """
+        @llm_case
+        def test_capital():
+            client = gemini()
+            client.models.generate_content(model="gemini-2.5-flash", contents="Capital of France?")
+    """
+    inner.write(_suite(inner.server.root_url, source))
+    inner.record().assert_outcomes(passed=1)
+    inner.write(_suite(inner.server.root_url, source.replace("France", "Spain")))
+    result = replay_without_keys(inner, monkeypatch)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            '*request:  POST /v1/models/gemini-2.5-flash:generateContent: "Capital of Spain?"',
+            '*contents?0?.parts?0?.text: now "Capital of Spain?", recorded "Capital of France?"',
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
