@@ -352,6 +352,11 @@ def test_query_key_and_vertex_token_never_reach_cassette_or_output(gemini_inner,
                 assert (call.provider, call.endpoint, call.model) == ("gemini", "generateContent", "gemini-2.5-pro")
                 assert call.prompt_tokens == 1 and call.completion_tokens == 3
                 print("vertex answer:", call.text)
+                streamed = "".join(chunk.text or "" for chunk in client.models.generate_content_stream(
+                    model="gemini-2.5-pro", contents="hi again"))
+                assert streamed.startswith("Echo of ") and llm_calls[1].stream
+                assert llm_calls[1].text == "Echo of REDACTED"  # llm_calls holds what the cassette does
+                assert llm_calls[1].model == "gemini-2.5-pro" and llm_calls[1].completion_tokens == 3
             """,
         )
     )
@@ -360,6 +365,10 @@ def test_query_key_and_vertex_token_never_reach_cassette_or_output(gemini_inner,
     paths = [request.path for request in inner.server.requests]
     assert (
         "/v1beta1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
+        in paths
+    )
+    assert (
+        "/v1beta1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent"
         in paths
     )
     assert inner.server.requests[-1].headers["authorization"] == f"Bearer {VERTEX_TOKEN}"
