@@ -10,12 +10,17 @@ import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import anthropic, cohere, openai
+from pytest_llm.providers import anthropic, cohere, gemini, openai
 from pytest_llm.providers.base import Answer, Provider
 from pytest_llm.providers.sse import Event
 
 #: Asked in order; the last one (OpenAI's format) claims whatever no other provider does.
-REGISTRY: tuple[Provider, ...] = (anthropic.PROVIDER, cohere.PROVIDER, openai.PROVIDER)
+REGISTRY: tuple[Provider, ...] = (
+    anthropic.PROVIDER,
+    cohere.PROVIDER,
+    gemini.PROVIDER,
+    openai.PROVIDER,
+)
 
 __all__ = ["REGISTRY", "Answer", "Provider", "provider_for"]
 

@@ -69,6 +69,14 @@ BUILTIN_PRICES: dict[str, Price] = {
     "claude-3-5-haiku": (0.80, 4.00),
     "claude-3-opus": (15.00, 75.00),
     "claude-3-haiku": (0.25, 1.25),
+    # Google Gemini API, paid tier, prompts up to 200k tokens (output includes thinking tokens)
+    "gemini-3-pro-preview": (2.00, 12.00),
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
+    "gemini-2.0-flash": (0.10, 0.40),
+    "gemini-2.0-flash-lite": (0.075, 0.30),
+    "gemini-embedding-001": (0.15, 0.0),
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")

@@ -7,7 +7,8 @@ Each module builds its API's bodies and streams from the same script
 imports them all (one import line per API below).
 """
 
-from pytest_llm.testing.apis import (
-    anthropic_messages,  # noqa: F401
-    cohere_chat,  # noqa: F401
+from pytest_llm.testing.apis import (  # noqa: F401 - each registers its API's routes
+    anthropic_messages,
+    cohere_chat,
+    gemini,
 )
