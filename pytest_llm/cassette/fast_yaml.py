@@ -21,6 +21,7 @@ copies them (``json.dumps``, a renderer) can be made to produce.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ def read_bounded(path: Path, limits: LoadLimits = LIMITS) -> bytes:
     """The bytes of ``path``, refused (:class:`RefusedDocument`) above ``limits.max_bytes``
     without reading more than that; ``OSError`` as ``open`` raises it."""
     with open(path, "rb") as handle:
-        data = handle.read(limits.max_bytes + 1)
+        if os.fstat(handle.fileno()).st_size > limits.max_bytes:
+            raise RefusedDocument(_too_large(limits))
+        data = handle.read(limits.max_bytes + 1)  # also for files whose size stat cannot tell
     if len(data) > limits.max_bytes:
         raise RefusedDocument(_too_large(limits))
     return data
@@ -192,44 +195,74 @@ class _Builder:
         return value
 
     def _node_tree(self, get_event: Any) -> Any:
+        """The document's value. One frame per open collection: ``[container, is a list,
+        pending key, has a key, start mark, anchored, size before, deepest before]``. ``size``
+        and ``deepest`` run over the whole document, aliases expanded; an anchored collection's
+        own size and height are their growth while it is open."""
         limits = self.limits
+        max_depth = limits.max_depth
+        resolved_first = _RESOLVED_FIRST_CHARACTERS
         stack: list[list[Any]] = []
-        nodes = 0
+        nodes = size = deepest = 0
+        frame: list[Any] = [None, True, None, False, None, None, 0, 0]
         while True:
             event = get_event()
             kind = type(event)
             if kind is ScalarEvent:
                 nodes += 1
-                value = self._scalar(event, stack)
-                size, height = 1 + len(event.value), 0
+                value = event.value
+                size += 1 + len(value)
+                if event.tag is not None or (
+                    event.implicit[0] and (_ALWAYS_RESOLVE or value[:1] in resolved_first)
+                ):
+                    if (
+                        event.tag is None
+                        and value.isdigit()
+                        and value.isascii()
+                        and (value[0] != "0" or len(value) == 1)
+                    ):
+                        value = int(value)  # a plain decimal integer: what _scalar gives
+                    else:
+                        value = self._scalar(event)
                 if event.anchor is not None:
                     anchored = self._anchor(event)
-                    anchored.value, anchored.size, anchored.done = value, size, True
+                    anchored.value, anchored.size, anchored.done = value, 1 + len(event.value), True
             elif kind is AliasEvent:
                 target = self.anchors.get(event.anchor or "")
                 if target is None:
                     raise yaml.composer.ComposerError(
                         None, None, f"found undefined alias {event.anchor!r}", event.start_mark
                     )
-                value, size, height = target.value, target.size, target.height
                 self._count_alias(event, target, len(stack))
+                value = target.value
+                size += target.size
+                deepest = max(deepest, len(stack) + target.height)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 nodes += 1
-                if len(stack) >= limits.max_depth:
+                size += 1
+                if len(stack) >= max_depth:
                     raise RefusedDocument(self._too_deep(), event.start_mark)
+                is_list = kind is SequenceStartEvent
                 tag = event.tag
-                default = _MAP if kind is MappingStartEvent else _SEQ
-                if tag is not None and tag != "!" and tag != default:
+                if tag is not None and tag != "!" and tag != (_SEQ if is_list else _MAP):
                     self.needs_constructor = self.needs_constructor or f"the tag {tag!r}"
-                container: Any = {} if kind is MappingStartEvent else []
-                opened = self._anchor(event, container) if event.anchor is not None else None
-                stack.append([container, 1, 0, opened, None, False, event.start_mark])
+                container: Any = [] if is_list else {}
+                opened = None if event.anchor is None else self._anchor(event, container)
+                stack.append(frame)
+                frame = [container, is_list, None, False, event.start_mark, opened, size - 1, 0]
+                if len(stack) > deepest:
+                    deepest = len(stack)
+                if opened is not None:
+                    frame[7], deepest = deepest, len(stack)
                 continue
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                frame = stack.pop()
-                value, size, height, anchored = frame[0], frame[1], frame[2] + 1, frame[3]
+                value, anchored = frame[0], frame[5]
                 if anchored is not None:
-                    anchored.size, anchored.height, anchored.done = size, height, True
+                    anchored.size = size - frame[6]
+                    anchored.height = deepest - len(stack) + 1
+                    anchored.done = True
+                    deepest = max(deepest, frame[7])
+                frame = stack.pop()
             else:  # the parser yields node events only here
                 raise yaml.composer.ComposerError(
                     None, None, f"unexpected {kind.__name__}", event.start_mark
@@ -237,27 +270,24 @@ class _Builder:
             if not stack:
                 self.nodes = nodes
                 return value
-            frame = stack[-1]
-            frame[1] += size
-            if height > frame[2]:
-                frame[2] = height
             container = frame[0]
-            if type(container) is list:
+            if frame[1]:
                 container.append(value)
-            elif frame[5]:
-                container[frame[4]] = value
-                frame[5] = False
+            elif frame[3]:
+                container[frame[2]] = value
+                frame[3] = False
             else:
                 if type(value) is dict or type(value) is list:
                     raise yaml.constructor.ConstructorError(
                         "while constructing a mapping",
-                        frame[6],
+                        frame[4],
                         "found unhashable key",
                         event.start_mark,
                     )
-                frame[4], frame[5] = value, True
+                frame[2], frame[3] = value, True
 
-    def _scalar(self, event: ScalarEvent, stack: list[list[Any]]) -> Any:
+    def _scalar(self, event: ScalarEvent) -> Any:
+        """A scalar that may not be a plain string."""
         value: str = event.value
         tag = event.tag
         if tag is None or tag == "!":

@@ -91,6 +91,9 @@ def wrap(text: str, indent: str, width: int, *, hanging: str | None = None) -> l
     hanging = indent if hanging is None else hanging
     for index, line in enumerate(text.splitlines() or [""]):
         first = indent if index == 0 else hanging
+        if len(first) + len(line) <= width and line[-1:].strip() and "\t" not in line:
+            lines.append(first + line)  # what textwrap gives for it, faster
+            continue
         wrapped = textwrap.wrap(
             line,
             width=width,
