@@ -47,6 +47,8 @@ def load_records(path: Path) -> list[dict[str, Any]]:
         raise DatasetError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
     except RecursionError:
         raise DatasetError(f"{path}: {_TOO_DEEP}") from None
+    except ValueError as error:  # e.g. an integer too long to convert
+        raise DatasetError(f"{path}: not valid JSON: {error}") from None
     except fast_yaml.RefusedDocument as error:
         raise _refused(path, error) from None
     except yaml.MarkedYAMLError as error:
@@ -83,6 +85,8 @@ def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
             raise DatasetError(f"{path}:{number}: not valid JSON: {error.msg}") from None
         except RecursionError:
             raise DatasetError(f"{path}:{number}: {_TOO_DEEP}") from None
+        except ValueError as error:
+            raise DatasetError(f"{path}:{number}: not valid JSON: {error}") from None
         if not isinstance(record, dict):
             raise DatasetError(
                 f"{path}:{number}: the record is a {type(record).__name__}, not a mapping"
