@@ -306,8 +306,11 @@ def without_volatile_fields(value: Any) -> Any:
             for key, item in value.items()
             if key not in VOLATILE_FIELDS
         }
-    if isinstance(value, list):
-        return [without_volatile_fields(item) for item in value]
+    if isinstance(value, list):  # numbers and strings kept as they are, without a call each
+        return [
+            without_volatile_fields(item) if isinstance(item, (dict, list)) else item
+            for item in value
+        ]
     return value
 
 
