@@ -436,3 +436,29 @@ def test_a_json_data_set_nested_too_deeply_is_a_clear_error(pytester):
     result = pytester.runpytest("-p", "no:randomly")
     assert result.ret == 2
     result.stdout.fnmatch_lines(["*set.json: nested too deeply to load*"])
+
+
+# --------------------------------------------------------------------------- the loader itself
+
+
+def _merge_chain(length: int) -> str:
+    links = "".join(f"m{i}: &m{i} {{<<: *m{i - 1}, k{i}: v}}\n" for i in range(1, length))
+    return "m0: &m0 {k0: v}\n" + links
+
+
+def test_a_chain_of_merge_keys_loads_as_pyyaml_does_up_to_the_depth_limit():
+    text = _merge_chain(150)
+    assert fast_yaml.load(text) == yaml.load(text, Loader=fast_yaml.YAML_LOADER)
+    with pytest.raises(fast_yaml.RefusedDocument, match="nested more than 200 levels deep"):
+        fast_yaml.load(_merge_chain(500))  # PyYAML's constructor would recurse through it
+
+
+def test_limits_are_counted_with_aliases_expanded():
+    anchored = "a: &a [" + ", ".join(["x" * 98] * 100) + "]\n"  # size 1 + 100 * 99 = 9901
+    under = anchored + "b: [" + ", ".join(["*a"] * 100) + "]\n"
+    assert len(fast_yaml.load(under)["b"]) == 100
+    limits = fast_yaml.LoadLimits(max_alias_expansion=9901 * 100 - 1)
+    with pytest.raises(fast_yaml.RefusedDocument, match="expand to more than 990099"):
+        fast_yaml.load(under, limits)
+    with pytest.raises(fast_yaml.RefusedDocument, match="more than 99 aliases"):
+        fast_yaml.load(under, fast_yaml.LoadLimits(max_aliases=99))

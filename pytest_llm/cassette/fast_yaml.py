@@ -111,10 +111,6 @@ def _too_large(limits: LoadLimits) -> str:
     return f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set"
 
 
-class _NeedsConstructor(Exception):
-    """The document holds a collection this module does not build; PyYAML's constructor will."""
-
-
 def load(text: str, limits: LoadLimits = LIMITS) -> Any:
     """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data, within ``limits``.
 
@@ -144,9 +140,10 @@ def load(text: str, limits: LoadLimits = LIMITS) -> Any:
 def _guarded(load_document: Any) -> Any:
     try:
         return load_document()
-    except (ValueError, KeyError, AttributeError, TypeError) as error:
+    except (ValueError, KeyError, AttributeError, TypeError, RecursionError) as error:
         # PyYAML's constructors let these through for a bad explicit tag ("!!int abc",
-        # "!!bool maybe", "!!timestamp x"): a YAML error like any other malformed document
+        # "!!bool maybe", "!!timestamp x") or a long chain of merge keys: a YAML error like
+        # any other malformed document
         raise yaml.constructor.ConstructorError(
             None, None, f"a tagged value cannot be built ({type(error).__name__}: {error})", None
         ) from None
