@@ -37,6 +37,8 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from pytest_llm.errors import PytestLLMError
+
 #: The fastest safe YAML loader available (libyaml's when PyYAML was built with it).
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -87,7 +89,7 @@ class LoadLimits:
 LIMITS = LoadLimits()
 
 
-class RefusedDocument(yaml.MarkedYAMLError):
+class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
     """A document over a :class:`LoadLimits` limit, or with a recursive alias; ``problem`` says
     which, ``problem_mark`` (None for the text's size) where the parser was."""
 
