@@ -167,20 +167,35 @@ def test_fast_yaml_loading_equals_safe_load_on_yaml_11_scalars(pairs):
     _same_as_safe_load("".join(f"- {value}\n" for _, value in pairs))
 
 
-def test_fast_yaml_loading_falls_back_on_anchors_merges_and_recursion():
+def test_fast_yaml_loading_falls_back_on_anchors_merges_and_tags():
     _same_as_safe_load("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")
     _same_as_safe_load("a: &a [1, 2]\nb: *a\n")
-    recursive = fast_yaml.load("a: &a [1, *a]\n")
-    assert recursive["a"][1] is recursive["a"]
     _same_as_safe_load("? [1, 2]\n: x\n")  # an unhashable key: the constructor's error
+    _same_as_safe_load("? *a\n: x\na: &a [1]\n")  # an undefined alias
+    _same_as_safe_load("a: &x 1\nb: &x 2\n")  # a duplicate anchor
+    _same_as_safe_load("!!set {a, b}\n")
+    _same_as_safe_load("- !!map x\n")  # a collection's tag on a scalar
+    _same_as_safe_load("=: 1\nb: <<\n")
+    _same_as_safe_load("a: !!binary aGk=\nb: 2001-12-14\nc: 0o17\n? !!binary aGk=\n: 1\n")
     # nested aliases share the anchored value (copying it at each alias would explode)
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(7)
+    nested = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(3)
     )
-    loaded = fast_yaml.load(bomb)
-    assert loaded["h"][0] is loaded["h"][9] and loaded["b"][0] is loaded["a"]
+    loaded = fast_yaml.load(nested)
+    assert loaded["d"][0] is loaded["d"][9] and loaded["b"][0] is loaded["a"]
+    _same_as_safe_load(nested)
     _same_as_safe_load("")
     _same_as_safe_load("a: 1\n---\nb: 2\n")
+
+
+def test_fast_yaml_refuses_recursive_aliases():
+    for text in ("a: &a [1, *a]\n", "&m {k: *m}\n", "a: &a {<<: *a}\n"):
+        try:
+            fast_yaml.load(text)
+        except fast_yaml.RefusedDocument as error:
+            assert "recursive" in str(error.problem) and error.problem_mark is not None
+        else:
+            raise AssertionError(f"{text!r} was loaded")
 
 
 def test_a_bad_explicit_tag_is_a_cassette_error_naming_the_file():

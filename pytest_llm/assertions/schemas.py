@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from pytest_llm.cassette import fast_yaml
 from pytest_llm.errors import InvalidSchemaError
 
 
@@ -43,7 +44,9 @@ def _read_schema_file(path: Path, base: Path | None) -> dict[str, Any]:
             f"schema file {path} cannot be read: {error.strerror or error}"
         ) from None
     try:
-        loaded = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        loaded = json.loads(text) if path.suffix.lower() == ".json" else fast_yaml.load(text)
+    except RecursionError:
+        raise InvalidSchemaError(f"schema file {path} is nested too deeply to load") from None
     except (ValueError, yaml.YAMLError) as error:
         raise InvalidSchemaError(
             f"schema file {path} is not valid {path.suffix[1:].upper()}: {error}"

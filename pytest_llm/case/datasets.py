@@ -12,11 +12,14 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from pytest_llm.cassette import fast_yaml
 from pytest_llm.errors import DatasetError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DATASET_MARKER = "llm_dataset"
+_LIMITS_HELP = "see 'Loader limits' in docs/datasets.md"
+_TOO_DEEP = "nested too deeply to load (JSON arrays and objects within each other)"
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
@@ -25,15 +28,25 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     if suffix not in (".yaml", ".yml", ".json", ".jsonl"):
         raise DatasetError(f"{path}: a data set must be a .yaml, .yml, .json or .jsonl file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = fast_yaml.read_bounded(path).decode("utf-8")
     except OSError as error:
         raise DatasetError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({error.reason})") from None
+    except fast_yaml.RefusedDocument as error:
+        raise _refused(path, error) from None
     if suffix == ".jsonl":
         return _jsonl_records(path, text)
     try:
-        document = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if suffix == ".json" else fast_yaml.load(text)
     except json.JSONDecodeError as error:
         raise DatasetError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: {_TOO_DEEP}") from None
+    except ValueError as error:  # e.g. an integer too long to convert
+        raise DatasetError(f"{path}: not valid JSON: {error}") from None
+    except fast_yaml.RefusedDocument as error:
+        raise _refused(path, error) from None
     except yaml.MarkedYAMLError as error:
         line = f":{error.problem_mark.line + 1}" if error.problem_mark is not None else ""
         raise DatasetError(f"{path}{line}: not valid YAML: {error.problem}") from None
@@ -51,6 +64,12 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     return document
 
 
+def _refused(path: Path, error: fast_yaml.RefusedDocument) -> DatasetError:
+    mark = error.problem_mark
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    return DatasetError(f"{where}: data set refused: {error.problem} ({_LIMITS_HELP})")
+
+
 def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -60,6 +79,10 @@ def _jsonl_records(path: Path, text: str) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise DatasetError(f"{path}:{number}: not valid JSON: {error.msg}") from None
+        except RecursionError:
+            raise DatasetError(f"{path}:{number}: {_TOO_DEEP}") from None
+        except ValueError as error:
+            raise DatasetError(f"{path}:{number}: not valid JSON: {error}") from None
         if not isinstance(record, dict):
             raise DatasetError(
                 f"{path}:{number}: the record is a {type(record).__name__}, not a mapping"

@@ -5,15 +5,20 @@ header, or it stored an error response that says more about the API's mood than 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from pytest_llm.assertions.pii import Finding
-from pytest_llm.cassette import fast_yaml
-from pytest_llm.cassette.file_format import FORMAT_NAME, VCRPY_VERSION, parse_cassette
+from pytest_llm.cassette.file_format import (
+    FORMAT_NAME,
+    VCRPY_VERSION,
+    RefusedCassette,
+    load_yaml,
+    parse_document,
+)
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
 from pytest_llm.errors import CassetteError
@@ -49,16 +54,48 @@ UNKNOWN_FORMAT = "unknown"
 _LOOKS_LIKE_CASSETTE = re.compile(rf"^(?:format:\s*{FORMAT_NAME}\b|-?\s*interactions:)", re.M)
 
 
+@dataclasses.dataclass(frozen=True)
+class Examined:
+    """A YAML file's text, loaded once: what it is (:func:`cassette_kind`'s answer) and, for a
+    cassette, its interactions or why it cannot be used."""
+
+    kind: str | None
+    interactions: list[Interaction] | None = None
+    error: CassetteError | None = None
+    document: Any = None
+
+
 def cassette_kind(text: str) -> str | None:
     """:data:`OWN_FORMAT`, :data:`VCRPY_FORMAT` or :data:`UNKNOWN_FORMAT` for a cassette, None
     for other text. A file that does not parse counts as a cassette when it reads like one, so
-    that its problem is reported rather than the file ignored."""
+    that its problem is reported rather than the file ignored; one over the loader limits
+    always does (a hostile file is reported, never skipped)."""
+    return examine(text, "<text>").kind
+
+
+def examine(text: str, path: Path | str) -> Examined:
+    """What ``text`` (read from ``path``) is, its YAML loaded once (within the loader limits)."""
     try:
-        document = fast_yaml.load(text)
-    except yaml.YAMLError:
-        return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
+        document = load_yaml(text, path)
+    except RefusedCassette as error:
+        return Examined(UNKNOWN_FORMAT, error=error)
+    except CassetteError as error:
+        kind = UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
+        return Examined(kind, error=error)
+    kind = _kind_of(document)
+    if kind is None:
+        if isinstance(document, dict) or not _LOOKS_LIKE_CASSETTE.search(text):
+            return Examined(None, document=document)
+        kind = UNKNOWN_FORMAT
+    try:
+        return Examined(kind, interactions=parse_document(document, path), document=document)
+    except CassetteError as error:
+        return Examined(kind, error=error, document=document)
+
+
+def _kind_of(document: Any) -> str | None:
     if not isinstance(document, dict):
-        return UNKNOWN_FORMAT if _LOOKS_LIKE_CASSETTE.search(text) else None
+        return None
     if document.get("format") == FORMAT_NAME:
         return OWN_FORMAT
     if "interactions" not in document:
@@ -78,7 +115,8 @@ def problems(path: Path | str, text: str, *, extra: ExtraSecrets = ()) -> list[s
     each; an empty list for a good cassette. ``extra`` (see :func:`project_secrets`) are
     secrets looked for besides the built-in shapes."""
     try:
-        interactions = parse_cassette(text, path)
+        document = load_yaml(text, path)
+        interactions = parse_document(document, path)
     except CassetteError as error:
         return [str(error)]
     stored = _secret_findings(text, extra)
@@ -91,7 +129,7 @@ def problems(path: Path | str, text: str, *, extra: ExtraSecrets = ()) -> list[s
         for number, where, finding in _decoded_secrets(interactions, extra)
         if finding.value not in seen
     ]
-    found += _credential_headers(path, text)
+    found += _credential_headers(path, document)
     found += _error_responses(path, interactions)
     return found
 
@@ -146,10 +184,9 @@ def _secret_problem(finding: Finding) -> str:
     )
 
 
-def _credential_headers(path: Path | str, text: str) -> Iterator[str]:
+def _credential_headers(path: Path | str, document: dict[str, Any]) -> Iterator[str]:
     """Credential headers kept in the file (vcrpy stores request headers; either format can
     carry response headers such as ``set-cookie``)."""
-    document = fast_yaml.load(text)
     for number, entry in enumerate(document.get("interactions") or (), start=1):
         for part in ("request", "response"):
             section = entry.get(part) if isinstance(entry, dict) else None

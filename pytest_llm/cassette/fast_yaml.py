@@ -1,23 +1,49 @@
-"""Load cassette YAML fast, with PyYAML's own semantics.
+"""Load cassette and data-set YAML fast, with PyYAML's own semantics, within loader limits.
 
-Every replayed case loads its cassette, and PyYAML's safe constructor (pure Python, even over
-libyaml's parser) takes about half of that. Cassettes hold plain data: mappings, sequences,
-strings, plain integers and decimals, booleans and nulls. :func:`load` composes the node tree
-with the fastest safe loader and builds those few kinds of node directly; a document holding
-anything else (binary, timestamps, merge keys, octal or sexagesimal numbers, a recursive
-alias...) is loaded again by PyYAML's constructor, so the result is always what
-``yaml.load(text, Loader=YAML_LOADER)`` gives.
+Every replayed case loads its cassette, and PyYAML's composer and safe constructor (pure
+Python, even over libyaml's parser) take most of that. Cassettes hold plain data: mappings,
+sequences, strings, plain integers and decimals, booleans and nulls. :func:`load` reads the
+parser's events (libyaml's when PyYAML was built with it) and builds those values directly,
+with no node tree in between; a scalar of any other kind (binary, timestamp, octal or
+sexagesimal number...) is built by PyYAML's own constructor, and a document with a collection
+of another kind (merge keys, ``!!set``, ``!!omap``, a local tag) is loaded again by PyYAML
+whole, so the result is always what ``yaml.load(text, Loader=YAML_LOADER)`` gives.
+
+Cassettes and data sets are hostile input (they arrive in pull requests, and ``git diff``
+renders them through ``pytest-llm show``), so loading is bounded (:class:`LoadLimits`): the
+size of the text, the nesting depth, the number of aliases and what they expand to; a
+recursive alias is refused. A document over a limit raises :class:`RefusedDocument` as soon
+as the parser reaches the offending line, before anything large is built. Aliases share the
+anchored value, as PyYAML's constructor does; the expansion limit bounds what a consumer that
+copies them (``json.dumps``, a renderer) can be made to produce.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+
+from pytest_llm.errors import PytestLLMError
 
 #: The fastest safe YAML loader available (libyaml's when PyYAML was built with it).
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Where the limits are explained; every refusal's message points there.
+LIMITS_HELP = "see 'Hostile cassettes: loader limits' in docs/cassettes.md"
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -26,80 +52,308 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+#: Scalars PyYAML's constructor builds on their own (the others need the whole document).
+_CONSTRUCTED_SCALARS = frozenset(
+    {_INT, _FLOAT, _BOOL, _NULL, "tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp"}
+)
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+#: Plain decimals PyYAML's resolver makes floats (its exponent needs a sign).
+_RESOLVED_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
 _BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+#: First characters of the plain scalars the loader's resolver may give a tag other than str.
+_RESOLVED_FIRST_CHARACTERS = frozenset(YAML_LOADER.yaml_implicit_resolvers)
+_ALWAYS_RESOLVE = None in _RESOLVED_FIRST_CHARACTERS
 
 
-class _NeedsConstructor(Exception):
-    """The document holds a node this module does not build; PyYAML's constructor will."""
+@dataclasses.dataclass(frozen=True)
+class LoadLimits:
+    """What one YAML document may cost to load. "Size" counts one per node (scalar, sequence,
+    mapping) plus the characters of every scalar, aliases expanded."""
+
+    #: The text itself: 64 MiB (the largest real cassettes, batches of embeddings, are a few MB).
+    max_bytes: int = 64 * 2**20
+    #: Nesting of sequences and mappings, aliases expanded (LLM request and response bodies
+    #: nest about 10 deep; the plugin's readers and renderers recurse through them).
+    max_depth: int = 200
+    #: Alias uses (``*name``): pytest-llm and vcrpy write none.
+    max_aliases: int = 10_000
+    #: What the aliases add to the document's size, all of them together.
+    max_alias_expansion: int = 1_000_000
+    #: Nodes of a document that must be loaded by PyYAML's slower constructor (merge keys,
+    #: ``!!set``, ``!!omap``, ``!!pairs``, local tags on collections).
+    max_constructor_nodes: int = 100_000
 
 
-def load(text: str) -> Any:
-    """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data.
+LIMITS = LoadLimits()
 
-    Raises ``yaml.YAMLError`` for every document PyYAML refuses, including those where PyYAML
-    itself would let a ``ValueError`` or ``KeyError`` escape.
+
+class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
+    """A document over a :class:`LoadLimits` limit, or with a recursive alias; ``problem`` says
+    which, ``problem_mark`` (None for the text's size) where the parser was."""
+
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+def read_bounded(path: Path, limits: LoadLimits = LIMITS) -> bytes:
+    """The bytes of ``path``, refused (:class:`RefusedDocument`) above ``limits.max_bytes``
+    without reading more than that; ``OSError`` as ``open`` raises it."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > limits.max_bytes:
+            raise RefusedDocument(_too_large(limits))
+        data = handle.read(limits.max_bytes + 1)  # also for files whose size stat cannot tell
+    if len(data) > limits.max_bytes:
+        raise RefusedDocument(_too_large(limits))
+    return data
+
+
+def _too_large(limits: LoadLimits) -> str:
+    return f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set"
+
+
+def load(text: str, limits: LoadLimits = LIMITS) -> Any:
+    """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data, within ``limits``.
+
+    Raises :class:`RefusedDocument` for a document over a limit and ``yaml.YAMLError`` for
+    every document PyYAML refuses, including those where PyYAML itself would let a
+    ``ValueError`` or ``KeyError`` escape.
     """
-    node = yaml.compose(text, Loader=YAML_LOADER)
-    if node is None:
-        return None
+    if len(text) > limits.max_bytes:  # characters: at least as many bytes
+        raise RefusedDocument(_too_large(limits))
+    loader = YAML_LOADER(text)
     try:
-        return _Builder().build(node)
-    except (_NeedsConstructor, RecursionError):
-        pass
+        builder = _Builder(loader, limits)
+        document = _guarded(builder.document)
+    finally:
+        loader.dispose()
+    if not builder.needs_constructor:
+        return document
+    if builder.nodes > limits.max_constructor_nodes:
+        raise RefusedDocument(
+            f"{builder.needs_constructor} makes PyYAML's slower constructor load the document, "
+            f"which pytest-llm allows for at most {limits.max_constructor_nodes} nodes; this one "
+            f"has {builder.nodes}"
+        )
+    return _guarded(lambda: yaml.load(text, Loader=YAML_LOADER))
+
+
+def _guarded(load_document: Any) -> Any:
     try:
-        return yaml.load(text, Loader=YAML_LOADER)
-    except (ValueError, KeyError, AttributeError, TypeError) as error:
+        return load_document()
+    except (ValueError, KeyError, AttributeError, TypeError, RecursionError) as error:
         # PyYAML's constructors let these through for a bad explicit tag ("!!int abc",
-        # "!!bool maybe", "!!timestamp x"): a YAML error like any other malformed document
+        # "!!bool maybe", "!!timestamp x") or a long chain of merge keys: a YAML error like
+        # any other malformed document
         raise yaml.constructor.ConstructorError(
             None, None, f"a tagged value cannot be built ({type(error).__name__}: {error})", None
         ) from None
 
 
+class _Anchored:
+    """An anchored value, its size and height once its end event has been read."""
+
+    __slots__ = ("done", "height", "size", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value, self.size, self.height, self.done = value, 0, 0, False
+
+
 class _Builder:
-    """Builds each node once: an alias shares the anchored value, as PyYAML's constructor
-    does (copying it at every alias would make nested aliases explode)."""
+    """Builds one document from the parser's events. A frame per open collection:
+    ``[container, size, height, anchored, pending key, has key, start mark]``; a mapping
+    alternates key and value. Aliases share the anchored value, as PyYAML's constructor does.
+    """
 
-    def __init__(self) -> None:
-        self._built: dict[int, Any] = {}
+    def __init__(self, loader: Any, limits: LoadLimits) -> None:
+        self.loader, self.limits = loader, limits
+        self.anchors: dict[str, _Anchored] = {}
+        self.aliases = 0
+        self.expansion = 0
+        self.nodes = 0
+        #: What made the document need PyYAML's constructor ("" while nothing did).
+        self.needs_constructor = ""
 
-    def build(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return _scalar(node)
-        known = self._built.get(id(node))
-        if known is not None:
-            return known
-        tag = node.tag
-        if isinstance(node, yaml.MappingNode) and tag == _MAP:
-            mapping: dict[Any, Any] = {}
-            self._built[id(node)] = mapping  # before the children: a recursive alias finds it
-            for key_node, value_node in node.value:
-                key = self.build(key_node)
-                if isinstance(key, (dict, list)):  # unhashable: the constructor's error says so
-                    raise _NeedsConstructor(key_node.tag)
-                mapping[key] = self.build(value_node)
-            return mapping
-        if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
-            sequence: list[Any] = []
-            self._built[id(node)] = sequence
-            sequence.extend(self.build(item) for item in node.value)
-            return sequence
-        raise _NeedsConstructor(tag)
-
-
-def _scalar(node: yaml.ScalarNode) -> Any:
-    tag, value = node.tag, node.value
-    if tag == _STR:
+    def document(self) -> Any:
+        get_event = self.loader.get_event
+        get_event()  # stream start
+        event = get_event()
+        if isinstance(event, StreamEndEvent):
+            return None
+        value = self._node_tree(get_event)
+        end = get_event()  # the document's end
+        following = get_event()
+        if not isinstance(following, StreamEndEvent):
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                end.start_mark,
+                "but found another document",
+                following.start_mark,
+            )
         return value
-    if tag == _INT and _PLAIN_INT.fullmatch(value):
-        return int(value)
-    if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
-        return float(value)
-    if tag == _BOOL and value.lower() in _BOOLS:
-        return _BOOLS[value.lower()]
-    if tag == _NULL and value in _NULLS:
-        return None
-    raise _NeedsConstructor(tag)
+
+    def _node_tree(self, get_event: Any) -> Any:
+        """The document's value. One frame per open collection: ``[container, is a list,
+        pending key, has a key, start mark, anchored, size before, deepest before]``. ``size``
+        and ``deepest`` run over the whole document, aliases expanded; an anchored collection's
+        own size and height are their growth while it is open."""
+        limits = self.limits
+        max_depth = limits.max_depth
+        resolved_first = _RESOLVED_FIRST_CHARACTERS
+        stack: list[list[Any]] = []
+        nodes = size = deepest = 0
+        frame: list[Any] = [None, True, None, False, None, None, 0, 0]
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is ScalarEvent:
+                nodes += 1
+                value = event.value
+                size += 1 + len(value)
+                if event.tag is not None or (
+                    event.implicit[0] and (_ALWAYS_RESOLVE or value[:1] in resolved_first)
+                ):
+                    if (
+                        event.tag is None
+                        and value.isdigit()
+                        and value.isascii()
+                        and (value[0] != "0" or len(value) == 1)
+                    ):
+                        value = int(value)  # a plain decimal integer: what _scalar gives
+                    else:
+                        value = self._scalar(event)
+                if event.anchor is not None:
+                    anchored = self._anchor(event)
+                    anchored.value, anchored.size, anchored.done = value, 1 + len(event.value), True
+            elif kind is AliasEvent:
+                target = self.anchors.get(event.anchor or "")
+                if target is None:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                    )
+                self._count_alias(event, target, len(stack))
+                value = target.value
+                size += target.size
+                deepest = max(deepest, len(stack) + target.height)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                nodes += 1
+                size += 1
+                if len(stack) >= max_depth:
+                    raise RefusedDocument(self._too_deep(), event.start_mark)
+                is_list = kind is SequenceStartEvent
+                tag = event.tag
+                if tag is not None and tag != "!" and tag != (_SEQ if is_list else _MAP):
+                    self.needs_constructor = self.needs_constructor or f"the tag {tag!r}"
+                container: Any = [] if is_list else {}
+                opened = None if event.anchor is None else self._anchor(event, container)
+                stack.append(frame)
+                frame = [container, is_list, None, False, event.start_mark, opened, size - 1, 0]
+                if len(stack) > deepest:
+                    deepest = len(stack)
+                if opened is not None:
+                    frame[7], deepest = deepest, len(stack)
+                continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                value, anchored = frame[0], frame[5]
+                if anchored is not None:
+                    anchored.size = size - frame[6]
+                    anchored.height = deepest - len(stack) + 1
+                    anchored.done = True
+                    deepest = max(deepest, frame[7])
+                frame = stack.pop()
+            else:  # the parser yields node events only here
+                raise yaml.composer.ComposerError(
+                    None, None, f"unexpected {kind.__name__}", event.start_mark
+                )
+            if not stack:
+                self.nodes = nodes
+                return value
+            container = frame[0]
+            if frame[1]:
+                container.append(value)
+            elif frame[3]:
+                container[frame[2]] = value
+                frame[3] = False
+            else:
+                if type(value) is dict or type(value) is list:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        frame[4],
+                        "found unhashable key",
+                        event.start_mark,
+                    )
+                frame[2], frame[3] = value, True
+
+    def _scalar(self, event: ScalarEvent) -> Any:
+        """A scalar that may not be a plain string."""
+        value: str = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                return value
+            if not _ALWAYS_RESOLVE and value[:1] not in _RESOLVED_FIRST_CHARACTERS:
+                return value
+            if _PLAIN_INT.fullmatch(value):  # what the resolver makes an int or float too
+                return int(value)
+            if _RESOLVED_FLOAT.fullmatch(value):
+                return float(value)
+            tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+        if tag == _STR:
+            return value
+        if tag == _INT and _PLAIN_INT.fullmatch(value):
+            return int(value)
+        if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
+            return float(value)
+        if tag == _BOOL and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
+        if tag == _NULL and value in _NULLS:
+            return None
+        if tag in _CONSTRUCTED_SCALARS:
+            start: Any = event.start_mark
+            end: Any = event.end_mark
+            node = yaml.ScalarNode(tag, value, start, end, event.style)
+            return self.loader.construct_object(node)
+        # a merge key ("<<"), a value key ("="), a collection's tag on a scalar, a local tag:
+        # PyYAML's constructor builds (or refuses) the whole document
+        self.needs_constructor = self.needs_constructor or f"the scalar {value!r} ({tag})"
+        return value
+
+    def _anchor(self, event: Any, value: Any = None) -> _Anchored:
+        known = self.anchors.get(event.anchor)
+        if known is not None:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {event.anchor!r}; first occurrence",
+                None,
+                "second occurrence",
+                event.start_mark,
+            )
+        anchored = self.anchors[event.anchor] = _Anchored(value)
+        return anchored
+
+    def _count_alias(self, event: AliasEvent, anchored: _Anchored, depth: int) -> None:
+        limits = self.limits
+        if not anchored.done:
+            raise RefusedDocument(
+                f"the alias *{event.anchor} is recursive (it refers to a collection that "
+                "contains it)",
+                event.start_mark,
+            )
+        self.aliases += 1
+        self.expansion += anchored.size
+        if self.aliases > limits.max_aliases:
+            raise RefusedDocument(
+                f"more than {limits.max_aliases} aliases (*name); a YAML alias bomb?",
+                event.start_mark,
+            )
+        if self.expansion > limits.max_alias_expansion:
+            raise RefusedDocument(
+                f"its aliases expand to more than {limits.max_alias_expansion} nodes and "
+                f"characters (here *{event.anchor}); a YAML alias bomb?",
+                event.start_mark,
+            )
+        if depth + anchored.height > limits.max_depth:
+            raise RefusedDocument(self._too_deep(), event.start_mark)
+
+    def _too_deep(self) -> str:
+        return f"nested more than {self.limits.max_depth} levels deep (aliases expanded)"

@@ -87,17 +87,38 @@ def is_volatile_header(name: str) -> bool:
 def read_cassette(path: Path) -> list[Interaction]:
     """Load a cassette file of either format; every problem is a :class:`CassetteError`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = fast_yaml.read_bounded(path).decode("utf-8")
     except UnicodeDecodeError as error:
         raise CassetteError(f"{path}: not a UTF-8 text file ({error.reason})") from None
     except OSError as error:
         raise CassetteError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except fast_yaml.RefusedDocument as error:
+        raise refused(path, error) from None
     return parse_cassette(text, path)
 
 
+class RefusedCassette(CassetteError):
+    """A cassette over a loader limit (:class:`fast_yaml.LoadLimits`), or a recursive one."""
+
+
+def refused(path: Path | str, error: fast_yaml.RefusedDocument) -> RefusedCassette:
+    """The error for a cassette over a loader limit: the file, the line, which limit."""
+    mark = error.problem_mark
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    return RefusedCassette(f"{where}: cassette refused: {error.problem} ({fast_yaml.LIMITS_HELP})")
+
+
 def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
+    return parse_document(load_yaml(text, path), path)
+
+
+def load_yaml(text: str, path: Path | str) -> Any:
+    """The YAML document of a cassette file, within the loader limits; a
+    :class:`CassetteError` naming the file and line otherwise."""
     try:
-        document = fast_yaml.load(text)
+        return fast_yaml.load(text)
+    except fast_yaml.RefusedDocument as error:
+        raise refused(path, error) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -105,6 +126,10 @@ def parse_cassette(text: str, path: Path | str) -> list[Interaction]:
         raise CassetteError(f"{where}: malformed cassette YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise CassetteError(f"{path}: malformed cassette YAML: {error}") from None
+
+
+def parse_document(document: Any, path: Path | str) -> list[Interaction]:
+    """The interactions of a loaded cassette document (:func:`load_yaml`) of either format."""
     if not isinstance(document, dict):
         raise CassetteError(
             f"{path}: not a cassette (expected a mapping with 'interactions', got "

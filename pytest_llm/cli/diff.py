@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pytest_llm.assertions import similarity
 from pytest_llm.cassette import checks, matching
-from pytest_llm.cassette.file_format import parse_cassette
+from pytest_llm.cassette.file_format import parse_document
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.cassette.stabilizing import timing_moved
 from pytest_llm.cli import show
@@ -89,16 +89,24 @@ def compare_texts(
     """The change between two versions of a file (None: absent), or None when nothing a reader
     would care about changed. With ``only_cassettes``, files that are not cassettes on either
     side are skipped (None); otherwise they are reported as unreadable."""
-    if only_cassettes and not any(
-        text is not None and checks.cassette_kind(text) for text in (old_text, new_text)
-    ):
+    old_file = None if old_text is None else checks.examine(old_text, name)
+    new_file = None if new_text is None else checks.examine(new_text, name)
+    if only_cassettes and not any(file is not None and file.kind for file in (old_file, new_file)):
         return None
     try:
-        old = None if old_text is None else parse_cassette(old_text, name)
-        new = None if new_text is None else parse_cassette(new_text, name)
+        old = None if old_file is None else _interactions(old_file, name)
+        new = None if new_file is None else _interactions(new_file, name)
     except CassetteError as error:
         return unreadable(name, str(error))
     return compare(name, old, new, prices=prices)
+
+
+def _interactions(file: checks.Examined, name: str) -> list[Interaction]:
+    if file.error is not None:
+        raise file.error
+    if file.interactions is None:  # YAML, but no cassette: what parsing it says
+        return parse_document(file.document, name)
+    return file.interactions
 
 
 def unreadable(name: str, error: str) -> CassetteChange:

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_llm.cassette import checks
+from pytest_llm.cassette import checks, fast_yaml
 from pytest_llm.cassette.file_format import (
-    parse_cassette,
-    read_cassette,
+    RefusedCassette,
+    refused,
     render_cassette,
     write_atomically,
 )
@@ -265,10 +265,17 @@ def _read_if_exists(path: Path) -> str | None:
 
 def read_text(path: Path) -> str:
     """A file's text (undecodable bytes replaced: such a file is no cassette)."""
+    return _read_bytes(path).decode("utf-8", "replace")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, refused above the loader's size limit before more is read."""
     try:
-        return path.read_bytes().decode("utf-8", "replace")
+        return fast_yaml.read_bounded(path)
     except OSError as error:
         raise CassetteError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except fast_yaml.RefusedDocument as error:
+        raise refused(path, error) from None
 
 
 def yaml_files(root: Path) -> Iterator[Path]:
@@ -370,22 +377,24 @@ def run_show(arguments: argparse.Namespace) -> int:
     path: Path = arguments.cassette
     failed = 0 if arguments.textconv else 2
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        _error(f"{path}: cannot be read: {error.strerror or error}")
+        data = _read_bytes(path)
+    except RefusedCassette as error:  # too large to read: a line in its place, for git diff
+        print(f"{PROGRAM} show: {error}")
+        _error(str(error))
         return failed
-    text = data.decode("utf-8", "replace")
-    if checks.cassette_kind(text) is None:
+    except CassetteError as error:
+        _error(str(error))
+        return failed
+    examined = checks.examine(data.decode("utf-8", "replace"), path)
+    if examined.kind is None:
         _write_raw(data)
         _error(f"{path}: not a cassette; printed as it is")
         return 0
-    try:
-        interactions = parse_cassette(text, path)
-    except CassetteError as error:
+    if examined.error is not None or examined.interactions is None:
         _write_raw(data)
-        _error(str(error))
+        _error(str(examined.error))
         return failed
-    sys.stdout.write(show.render(interactions))
+    sys.stdout.write(show.render(examined.interactions))
     return 0
 
 
@@ -428,15 +437,22 @@ def _convert_sources(paths: Sequence[Path]) -> Iterator[tuple[Path, Path, bool]]
 def convert_file(source: Path, target: Path, *, named: bool) -> str:
     """Convert one file; the line that says what was done. A file found in a folder that is
     not a cassette is skipped; one named on the command line is an error."""
-    kind = checks.cassette_kind(read_text(source))
-    if kind == checks.OWN_FORMAT:
+    data = _read_bytes(source)
+    examined = checks.examine(data.decode("utf-8", "replace"), source)
+    if examined.kind == checks.OWN_FORMAT:
         return f"{source}: already in the pytest-llm format; left untouched"
-    if kind is None:
+    if examined.kind is None:
         if named:
             raise CassetteError(f"{source}: not a cassette (no 'interactions' list)")
         return f"{source}: not a cassette; skipped"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CassetteError(f"{source}: not a UTF-8 text file ({error.reason})") from None
+    if examined.error is not None or examined.interactions is None:
+        raise examined.error or CassetteError(f"{source}: not a cassette")
     scrubber = _convert_scrubber(source)
-    interactions = [scrubbed(item, scrubber) for item in read_cassette(source)]
+    interactions = [scrubbed(item, scrubber) for item in examined.interactions]
     try:
         write_atomically(target, render_cassette(interactions))
     except OSError as error:
@@ -487,9 +503,12 @@ def run_check(arguments: argparse.Namespace) -> int:
     problems: list[str] = []
     for file in files:
         try:
-            text = file.read_bytes().decode("utf-8")
+            text = fast_yaml.read_bounded(file).decode("utf-8")
         except OSError as error:
             unreadable.append(f"{file}: cannot be read: {error.strerror or error}")
+            continue
+        except fast_yaml.RefusedDocument as error:
+            problems.append(str(refused(file, error)))
             continue
         except UnicodeDecodeError as error:
             problems.append(f"{file}: not a UTF-8 text file ({error.reason})")

@@ -95,6 +95,9 @@ def wrap(text: str, indent: str, width: int, *, hanging: str | None = None) -> l
     hanging = indent if hanging is None else hanging
     for index, line in enumerate(text.splitlines() or [""]):
         first = indent if index == 0 else hanging
+        if len(first) + len(line) <= width and line[-1:].strip() and "\t" not in line:
+            lines.append(first + line)  # what textwrap gives for it, faster
+            continue
         wrapped = textwrap.wrap(
             line,
             width=width,
@@ -288,6 +291,9 @@ def without_volatile_fields(value: Any) -> Any:
             for key, item in value.items()
             if key not in VOLATILE_FIELDS
         }
-    if isinstance(value, list):
-        return [without_volatile_fields(item) for item in value]
+    if isinstance(value, list):  # numbers and strings kept as they are, without a call each
+        return [
+            without_volatile_fields(item) if isinstance(item, (dict, list)) else item
+            for item in value
+        ]
     return value

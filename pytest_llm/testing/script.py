@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pytest_llm.cassette import fast_yaml
 
 #: Endpoints a reply can be limited to; other APIs' modules (pytest_llm.testing.apis) add theirs.
 ENDPOINTS = ["chat.completions", "responses", "embeddings", "moderations"]
@@ -115,7 +115,7 @@ class Script:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Script:
         """Load a script from a YAML file holding the `from_dict` form."""
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        loaded = fast_yaml.load(Path(path).read_text(encoding="utf-8"))
         return cls.from_dict({} if loaded is None else loaded)
 
     def to_dict(self) -> dict[str, Any]:

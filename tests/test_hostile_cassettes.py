@@ -1,0 +1,464 @@
+"""Hostile cassettes and data sets (alias bombs, deep nesting, giant files) load, fail with a
+clear error naming the file, or are refused, within 2 s of CPU time and 200 MB of memory: in a
+replay run, in every ``pytest-llm`` command (``show`` is git's textconv driver, ``check`` the
+pre-commit hook) and as a data set.
+
+Each workload runs in a child process that imports everything first, then measures itself:
+CPU time (user + system, not wall clock: the machine may be loaded) and peak RSS above what
+it used before the workload, with RLIMIT_AS as a backstop so that a regression fails fast
+instead of eating the machine's memory. A pytest session is run twice and the second one
+measured: the first pays for importing and rewriting the test module, the plugins' lazy
+imports and the openai client's first construction, which are no cost of the cassette.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_llm.cassette import fast_yaml
+
+CPU_BUDGET_S = 2.0
+MEMORY_BUDGET_MB = 200
+MB = 2**20
+
+#: Runs ``pytest`` (in-process) or ``pytest-llm`` after importing what both need, and prints
+#: what the run itself cost as the last line of stderr.
+MEASURED = f"""
+import contextlib, io, json, os, resource, shutil, sys
+import openai, pytest, vcr, yaml
+import pytest_llm.plugin, pytest_llm.cli.main
+
+def resident_now():
+    with open("/proc/self/statm") as statm:
+        virtual, resident = (int(field) for field in statm.read().split()[:2])
+    page = os.sysconf("SC_PAGE_SIZE")
+    return virtual * page, resident * page
+
+def cpu_now():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+virtual, resident = resident_now()
+backstop = virtual + 2 * {MEMORY_BUDGET_MB} * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (backstop, backstop))
+commands = json.loads(sys.argv[1])
+results = []
+for tool, *arguments in commands:
+    start = cpu_now()
+    if tool == "copy":  # set up the next session: not measured
+        shutil.copyfile(*arguments)
+        status, out, err = 0, "", ""
+    elif tool == "pytest":  # one session, its output as it is; the test module imported anew
+        for module in [name for name, value in sys.modules.items()
+                       if (getattr(value, "__file__", None) or "").startswith(os.getcwd())]:
+            del sys.modules[module]
+        start = cpu_now()
+        status = int(pytest.main(arguments))
+        out = err = ""
+    else:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            status = pytest_llm.cli.main.main(arguments)
+        out, err = stdout.getvalue(), stderr.getvalue()
+    results.append({{"status": status, "cpu_s": cpu_now() - start, "stdout": out, "stderr": err}})
+with open("/proc/self/status") as status:  # ru_maxrss would carry the forking parent's peak
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+peak -= resident
+sys.stdout.flush()
+sys.stderr.write("\\nCOST " + json.dumps({{"peak_mb": peak / 2**20, "runs": results}}) + "\\n")
+"""
+
+
+@dataclasses.dataclass
+class Measured:
+    """One command of a measured child: its exit status, output, CPU time, and the child's
+    peak memory above its baseline (shared by the commands of one child)."""
+
+    status: int
+    stdout: str
+    stderr: str
+    cpu_s: float
+    peak_mb: float
+
+    def within_budget(self) -> None:
+        assert self.cpu_s <= CPU_BUDGET_S, f"{self.cpu_s:.2f} s of CPU time"
+        assert self.peak_mb <= MEMORY_BUDGET_MB, f"{self.peak_mb:.0f} MB above the baseline"
+        output = self.stdout + self.stderr
+        assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
+
+    def lines(self, *expected: str) -> None:
+        pytest.LineMatcher((self.stdout + self.stderr).splitlines()).fnmatch_lines(list(expected))
+
+
+def measured_all(pytester: pytest.Pytester, *commands: list[str]) -> list[Measured]:
+    result = pytester.run(sys.executable, "-c", MEASURED, json.dumps(commands), timeout=300)
+    stderr = result.stderr.str()
+    cost_lines = [line for line in stderr.splitlines() if line.startswith("COST ")]
+    assert cost_lines, f"the measured run did not report its cost:\n{stderr[-3000:]}"
+    cost = json.loads(cost_lines[-1][5:])
+    session_output = result.stdout.str()
+    return [
+        Measured(
+            run["status"],
+            run["stdout"] or session_output,
+            run["stderr"],
+            run["cpu_s"],
+            cost["peak_mb"],
+        )
+        for run in cost["runs"]
+    ]
+
+
+def measured(pytester: pytest.Pytester, *command: str) -> Measured:
+    [run] = measured_all(pytester, list(command))
+    return run
+
+
+PYTEST = ["pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+
+
+def measured_session(pytester: pytest.Pytester, target: Path, fair: str, text: str) -> Measured:
+    """A pytest session with ``text`` at ``target``, its CPU time counted above that of the
+    same session with the small ``fair`` file there instead (both after a warm-up session:
+    importing, assertion rewriting and the plugins' own start-up are no cost of the file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fair_copy, text_copy = pytester.path / "fair.txt", pytester.path / "hostile.txt"
+    fair_copy.write_text(fair)
+    text_copy.write_text(text)
+    copies = [str(fair_copy), str(target)], [str(text_copy), str(target)]
+    runs = measured_all(
+        pytester, ["copy", *copies[0]], PYTEST, PYTEST, ["copy", *copies[1]], PYTEST
+    )
+    baseline, run = runs[2], runs[4]
+    run.stdout = run.stdout.split("test session starts")[-1]  # this session's output
+    run.cpu_s -= baseline.cpu_s
+    return run
+
+
+# --------------------------------------------------------------------------- hostile documents
+
+HEAD = "format: pytest-llm\nversion: 1\ninteractions:\n"
+EMPTY_CASSETTE = "format: pytest-llm\nversion: 1\ninteractions: []\n"
+
+
+def as_cassette(body: str) -> str:
+    """``body`` (mapping lines indented six spaces) as the JSON answer of a cassette."""
+    return (
+        HEAD + "- request: {method: POST, path: /v1/chat/completions}\n"
+        "  response:\n    status: 200\n    json:\n" + body
+    )
+
+
+def as_dataset(body: str) -> str:
+    """``body`` as a field of the one record of a data set."""
+    return "- id: only\n  data:\n    json:\n" + body
+
+
+def billion_laughs() -> str:
+    """The classic: nine levels of nine aliases, 9**9 strings once expanded (622 bytes)."""
+    lines = ['      l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n']
+    lines += [f"      l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)]
+    return "".join(lines)
+
+
+def merge_key_bomb() -> str:
+    """Nested aliases through merge keys: each mapping merges the previous one twice."""
+    lines = ["      m0: &m0 {k0: v}\n"]
+    lines += [f"      m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: v}}\n" for i in range(1, 40)]
+    return "".join(lines)
+
+
+def megabyte_of_aliases() -> str:
+    """1 MB of aliases to one anchored list of twenty 50-character strings."""
+    head = f"      a: &a [{', '.join(['x' * 50] * 20)}]\n      b: ["
+    return head + ",".join(["*a"] * ((MB - len(head)) // 3)) + "]\n"
+
+
+def megabyte_of_scalar_aliases() -> str:
+    """1 MB of aliases to one short string: tiny each, too many together."""
+    head = "      a: &a x\n      b: ["
+    return head + ",".join(["*a"] * ((MB - len(head)) // 3)) + "]\n"
+
+
+def recursive_alias() -> str:
+    return "      a: &a [1, *a]\n"
+
+
+def deep_nesting() -> str:
+    return "      a: " + "[" * 201 + "]" * 201 + "\n"
+
+
+def deeper_than_the_parser() -> str:
+    return "      a: " + "[" * 300_000 + "]" * 300_000 + "\n"
+
+
+def deep_through_aliases() -> str:
+    """150 levels anchored, then aliased inside another 150: each part under the depth limit."""
+    anchored = "      a: &a " + "[" * 150 + "]" * 150 + "\n"
+    return anchored + "      b: " + "[" * 150 + "*a" + "]" * 150 + "\n"
+
+
+_PARSER_LIMIT = (
+    "malformed cassette YAML: exceeded maximum nesting depth"  # libyaml's own, at 1000
+    if fast_yaml.YAML_LOADER is getattr(yaml, "CSafeLoader", None)
+    else "cassette refused: nested more than 200 levels deep"
+)
+
+HOSTILE = {
+    "billion laughs": (billion_laughs, "cassette refused: its aliases expand to more than"),
+    "merge-key bomb": (merge_key_bomb, "cassette refused: its aliases expand to more than"),
+    "1 MB of aliases": (megabyte_of_aliases, "cassette refused: its aliases expand to more than"),
+    "1 MB of scalar aliases": (megabyte_of_scalar_aliases, "cassette refused: more than 10000 aliases"),
+    "recursive alias": (recursive_alias, "cassette refused: the alias *a is recursive"),
+    "deep nesting": (deep_nesting, "cassette refused: nested more than 200 levels deep"),
+    "deeper than the parser": (deeper_than_the_parser, _PARSER_LIMIT),
+    "deep through aliases": (deep_through_aliases, "cassette refused: nested more than 200 levels deep"),
+}  # fmt: skip
+
+
+def _expected_line(name: str, path: str) -> str:
+    """The message names the file and the line (libyaml's own limit, too)."""
+    return f"*{path}:*: {HOSTILE[name][1]}*"
+
+
+# --------------------------------------------------------------------------- large but fair
+
+CHAT_TEST = """
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_chat(llm_client, llm_model):
+        answer = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.choices[0].message.content.startswith("hello")
+"""
+
+
+def _recorded(inner) -> Path:
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(CHAT_TEST)
+    inner.record().assert_outcomes(passed=1)
+    return inner.cassette("test_chat")
+
+
+def _padded(cassette_text: str, padding: str) -> str:
+    """The recorded cassette with ``padding`` (flow YAML) as an extra field of the answer."""
+    document = yaml.safe_load(cassette_text)
+    document["interactions"][0]["response"]["json"]["padding"] = "@PADDING@"
+    return yaml.safe_dump(document, sort_keys=False).replace("'@PADDING@'", padding)
+
+
+LARGE = {
+    "half a million numbers": lambda: "[" + ",".join(["1"] * (MB // 2 - 10)) + "]",
+    "a 1 MB string": lambda: '"' + "x" * MB + '"',
+    "100000 keys": lambda: "{" + ", ".join(f"k{i}: {i}" for i in range(100_000)) + "}",
+}
+
+
+# --------------------------------------------------------------------------- (a) replay
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_replay_of_a_hostile_cassette_fails_clearly_within_budget(inner, name):
+    cassette = _recorded(inner)
+    text = as_cassette(HOSTILE[name][0]())
+    run = measured_session(inner.pytester, cassette, cassette.read_text(), text)
+    assert run.status == 1
+    assert "1 failed" in run.stdout
+    run.lines(_expected_line(name, "test_chat.yaml"))
+    run.within_budget()
+    assert cassette.read_text() == text  # left as it was
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_replay_of_a_large_fair_cassette_passes_within_budget(inner, name):
+    cassette = _recorded(inner)
+    recorded = cassette.read_text()
+    run = measured_session(inner.pytester, cassette, recorded, _padded(recorded, LARGE[name]()))
+    assert run.status == 0, run.stdout[-3000:]
+    assert "1 passed" in run.stdout
+    run.within_budget()
+
+
+# --------------------------------------------------------------------------- (b) the CLI
+
+
+def _write(pytester: pytest.Pytester, name: str, text: str) -> str:
+    folder = pytester.path / "cassettes"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    return f"cassettes/{name}"
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_every_command_refuses_a_hostile_cassette_within_budget(pytester, name):
+    text = as_cassette(HOSTILE[name][0]())
+    hostile = _write(pytester, "hostile.yaml", text)
+    fair = _write(pytester, "fair.yaml", EMPTY_CASSETTE)
+    show, textconv, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", hostile],
+        ["pytest-llm", "show", "--textconv", hostile],
+        ["pytest-llm", "check", hostile],
+        ["pytest-llm", "diff", fair, hostile],
+        ["pytest-llm", "convert", hostile],
+    )
+    expected = _expected_line(name, "hostile.yaml")
+    assert show.status == 2
+    assert show.stdout == text  # the raw text, as for any malformed cassette
+    show.lines(expected)
+    assert textconv.status == 0  # git aborts the whole diff when a textconv driver fails
+    textconv.lines(expected)
+    assert check.status == 1
+    check.lines(expected, "*1 cassette checked: 1 problem*")
+    assert diff.status == 2
+    diff.lines(expected)
+    assert convert.status == 2
+    convert.lines(expected)
+    for run in (show, textconv, check, diff, convert):
+        run.within_budget()
+    assert (pytester.path / hostile).read_text() == text  # convert left it alone
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_every_command_reads_a_large_fair_cassette_within_budget(pytester, name):
+    document = {
+        "format": "pytest-llm",
+        "version": 1,
+        "interactions": [
+            {
+                "request": {"method": "POST", "path": "/v1/chat/completions"},
+                "response": {"status": 200, "json": {"padding": "@PADDING@"}},
+            }
+        ],
+    }
+    text = yaml.safe_dump(document, sort_keys=False).replace("'@PADDING@'", LARGE[name]())
+    large = _write(pytester, "large.yaml", text)
+    empty = _write(pytester, "empty.yaml", EMPTY_CASSETTE)
+    show, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", large],
+        ["pytest-llm", "check", large],
+        ["pytest-llm", "diff", empty, large],
+        ["pytest-llm", "convert", large],
+    )
+    assert (show.status, check.status, diff.status, convert.status) == (0, 0, 1, 0)
+    assert "padding" in show.stdout
+    check.lines("*1 cassette checked: 0 problems*")
+    convert.lines("*large.yaml: already in the pytest-llm format; left untouched*")
+    for run in (show, check, diff, convert):
+        run.within_budget()
+
+
+def _sparse_file_over_the_limit(path: Path) -> None:
+    """A file one byte over the size limit; sparse: its size is there, its bytes need not be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(EMPTY_CASSETTE.encode())
+        handle.truncate(fast_yaml.LIMITS.max_bytes + 1)
+
+
+def test_a_file_over_the_size_limit_is_refused_without_being_read(pytester):
+    _sparse_file_over_the_limit(pytester.path / "cassettes" / "huge.yaml")
+    show, check, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", "--textconv", "cassettes/huge.yaml"],
+        ["pytest-llm", "check", "cassettes"],
+        ["pytest-llm", "convert", "cassettes/huge.yaml"],
+    )
+    expected = f"*huge.yaml: cassette refused: larger than {fast_yaml.LIMITS.max_bytes} bytes*"
+    assert (show.status, check.status, convert.status) == (0, 1, 2)
+    pytest.LineMatcher(show.stdout.splitlines()).fnmatch_lines([expected])  # seen in git diff
+    for run in (show, check, convert):
+        run.lines(expected)
+        run.within_budget()
+    assert show.peak_mb < 20  # never read into memory
+
+
+def test_replay_refuses_a_file_over_the_size_limit(inner):
+    inner.write(CHAT_TEST)
+    _sparse_file_over_the_limit(inner.cassette("test_chat"))
+    result = inner.replay()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_chat.yaml: cassette refused: larger than * bytes*"])
+
+
+# --------------------------------------------------------------------------- (c) data sets
+
+DATASET_TEST = """
+    from pytest_llm import cases
+
+    @cases("evals/set.{suffix}")
+    def test_record(case):
+        assert case["id"] == "only"
+"""
+
+
+FAIR_DATASET = "- id: only\n"
+
+
+def _dataset(pytester: pytest.Pytester, text: str, suffix: str = "yaml") -> Path:
+    (pytester.path / "evals").mkdir()
+    path = pytester.path / "evals" / f"set.{suffix}"
+    path.write_text(text)
+    pytester.makepyfile(test_set=DATASET_TEST.format(suffix=suffix))
+    return path
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_data_set_is_refused_within_budget(pytester, name):
+    text = as_dataset(HOSTILE[name][0]())
+    run = measured_session(pytester, _dataset(pytester, FAIR_DATASET), FAIR_DATASET, text)
+    assert run.status == 2  # a collection error
+    problem = HOSTILE[name][1].replace("cassette refused", "data set refused")
+    problem = problem.replace("malformed cassette YAML", "not valid YAML")
+    run.lines(f"*set.yaml:*: {problem}*", "*1 error*")
+    run.within_budget()
+
+
+def test_a_large_fair_data_set_loads_within_budget(pytester):
+    text = f"- id: only\n  numbers: {LARGE['half a million numbers']()}\n"
+    run = measured_session(pytester, _dataset(pytester, FAIR_DATASET), FAIR_DATASET, text)
+    assert run.status == 0, run.stdout[-3000:]
+    assert "1 passed" in run.stdout
+    run.within_budget()
+
+
+def test_a_json_data_set_nested_too_deeply_is_a_clear_error(pytester):
+    _dataset(pytester, "[" * 100_000 + "]" * 100_000, suffix="json")
+    result = pytester.runpytest("-p", "no:randomly")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*set.json: nested too deeply to load*"])
+
+
+# --------------------------------------------------------------------------- the loader itself
+
+
+def _merge_chain(length: int) -> str:
+    links = "".join(f"m{i}: &m{i} {{<<: *m{i - 1}, k{i}: v}}\n" for i in range(1, length))
+    return "m0: &m0 {k0: v}\n" + links
+
+
+def test_a_chain_of_merge_keys_loads_as_pyyaml_does_up_to_the_depth_limit():
+    text = _merge_chain(150)
+    assert fast_yaml.load(text) == yaml.load(text, Loader=fast_yaml.YAML_LOADER)
+    with pytest.raises(fast_yaml.RefusedDocument, match="nested more than 200 levels deep"):
+        fast_yaml.load(_merge_chain(500))  # PyYAML's constructor would recurse through it
+
+
+def test_limits_are_counted_with_aliases_expanded():
+    anchored = "a: &a [" + ", ".join(["x" * 98] * 100) + "]\n"  # size 1 + 100 * 99 = 9901
+    under = anchored + "b: [" + ", ".join(["*a"] * 100) + "]\n"
+    assert len(fast_yaml.load(under)["b"]) == 100
+    limits = fast_yaml.LoadLimits(max_alias_expansion=9901 * 100 - 1)
+    with pytest.raises(fast_yaml.RefusedDocument, match="expand to more than 990099"):
+        fast_yaml.load(under, limits)
+    with pytest.raises(fast_yaml.RefusedDocument, match="more than 99 aliases"):
+        fast_yaml.load(under, fast_yaml.LoadLimits(max_aliases=99))
