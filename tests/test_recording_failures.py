@@ -218,3 +218,29 @@ def test_colliding_cassette_names_under_xdist(inner):
     )
     assert "INTERNALERROR" not in result.stdout.str()
     assert not (inner.pytester.path / "cassettes").exists()
+
+
+def test_recording_against_a_client_pointed_at_the_local_server_needs_no_key(inner):
+    """No --llm-base-url: the clients may point anywhere, so no key is demanded up front."""
+    inner.write(
+        f"""
+        import openai
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_local():
+            client = openai.OpenAI(base_url="{inner.server.base_url}", api_key="unused")
+            reply = client.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "hi"}}])
+            assert reply.choices[0].message.content == "Echo: hi"
+        """
+    )
+    inner.pytester.runpytest("--llm-record").assert_outcomes(passed=1)
+
+
+def test_a_401_while_recording_names_the_key_variable(inner):
+    inner.server.script(replies=[{"status": 401}])
+    inner.write(CHAT_TEST)
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the API answered 401*(is OPENAI_API_KEY set to a valid key?)*"])

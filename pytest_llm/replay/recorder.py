@@ -298,7 +298,11 @@ def _first(value: Any) -> str | None:
 def _unstorable_response(interaction: Interaction) -> str | None:
     """Why a live response must not become the case's recording, if it must not."""
     if interaction.status in UNSTORABLE_STATUSES or interaction.status >= 500:
-        return f"the API answered {interaction.status}: {_error_detail(interaction)}"
+        problem = f"the API answered {interaction.status}: {_error_detail(interaction)}"
+        variables = interaction.provider.credential_env_vars
+        if interaction.status in (401, 403) and variables:
+            problem += f" (is {variables[0]} set to a valid key?)"
+        return problem
     provider = interaction.provider
     streamed = interaction.is_stream and (
         provider.endpoint_of(interaction.path) in provider.streamed_endpoints
