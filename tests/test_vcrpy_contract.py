@@ -478,3 +478,11 @@ def test_cassettes_vcrpy_writes_are_read_by_the_plugin():
     assert interaction.content_type == "application/json", broken(
         "the response header layout of the cassette files it writes", FILE_FORMAT
     )
+
+
+def test_vcrpy_can_take_the_length_of_the_routed_cassette():
+    """vcrpy's CannotOverwriteExistingCassetteException message asks ``len(cassette)``."""
+    router = interception._Router(skip_patchers=())
+    assert len(router) == 0
+    router.current = _recorder([], recording=False)
+    assert len(router) == 0

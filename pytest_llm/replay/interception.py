@@ -55,6 +55,10 @@ class _Router:
             raise AttributeError(name)
         return getattr(current, name)
 
+    def __len__(self) -> int:
+        """vcrpy's error messages ask ``len(cassette)``: special methods skip ``__getattr__``."""
+        return 0 if self.current is None else len(self.current)
+
 
 class Interceptor:
     """Enters vcrpy's patchers (built once) around one run of a case."""
