@@ -484,5 +484,13 @@ def test_vcrpy_can_take_the_length_of_the_routed_cassette():
     """vcrpy's CannotOverwriteExistingCassetteException message asks ``len(cassette)``."""
     router = interception._Router(skip_patchers=())
     assert len(router) == 0
-    router.current = _recorder([], recording=False)
-    assert len(router) == 0
+    recorded = Interaction(
+        method="POST",
+        path="/v1/x",
+        request_body=b"{}",
+        status=200,
+        response_headers={},
+        response_body=b"{}",
+    )
+    router.current = _recorder([recorded, recorded], recording=False)
+    assert len(router) == 2
