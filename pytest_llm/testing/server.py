@@ -220,7 +220,9 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
             self._state.record(
                 ReceivedRequest(self.command, path, self._header_dict(), payload, body)
             )
-        route = self._ROUTES.get((self.command, path.rstrip("/"))) or _api_route(self.command, path)
+        route = self._ROUTES.get((self.command, path.rstrip("/")))
+        self._other_api = route is None  # another API's route: no OpenAI headers
+        route = route or _api_route(self.command, path)
         try:
             if route is None:
                 self._send_error(404, f"Unknown request URL: {self.command} {path}.")
@@ -265,8 +267,9 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(length))
         self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
-        self.send_header("openai-processing-ms", str(elapsed_ms))
-        self.send_header("openai-version", "2020-10-01")
+        if not getattr(self, "_other_api", False):
+            self.send_header("openai-processing-ms", str(elapsed_ms))
+            self.send_header("openai-version", "2020-10-01")
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
