@@ -90,6 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("llm_model", f"Default model name (default: {settings.DEFAULT_MODEL}).")
     parser.addini(
+        "llm_base_url",
+        "Default endpoint (exported as OPENAI_BASE_URL for the run) when neither --llm-base-url "
+        "nor OPENAI_BASE_URL gives one.",
+    )
+    parser.addini(
         "llm_embedding_model",
         f"Embedding model for similarity (default: {settings.DEFAULT_EMBEDDING_MODEL}).",
     )

@@ -365,3 +365,20 @@ def test_check_refuses_a_bad_llm_redact_of_the_project(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main.main(["check"]) == 2
     assert "llm_redact: 'a*' matches the empty string" in capsys.readouterr().err
+
+
+def test_ini_llm_base_url_is_the_runs_endpoint_and_is_validated(inner):
+    inner.write(
+        """
+        import os
+
+        def test_endpoint():
+            assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1"
+        """
+    )
+    inner.pytester.makeini("[pytest]\nllm_base_url = http://127.0.0.1:9/v1\n")
+    inner.replay().assert_outcomes(passed=1)
+    inner.pytester.makeini("[pytest]\nllm_base_url = http://[bad\n")
+    result = inner.replay()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini llm_base_url*"])

@@ -61,10 +61,13 @@ def from_config(config: pytest.Config) -> Settings:
     if option_url is not None:
         validate_base_url(option_url, source="--llm-base-url")
         base_url: str | None = option_url
-    else:
-        base_url = os.environ.get(openai.BASE_URL_VARIABLE) or None
+    elif os.environ.get(openai.BASE_URL_VARIABLE):
+        base_url = os.environ[openai.BASE_URL_VARIABLE]
+        validate_base_url(base_url, source=f"environment variable {openai.BASE_URL_VARIABLE}")
+    else:  # the project's own, so recording and replay use the same one
+        base_url = str(config.getini("llm_base_url") or "").strip() or None
         if base_url is not None:
-            validate_base_url(base_url, source=f"environment variable {openai.BASE_URL_VARIABLE}")
+            validate_base_url(base_url, source="ini llm_base_url")
     report = config.getoption("llm_report")
     report_path = checked_report_path(report) if report is not None else None
     threshold_text = config.getini("llm_similarity_threshold") or str(DEFAULT_SIMILARITY_THRESHOLD)
