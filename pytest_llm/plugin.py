@@ -82,7 +82,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llm-report",
         dest="llm_report",
         metavar="PATH",
-        help="Write the run's LLM report: .md (Markdown) or .json (machine-readable).",
+        action="append",
+        help="Write the run's LLM report: .md (Markdown) or .json (machine-readable); give it "
+        "more than once for several files.",
     )
     parser.addini(
         "llm_cassette_dir",

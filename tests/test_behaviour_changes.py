@@ -162,3 +162,21 @@ def test_replay_report_has_null_comparisons(inner):
         for case in report["cases"]
     )
     assert report["cases"][0]["calls"][0]["latency_s"] is not None
+
+
+def test_llm_report_given_twice_writes_both_files(inner):
+    inner.write(
+        """
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_answer(llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "hi"}])
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    result = inner.replay("--llm-report=report.md", "--llm-report=report.json")
+    result.assert_outcomes(passed=1)
+    assert (inner.pytester.path / "report.md").read_text().startswith("## LLM report")
+    assert '"format": "pytest-llm-report/1"' in (inner.pytester.path / "report.json").read_text()

@@ -41,7 +41,7 @@ class Settings:
     cassette_dir: str
     redact_patterns: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
-    report_path: Path | None
+    report_paths: tuple[Path, ...]
     prices: dict[str, Price]
     drift_method: str
     unknown_figures: str = "fail"
@@ -69,7 +69,7 @@ def from_config(config: pytest.Config) -> Settings:
         if base_url is not None:
             validate_base_url(base_url, source="ini llm_base_url")
     report = config.getoption("llm_report")
-    report_path = checked_report_path(report) if report is not None else None
+    report_paths = tuple(dict.fromkeys(checked_report_path(path) for path in report or ()))
     threshold_text = config.getini("llm_similarity_threshold") or str(DEFAULT_SIMILARITY_THRESHOLD)
     try:
         threshold = float(threshold_text)
@@ -102,7 +102,7 @@ def from_config(config: pytest.Config) -> Settings:
         cassette_dir=cassette_dir,
         redact_patterns=patterns,
         allowed_hosts=_allowed_hosts(config.getini("llm_allowed_hosts")),
-        report_path=report_path,
+        report_paths=report_paths,
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),

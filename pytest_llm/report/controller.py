@@ -29,6 +29,7 @@ class LLMSession:
         self.unfollowed: list[Path] = []
         self.prune_refused: str | None = None  # why --llm-prune deleted nothing
         self.report_error: str | None = None
+        self.written: list[Path] = []  # the report files written
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: object, error: object) -> None:
@@ -52,8 +53,7 @@ class LLMSession:
         regressed = self.report.by_change()["regressed"]
         if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        path = self.settings.report_path
-        if path is not None:
+        for path in self.settings.report_paths:
             try:
                 write_report(self.report, path)
             except OSError as error:  # checked at configure time; the disk can still change
@@ -63,6 +63,8 @@ class LLMSession:
                 )
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            else:
+                self.written.append(path)
         gaps = list(self.usage.gaps)
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             gaps.append("the run was interrupted")
@@ -93,8 +95,8 @@ class LLMSession:
             )
             markup = {"green": True} if line.startswith("FIXED") else markup
             terminalreporter.write_line(line, **markup)
-        if self.settings.report_path is not None and self.report_error is None:
-            terminalreporter.write_line(f"LLM report written to {self.settings.report_path}")
+        for path in self.written:
+            terminalreporter.write_line(f"LLM report written to {path}")
 
     def _unused_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.unused or self.unfollowed or self.prune_refused):
