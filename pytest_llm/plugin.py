@@ -43,6 +43,9 @@ USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
 NODE_IDS_KEY = pytest.StashKey[set[str]]()
 COLLECTION_GAPS_KEY = pytest.StashKey[list[str]]()
 ISOLATION_KEY = pytest.StashKey[network_guard.RunIsolation]()
+#: The case failed for a reason that is not the model's (a replay miss, a failed recording, a
+#: bad cassette or budget): a data-set gate never tolerates it.
+NOT_THE_MODEL_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -293,6 +296,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             case_runner.run(engine, case, body)
         except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
             message = str(error)
+            item.stash[NOT_THE_MODEL_KEY] = True  # no data-set gate tolerates it
         except (BudgetExceeded, PassRateTooLow) as error:  # the test's line, not the plugin's
             path, line, _ = item.location
             message = f"{path}:{(line or 0) + 1}: {item.name}: {error}"
@@ -323,7 +327,8 @@ def pytest_runtest_makereport(
         # the report and the summary print it: the same scrubbing as the cassettes
         message = engine.scrubber.text(case_payload.failure_message(call.excinfo))
         payload = dataclasses.replace(payload, message=message)
-        reason = payload.gate_tolerance() if call.when == "call" else None
+        tolerable = call.when == "call" and not item.stash.get(NOT_THE_MODEL_KEY, False)
+        reason = payload.gate_tolerance() if tolerable else None
         if reason is not None:  # a gated data-set record: reported, not failed (see session)
             report.outcome = "skipped"
             report.wasxfail = reason

@@ -150,3 +150,16 @@ def test_broken_jsonl_line(inner):
     result = inner.replay()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*DatasetError: *refunds.jsonl:2: not valid JSON*"])
+
+
+def test_a_record_without_its_recording_is_never_tolerated_by_the_gate(inner):
+    """A gate tolerates a model's wrong answers, not a missing cassette: that record fails."""
+    _write_set(inner, "yaml")
+    _script(inner)
+    inner.write(SUITE.format(suffix="yaml", gate=", min_pass_rate=0.5"))
+    inner.record().assert_outcomes(passed=3, xfailed=1)
+    (inner.pytester.path / "cassettes" / "test_app" / "test_eval[receipt].yaml").unlink()
+    result = inner.replay("-rfx")
+    result.assert_outcomes(passed=2, failed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*test_eval?receipt?*no recorded answer*"])
