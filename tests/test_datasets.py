@@ -162,4 +162,6 @@ def test_a_record_without_its_recording_is_never_tolerated_by_the_gate(inner):
     result = inner.replay("-rfx")
     result.assert_outcomes(passed=2, failed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*test_eval?receipt?*no recorded answer*"])
+    result.stdout.fnmatch_lines(
+        ["*_ test_eval?receipt? _*", "pytest-llm: no recorded answer for a request of*"]
+    )
