@@ -27,7 +27,7 @@ from pytest_llm.replay import active_case, case_runner, network_guard
 from pytest_llm.replay.session_machinery import Engine
 from pytest_llm.report import case_payload, output_redaction
 from pytest_llm.report.controller import LLMSession
-from pytest_llm.report.live_output import LiveOutputScrubbing
+from pytest_llm.report.live_output import LiveOutputScrubbing, WarningRedaction
 
 if TYPE_CHECKING:
     import openai
@@ -164,9 +164,10 @@ def pytest_configure(config: pytest.Config) -> None:
             run_settings, engine.prices, prune=bool(config.getoption("llm_prune"))
         )
         config.pluginmanager.register(config.stash[SESSION_KEY], "pytest_llm_session")
+    config.pluginmanager.register(WarningRedaction(engine.scrubber.text), "pytest_llm_warnings")
     if config.getoption("capture", "fd") in ("no", "tee-sys"):  # printed live: scrub it
         config.pluginmanager.register(
-            LiveOutputScrubbing(engine.scrubber.text, lambda item: CASE_KEY in item.stash),
+            LiveOutputScrubbing(engine.scrubber, lambda item: CASE_KEY in item.stash),
             "pytest_llm_live_output",
         )
 
@@ -293,7 +294,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         __tracebackhide__ = True
         message = None
         try:
-            case_runner.run(engine, case, body)
+            with output_redaction.scrubbed_assertion_reprs(engine.scrubber.text):
+                case_runner.run(engine, case, body)
         except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
             message = str(error)
             item.stash[NOT_THE_MODEL_KEY] = True  # no data-set gate tolerates it

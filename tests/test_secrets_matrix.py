@@ -16,6 +16,7 @@ JUnit XML, the terminal (``-rA -vv``; ``-s`` and ``--capture=tee-sys`` while rec
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +34,10 @@ ENVIRONMENT = {
     "GEMINI_API_KEY": "AIzaSyMatrixGeminiKey0123456789abcdefgh",
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENGbPxRfiCYMATRIXSECRET1",
     "MYAPP_SERVICE_TOKEN": "plainTokenValue4242MatrixCustom",
+    # JSON, repr and pytest's ids escape these: a quote, a backslash, newlines, a non-ASCII letter
+    "MYAPP_PASSWORD": "Correct\\Horse\"Battery'Staple99",
+    "MYAPP_SECRET": "MultiLineSecret\nAAAA1111BBBB\nEnd",
+    "MYAPP_API_KEY": "Pässwort-GeheimWert-12345678",
 }
 # Known by their shape only.
 SHAPED = {
@@ -148,7 +153,28 @@ SUITE = f"""
 
 
     @llm_case
-    @pytest.mark.parametrize("tenant", [SECRETS["param_id"]])
+    def test_escapes(llm_model, record_property):
+        import warnings
+        client = openai.OpenAI()
+        secret = SECRETS["MYAPP_SECRET"]
+        stream = client.chat.completions.create(
+            model=llm_model, stream=True,
+            messages=[{{"role": "system", "content": "quote " + SECRETS["MYAPP_PASSWORD"]}},
+                      {{"role": "user", "content": "escape " + secret}}])
+        answer = ""
+        for chunk in stream:
+            piece = chunk.choices[0].delta.content or "" if chunk.choices else ""
+            print(piece, end="", flush=True)  # a stream shown as it comes
+            answer += piece
+        print()
+        record_property("answer", answer)
+        warnings.warn("the answer was " + answer)
+        assert answer.endswith("nope")
+
+
+    @llm_case
+    @pytest.mark.parametrize(
+        "tenant", [SECRETS["param_id"], SECRETS["MYAPP_API_KEY"], SECRETS["MYAPP_SECRET"]])
     def test_tenant(llm_model, tenant):
         client = openai.OpenAI()
         reply = client.chat.completions.create(
@@ -168,11 +194,27 @@ def _script(answer_prefix: str = "") -> Script:
     )
 
 
+def _forms(secret: str) -> set[str]:
+    """A secret as written, and as JSON, repr, pytest's ids and file names escape it."""
+    escaped = secret.encode("unicode_escape").decode("ascii")
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        escaped,
+        re.sub(r"[^\w.-]", "_", escaped),
+    }
+
+
 def _hits(text: str) -> list[str]:
-    """Which secrets (or 12-character fragments of them) `text` holds."""
+    """Which secrets (or 12-character fragments of them, in any escaped form) `text` holds."""
     found = []
     for name, secret in SECRETS.items():
-        fragments = {secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
+        fragments = {
+            form[i : i + FRAGMENT]
+            for form in _forms(secret)
+            for i in range(len(form) - FRAGMENT + 1)
+        }
         if any(fragment in text for fragment in fragments):
             found.append(name)
     return found
@@ -253,7 +295,7 @@ def test_recording_leaks_no_secret(matrix, workers):
     report = "report.md" if workers is None else "report.json"
     flags = ["-rA", "-vv", f"--llm-report={report}", "--junitxml=junit.xml"]
     result = matrix.record(*flags, *(["-n", workers] if workers else []))
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=2)
     _check_the_secrets_were_sent(matrix)
     channels = _run_channels(result, matrix.pytester.path)
     for cassette in (matrix.pytester.path / "cassettes").rglob("*.yaml"):
@@ -262,12 +304,12 @@ def test_recording_leaks_no_secret(matrix, workers):
     assert "REDACTED" in channels["terminal"]
     assert "test_tenant[REDACTED]" in channels["terminal"]
     # the scrubbed recordings still replay (the failing case fails on its assertion again)
-    matrix.replay().assert_outcomes(passed=4, failed=1)
+    matrix.replay().assert_outcomes(passed=6, failed=2)
 
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
 def test_rerecording_and_diff_leak_no_secret(matrix, workers):
-    matrix.record().assert_outcomes(passed=4, failed=1)
+    matrix.record().assert_outcomes(passed=6, failed=2)
     root = matrix.pytester.path
     shutil.copytree(root / "cassettes", root / "before")
     matrix.server.script(_script(answer_prefix="Changed. "))
@@ -287,7 +329,7 @@ def test_rerecording_and_diff_leak_no_secret(matrix, workers):
 @pytest.mark.parametrize("capture", ["-s", "--capture=tee-sys"])
 def test_live_output_leaks_no_secret(matrix, capture):
     result = matrix.record(capture, "-rA")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=2)
     terminal = result.stdout.str() + result.stderr.str()
     assert "STREAMED: Echo: stream" in terminal  # printed live, and seen here
     assert _hits(terminal) == []

@@ -526,3 +526,19 @@ def test_case_payload_survives_the_trip_to_the_controller_as_json():
         "the record failed: assert 1 == 2"
     )
     assert CasePayload().gate_tolerance() is None
+
+
+def test_live_output_writer_holds_lines_until_a_secret_spanning_them_is_whole():
+    import io
+
+    from pytest_llm.report.output_redaction import ScrubbingWriter
+
+    scrubber = Scrubber(literals=["two-line\nsecret-value"])
+    out = io.StringIO()
+    writer = ScrubbingWriter(out, scrubber)
+    for piece in ["say two-", "line\n", "secr", "et-value", " ok\n", "tail"]:
+        writer.write(piece)
+        writer.flush()
+        assert "two-line" not in out.getvalue() and "secret-v" not in out.getvalue()
+    writer.close()
+    assert out.getvalue() == f"say {REDACTED} ok\ntail"

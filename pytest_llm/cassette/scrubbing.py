@@ -112,6 +112,7 @@ class Scrubber:
         self._user_patterns = [re.compile(pattern) for pattern in patterns]
         self._literals: set[str] = set()
         self._literal_pattern: re.Pattern[str] | None = None
+        self._multiline = 0
         for literal in literals:
             self.add_literal(literal)
 
@@ -126,9 +127,19 @@ class Scrubber:
             value = value[7:].strip()
         if len(value) < _MIN_SECRET_LENGTH or value in self._literals or value == REDACTED:
             return
-        self._literals.add(value)
+        # the value as JSON, repr and pytest's ids escape it (a quote, a backslash, a newline,
+        # a non-ASCII letter): "a\nb", 'P\xe4ss'
+        self._literals.update(
+            {value, json.dumps(value)[1:-1], repr(value)[1:-1], _ascii_escaped(value)}
+        )
+        if "\n" in value:
+            self._multiline = max(self._multiline, len(value))
         alternatives = sorted(self._literals, key=len, reverse=True)
         self._literal_pattern = re.compile("|".join(re.escape(item) for item in alternatives))
+
+    def longest_multiline_secret(self) -> int:
+        """The length of the longest known secret that spans lines (0: none does)."""
+        return self._multiline
 
     def learn_from_headers(self, headers: Iterable[tuple[str, str | bytes]]) -> None:
         """Remember the credentials of request or response headers (bytes values decoded,
@@ -223,7 +234,7 @@ class Scrubber:
         if _is_event_stream(text):
             cleaned = self._event_stream(text)
             return body if cleaned == text else cleaned.encode("utf-8")
-        escaped = "\\u" in text or "\\/" in text  # JSON escapes may hide a secret from text()
+        escaped = "\\" in text  # a JSON escape (\", \\, \n, \/, \u002d) may hide a secret
         if text.lstrip()[:1] in ("{", "["):
             if not escaped and not self._has_secret(text) and not _credential_key_in(text):
                 return body
@@ -325,6 +336,11 @@ class Scrubber:
                 return f"{scheme_host}://{self.text(host)}{self.url_path('/' + path)}"
             return self.url_path(value)
         return self.text(value)
+
+
+def _ascii_escaped(value: str) -> str:
+    """``value`` as pytest writes it into a test id (``ascii_escaped``)."""
+    return value.encode("unicode_escape").decode("ascii")
 
 
 def _is_credential_value(key: str, value: str) -> bool:

@@ -15,10 +15,11 @@ secrets out of cassettes:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import pytest
 
@@ -26,7 +27,12 @@ Scrub = Callable[[str], str]
 
 
 def redact_report(report: pytest.TestReport, scrub: Scrub) -> None:
-    """Scrub the failure representation and the captured sections of ``report`` in place."""
+    """Scrub the failure representation, the captured sections and the user properties
+    (``record_property``: the JUnit XML) of ``report`` in place."""
+    if report.user_properties:
+        report.user_properties = [
+            (name, _scrubbed(value, scrub, set())) for name, value in report.user_properties
+        ]
     if report.longrepr is not None:
         report.longrepr = _scrubbed(report.longrepr, scrub, set())
     if report.sections:
@@ -166,35 +172,118 @@ def _rename(item: pytest.Item, name: str) -> None:
 # --------------------------------------------------------------------------- live output
 
 
+_MAX_PENDING = 64 * 1024
+
+
+class Secrets(Protocol):
+    """What a :class:`ScrubbingWriter` asks of a scrubber."""
+
+    def text(self, text: str) -> str: ...
+
+    def spans(self, text: str) -> list[tuple[int, int]]: ...
+
+    def longest_multiline_secret(self) -> int: ...
+
+
 class ScrubbingWriter:
     """A text stream that scrubs what it passes on, line by line (``-s``, ``--capture=tee-sys``).
 
-    Text is held until its line ends (or the stream is flushed), so a secret printed in several
-    ``write`` calls is seen whole. Everything else is the wrapped stream's.
+    Text is held until its line ends, so a secret printed in several ``write`` calls is seen
+    whole; when a known secret spans lines, enough lines are held to see it whole too.
+    Everything else is the wrapped stream's.
     """
 
-    def __init__(self, stream: Any, scrub: Scrub) -> None:
+    def __init__(self, stream: Any, secrets: Secrets) -> None:
         self._stream = stream
-        self._scrub = scrub
+        self._secrets = secrets
         self._pending = ""
 
     def write(self, text: str) -> int:
         self._pending += text
-        complete, newline, rest = self._pending.rpartition("\n")
-        if newline:
-            self._stream.write(self._scrub(complete + newline))
-            self._pending = rest
+        cut = self._safe_cut()
+        if cut:
+            self._stream.write(self._secrets.text(self._pending[:cut]))
+            self._pending = self._pending[cut:]
+        if len(self._pending) > _MAX_PENDING:
+            self.flush()
         return len(text)
+
+    def _safe_cut(self) -> int:
+        """How much of the held text can go out: whole lines, keeping back as many characters
+        as the longest secret that spans lines, and never cutting through a secret."""
+        pending = self._pending
+        hold = self._secrets.longest_multiline_secret()
+        cut = pending.rfind("\n", 0, max(len(pending) - hold, 0)) + 1
+        if hold and cut:
+            spans = self._secrets.spans(pending)
+            while cut and any(start < cut < end for start, end in spans):
+                cut = pending.rfind("\n", 0, cut - 1) + 1
+        return cut
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
+        """Pass on complete lines only: a streamed answer printed piece by piece with
+        ``flush=True`` shows line by line, so no piece of a secret gets out alone. An unfinished
+        line goes out when it grows past 64 KiB, or at :meth:`close`."""
+        if len(self._pending) > _MAX_PENDING:
+            self._stream.write(self._secrets.text(self._pending))
+            self._pending = ""
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Pass on what is left (the end of an LLM case's phase); the stream stays open."""
         if self._pending:
-            self._stream.write(self._scrub(self._pending))
+            self._stream.write(self._secrets.text(self._pending))
             self._pending = ""
         self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+# --------------------------------------------------------------------------- assertion values
+
+
+@contextlib.contextmanager
+def scrubbed_assertion_reprs(scrub: Scrub) -> Iterator[None]:
+    """While the block runs, pytest's rewritten asserts show values scrubbed.
+
+    They show intermediate values through ``_pytest.assertion.rewrite._saferepr``, which
+    escapes newlines and shortens long strings: an escaped or shortened secret could no longer be
+    found in the failure text afterwards, so values are scrubbed before they are shown.
+    (pytest has no public hook for this; without the helper, nothing is patched.)
+    """
+    from _pytest.assertion import rewrite
+
+    original = getattr(rewrite, "_saferepr", None)
+    if original is None:
+        yield
+        return
+
+    def saferepr(obj: object) -> str:
+        cleaned, changed = _scrubbed_data(obj, scrub)
+        return str(original(cleaned if changed else obj))
+
+    rewrite._saferepr = saferepr
+    try:
+        yield
+    finally:
+        rewrite._saferepr = original
+
+
+def redact_warning(warning_message: Any, scrub: Scrub) -> None:
+    """Scrub a recorded warning's message in place (``warnings.WarningMessage``)."""
+    message = warning_message.message
+    text = str(message)
+    cleaned = scrub(text)
+    if cleaned == text:
+        return
+    try:
+        warning_message.message = (
+            type(message)(cleaned) if isinstance(message, Warning) else cleaned
+        )
+    except Exception:  # a warning class whose constructor wants other arguments
+        warning_message.message = UserWarning(cleaned)
