@@ -542,3 +542,37 @@ def test_live_output_writer_holds_lines_until_a_secret_spanning_them_is_whole():
         assert "two-line" not in out.getvalue() and "secret-v" not in out.getvalue()
     writer.close()
     assert out.getvalue() == f"say {REDACTED} ok\ntail"
+
+
+def test_a_miss_shows_the_part_of_a_long_string_around_its_first_difference():
+    prompt = "You are a careful assistant. " * 10
+    lines = matching.data_differences(
+        {"messages": [{"content": prompt + "Answer in French."}]},
+        {"messages": [{"content": prompt + "Answer in German."}]},
+    )
+    assert len(lines) == 1 and "German" in lines[0] and "French" in lines[0]
+    assert lines[0].startswith("messages[0].content: now …")
+
+
+def test_diff_counts_removed_interactions_among_the_interactions(tmp_path, capsys):
+    from pytest_llm.cli.main import main
+
+    def chat(text: str) -> Interaction:
+        body = {"choices": [{"message": {"role": "assistant", "content": text}}]}
+        return Interaction(
+            method="POST",
+            path="/v1/chat/completions",
+            request_body=json.dumps(
+                {"model": "m", "messages": [{"role": "user", "content": text}]}
+            ).encode(),
+            status=200,
+            response_headers={"content-type": ["application/json"]},
+            response_body=json.dumps(body).encode(),
+        )
+
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(file_format.render_cassette([chat("a"), chat("b"), chat("c")]))
+    new.write_text(file_format.render_cassette([chat("a"), chat("x")]))
+    assert main(["diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "2 of 3 interactions changed" in out

@@ -105,8 +105,33 @@ def _differences(recorded: Any, live: Any, where: str, found: list[str], limit: 
                 _differences(recorded[index], live[index], path, found, limit)
             if len(found) >= limit:
                 return
+    elif isinstance(recorded, str) and isinstance(live, str) and recorded != live:
+        now, then = _around_first_difference(live, recorded)
+        found.append(f"{where or 'body'}: now {now}, recorded {then}")
     elif recorded != live or type(recorded) is not type(live):
         found.append(f"{where or 'body'}: now {_short(live)}, recorded {_short(recorded)}")
+
+
+def _around_first_difference(live: str, recorded: str, width: int = 100) -> tuple[str, str]:
+    """Both strings as JSON, cut to ``width``: around their first difference when it lies past
+    the start (a long system prompt with one word edited near its end shows the edit)."""
+    live_text, recorded_text = (
+        json.dumps(live, ensure_ascii=False),
+        json.dumps(recorded, ensure_ascii=False),
+    )
+    if len(live_text) <= width and len(recorded_text) <= width:
+        return live_text, recorded_text
+    first = next(
+        (i for i, (a, b) in enumerate(zip(live_text, recorded_text, strict=False)) if a != b),
+        min(len(live_text), len(recorded_text)),
+    )
+    start = max(0, first - width // 3)
+    return _window(live_text, start, width), _window(recorded_text, start, width)
+
+
+def _window(text: str, start: int, width: int) -> str:
+    shown = text[start : start + width]
+    return ("…" if start else "") + shown + ("…" if start + width < len(text) else "")
 
 
 def _short(value: Any, width: int = 100) -> str:

@@ -130,7 +130,8 @@ def compare(
     changes = tuple(interaction_changes(old, new, prices=prices))
     if not changes:
         return None
-    return CassetteChange(name, "changed", interaction_count=len(new), interactions=changes)
+    count = max(len(new), len(old))  # removed interactions are changes too
+    return CassetteChange(name, "changed", interaction_count=count, interactions=changes)
 
 
 def interaction_changes(
