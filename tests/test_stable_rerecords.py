@@ -159,3 +159,46 @@ def _embedding(timing: Timing) -> Interaction:
 def test_rerecorded_timings_keep_the_old_figure_unless_it_moved(old, new, kept):
     [stable] = stabilizing.stabilize([_embedding(new)], [_embedding(old)])
     assert stable.timing == kept
+
+
+TOOL_CONVERSATION = """
+    import json
+    from pytest_llm import llm_case
+
+    TOOLS = [{"type": "function", "function": {"name": "weather", "parameters": {}}}]
+
+    @llm_case
+    def test_tool_turns(llm_client, llm_model):
+        messages = [{"role": "user", "content": "Weather in Paris?"}]
+        first = llm_client.chat.completions.create(model=llm_model, messages=messages, tools=TOOLS)
+        call = first.choices[0].message.tool_calls[0]
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"c": 21})},
+        ]
+        final = llm_client.chat.completions.create(model=llm_model, messages=messages, tools=TOOLS)
+        assert final.choices[0].message.content == "21 degrees"
+"""
+
+
+def test_a_rerecorded_tool_conversation_replays(inner):
+    """The tool call's id carried over into the answer is carried over into the next request
+    that sends it back, so the re-recorded conversation replays (a fresh id on every call)."""
+    inner.server.script(
+        replies=[
+            {"match": "weather", "times": 1, "tool_calls": [{"name": "weather", "arguments": {}}]},
+            {"match": "weather", "text": "21 degrees"},
+        ]
+    )
+    inner.write(TOOL_CONVERSATION)
+    inner.record().assert_outcomes(passed=1)
+    recorded_id = inner.cassette("test_tool_turns").read_text().count("call_")
+    inner.server.script(
+        replies=[
+            {"match": "weather", "times": 1, "tool_calls": [{"name": "weather", "arguments": {}}]},
+            {"match": "weather", "text": "21 degrees"},
+        ]
+    )
+    inner.rerecord().assert_outcomes(passed=1)
+    assert inner.cassette("test_tool_turns").read_text().count("call_") == recorded_id
+    inner.replay().assert_outcomes(passed=1)

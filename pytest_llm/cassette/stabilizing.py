@@ -29,19 +29,76 @@ TIMING_ABSOLUTE_TOLERANCE_S = 0.050
 
 
 def stabilize(new: Sequence[Interaction], old: Sequence[Interaction]) -> list[Interaction]:
-    """``new`` with volatile values and near-equal timings taken from ``old``."""
+    """``new`` with volatile values and near-equal timings taken from ``old``.
+
+    An id carried over into an answer (a tool call's ``id``, a response's ``id``) is carried
+    over wherever a later interaction of the cassette sends it back too (``tool_call_id``,
+    ``previous_response_id``, a path): in replay the application gets the old id from the
+    answer and sends the old id, so the recording it must match holds the old id as well.
+    """
     previous: dict[str, list[Interaction]] = defaultdict(list)
     for interaction in old:
         previous[_endpoint_key(interaction)].append(interaction)
     seen: dict[str, int] = defaultdict(int)
+    carried: dict[str, str] = {}  # new id -> old id, from the answers so far
     stable = []
     for interaction in new:
+        if carried:
+            interaction = _with_ids_replaced(interaction, carried)
         key = _endpoint_key(interaction)
         position = seen[key]
         seen[key] += 1
         counterpart = previous[key][position] if position < len(previous[key]) else None
-        stable.append(interaction if counterpart is None else _carry_over(interaction, counterpart))
+        if counterpart is None:
+            stable.append(interaction)
+            continue
+        steady = _carry_over(interaction, counterpart)
+        carried.update(_carried_ids(interaction, counterpart))
+        stable.append(steady)
     return stable
+
+
+#: Only ids this long are followed into later requests (a short value could be anything).
+_MIN_ID_LENGTH = 8
+
+
+def _carried_ids(new: Interaction, old: Interaction) -> dict[str, str]:
+    """The string ids of ``new``'s answer that :func:`_carry_over` replaced by ``old``'s."""
+    old_values = _volatile_values(old)
+    carried: dict[str, str] = {}
+    for field, values in _volatile_values(new).items():
+        for new_value, old_value in zip(values, old_values.get(field, ()), strict=False):
+            if (
+                isinstance(new_value, str)
+                and isinstance(old_value, str)
+                and new_value != old_value
+                and len(new_value) >= _MIN_ID_LENGTH
+            ):
+                carried[new_value] = old_value
+    return carried
+
+
+def _with_ids_replaced(interaction: Interaction, carried: dict[str, str]) -> Interaction:
+    """``interaction`` with every carried id (as a JSON string, or in the path) replaced."""
+    request_body, response_body, path = (
+        interaction.request_body,
+        interaction.response_body,
+        interaction.path,
+    )
+    for new_id, old_id in carried.items():
+        quoted_new, quoted_old = json.dumps(new_id).encode(), json.dumps(old_id).encode()
+        request_body = request_body.replace(quoted_new, quoted_old)
+        response_body = response_body.replace(quoted_new, quoted_old)
+        path = path.replace(new_id, old_id)
+    if (request_body, response_body, path) == (
+        interaction.request_body,
+        interaction.response_body,
+        interaction.path,
+    ):
+        return interaction
+    return dataclasses.replace(
+        interaction, request_body=request_body, response_body=response_body, path=path
+    )
 
 
 def _endpoint_key(interaction: Interaction) -> str:
