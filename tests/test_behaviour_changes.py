@@ -180,3 +180,50 @@ def test_llm_report_given_twice_writes_both_files(inner):
     result.assert_outcomes(passed=1)
     assert (inner.pytester.path / "report.md").read_text().startswith("## LLM report")
     assert '"format": "pytest-llm-report/1"' in (inner.pytester.path / "report.json").read_text()
+
+
+CONCURRENT = """
+    from concurrent.futures import ThreadPoolExecutor
+    from pytest_llm import llm_case
+
+    CITIES = {"Paris": "Paris has the Louvre.", "Lisbon": "Lisbon has trams."}
+
+    @llm_case
+    def test_cities(llm_client, llm_model):
+        def describe(city):
+            reply = llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "Describe " + city}])
+            return reply.choices[0].message.content
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = dict(zip(CITIES, pool.map(describe, CITIES)))
+        assert answers == CITIES
+"""
+
+
+def _cities(inner, paris_latency: float, lisbon_latency: float) -> None:
+    inner.server.script(
+        replies=[
+            {"match": "Paris", "text": "Paris has the Louvre.", "latency_s": paris_latency},
+            {"match": "Lisbon", "text": "Lisbon has trams.", "latency_s": lisbon_latency},
+        ]
+    )
+
+
+def test_concurrent_calls_are_compared_with_their_own_old_answers(inner):
+    """Recorded in one order of arrival, re-recorded in the other: nothing changed, and the
+    re-record says so (no FIXED, no drift), because each call is paired by its request."""
+    inner.write(CONCURRENT)
+    _cities(inner, paris_latency=0.0, lisbon_latency=1.0)
+    inner.record().assert_outcomes(passed=1)
+    cassette = inner.cassette("test_cities")
+    first = cassette.read_text()
+    assert first.index("Louvre") < first.index("trams")  # Paris answered first
+    _cities(inner, paris_latency=1.0, lisbon_latency=0.0)
+    result = inner.rerecord("--llm-report=report.json")
+    result.assert_outcomes(passed=1)
+    second = cassette.read_text()
+    assert second.index("trams") < second.index("Louvre")  # the other order of arrival
+    case = json.loads((inner.pytester.path / "report.json").read_text())["cases"][0]
+    assert (case["before"], case["change"], case["drift"]) == ("passed", "still_passing", 1.0)
+    inner.replay().assert_outcomes(passed=1)

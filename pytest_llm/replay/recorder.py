@@ -98,6 +98,17 @@ class CassetteRecorder:
             key = self._key(interaction.method, interaction.path, interaction.request_body)
             self._unplayed[key].append(index)
         self._known_keys = frozenset(self._unplayed)
+        #: By position (the "before" run of a re-record): a request that still matches a
+        #: recording exactly takes that one, whatever the order concurrent calls arrive in.
+        self._exact: dict[matching.MatchKey, collections.deque[int]] | None = None
+        if positional:
+            self._exact = collections.defaultdict(collections.deque)
+            for index, interaction in enumerate(self.recorded):
+                self._exact[
+                    matching.match_key(
+                        interaction.method, interaction.path, interaction.request_body
+                    )
+                ].append(index)
         self._chosen: dict[int, int] = {}
         self._pending: dict[int, Any] = {}
 
@@ -143,15 +154,34 @@ class CassetteRecorder:
         method, path, body = self._scrubbed_request(request)
         key = self._key(method, path, body)
         with self._lock:
-            queue = self._unplayed.get(key)
-            if queue:
-                self._chosen[id(request)] = queue.popleft()
+            chosen = self._take(key, method, path, body)
+            if chosen is not None:
+                self._chosen[id(request)] = chosen
                 return True
         miss = ReplayMiss(
             self._miss_message(method, path, body, already_played=key in self._known_keys)
         )
         self.misses.append(miss)
         raise miss
+
+    def _take(self, key: matching.MatchKey, method: str, path: str, body: bytes) -> int | None:
+        """The recording that answers a request (under the lock), taken off the unplayed."""
+        queue = self._unplayed.get(key)
+        if not queue:
+            return None
+        if self._exact is None:
+            return queue.popleft()
+        exact = self._exact.get(matching.match_key(method, path, body))
+        if exact:  # the same request as recorded: its own recording
+            index = exact.popleft()
+            queue.remove(index)
+        else:  # a changed request: the next recording of its endpoint
+            index = queue.popleft()
+            recorded = self.recorded[index]
+            self._exact[
+                matching.match_key(recorded.method, recorded.path, recorded.request_body)
+            ].remove(index)
+        return index
 
     def play_response(self, request: Any) -> dict[str, Any]:
         with self._lock:

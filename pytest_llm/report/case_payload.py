@@ -140,8 +140,9 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         return payload
     before = case.before
     previous: Sequence[Interaction] = case.previous or ()
-    old_answers = comparison.answers(previous)
-    new_answers = comparison.answers(case.cassette.interactions)
+    old_paired, new_paired = comparison.paired(previous, case.cassette.interactions)
+    old_answers = comparison.answers(old_paired)
+    new_answers = comparison.answers(new_paired)
     return dataclasses.replace(
         payload,
         before=None if before is None else before.outcome,

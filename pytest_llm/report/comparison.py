@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_llm.assertions import similarity
+from pytest_llm.cassette import matching
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.providers import llm_call
 from pytest_llm.report.answer_text import answer_of
@@ -33,6 +34,49 @@ def answers(interactions: Sequence[Interaction]) -> list[str]:
         if call.endpoint in interaction.provider.answer_endpoints and answer is not None:
             found.append(answer)
     return found
+
+
+def paired(
+    old: Sequence[Interaction], new: Sequence[Interaction]
+) -> tuple[list[Interaction], list[Interaction]]:
+    """``old`` reordered so that its n-th interaction is the one the n-th of ``new`` re-recorded:
+    the same request when there is one (concurrent calls arrive in any order), else the next
+    unpaired one of the same endpoint; the old ones left over follow."""
+    by_request: dict[Any, list[int]] = {}
+    by_endpoint: dict[Any, list[int]] = {}
+    for index, interaction in enumerate(old):
+        method, path, body = interaction.method, interaction.path, interaction.request_body
+        by_request.setdefault(matching.match_key(method, path, body), []).append(index)
+        by_endpoint.setdefault(matching.endpoint_key(method, path, body), []).append(index)
+    taken: set[int] = set()
+    order: list[int] = []
+    new_order: list[Interaction] = []
+    unmatched: list[Interaction] = []
+    for interaction in new:
+        method, path, body = interaction.method, interaction.path, interaction.request_body
+        same = [
+            i for i in by_request.get(matching.match_key(method, path, body), []) if i not in taken
+        ]
+        if same:
+            taken.add(same[0])
+            order.append(same[0])
+            new_order.append(interaction)
+        else:
+            unmatched.append(interaction)
+    for interaction in unmatched:
+        method, path, body = interaction.method, interaction.path, interaction.request_body
+        spare = [
+            i
+            for i in by_endpoint.get(matching.endpoint_key(method, path, body), [])
+            if i not in taken
+        ]
+        if spare:
+            taken.add(spare[0])
+            order.append(spare[0])
+            new_order.append(interaction)
+    left_new = [interaction for interaction in new if all(interaction is not n for n in new_order)]
+    left_old = [old[i] for i in range(len(old)) if i not in taken]
+    return [old[i] for i in order] + left_old, new_order + left_new
 
 
 def drift(old: Sequence[str], new: Sequence[str], *, method: str = "fuzzy") -> float | None:
