@@ -576,3 +576,33 @@ def test_diff_counts_removed_interactions_among_the_interactions(tmp_path, capsy
     assert main(["diff", str(old), str(new)]) == 1
     out = capsys.readouterr().out
     assert "2 of 3 interactions changed" in out
+
+
+def test_the_nearest_recording_of_a_changed_tool_turn_is_that_turn():
+    """Turn 2 with a changed tool-call id differs from turn 2's recording in two places, and
+    from turn 1's in two as well (two messages absent): the tie goes to the alike body."""
+
+    def chat(messages: list[dict[str, object]]) -> Interaction:
+        return Interaction(
+            method="POST",
+            path="/v1/chat/completions",
+            request_body=json.dumps({"model": "m", "messages": messages}).encode(),
+            status=200,
+            response_headers={},
+            response_body=b"{}",
+        )
+
+    question = {"role": "user", "content": "Weather in Paris?"}
+
+    def turn_two(call_id: str) -> list[dict[str, object]]:
+        call = {"id": call_id, "type": "function", "function": {"name": "w", "arguments": "{}"}}
+        return [
+            question,
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "21"},
+        ]
+
+    recorded = [chat([question]), chat(turn_two("call_old_0123456789"))]
+    live = json.dumps({"model": "m", "messages": turn_two("call_new_9876543210")}).encode()
+    found = matching.nearest("POST", "/v1/chat/completions", live, recorded)
+    assert found is not None and found[0] == 1

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rapidfuzz import fuzz
+
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.providers import provider_for
 
@@ -60,13 +62,16 @@ def nearest(
 ) -> tuple[int, Interaction] | None:
     """The recording most like the request (same endpoint preferred, then the fewest body
     differences), as (index, interaction)."""
-    best: tuple[tuple[int, int, int], int, Interaction] | None = None
+    best: tuple[tuple[int, int, int, float], int, Interaction] | None = None
     request_data = parse_json(body)
+    live_text = body.decode("utf-8", "replace")
     for index, interaction in enumerate(recorded):
         score = (
             0 if interaction.method == method.upper() else 1,
             0 if canonical_path(interaction.path) == canonical_path(path) else 1,
             len(data_differences(interaction.request_json(), request_data)),
+            # a tie (a changed id against a missing turn): the body most alike in its text
+            -fuzz.ratio(interaction.request_body.decode("utf-8", "replace"), live_text),
         )
         if best is None or score < best[0]:
             best = (score, index, interaction)
