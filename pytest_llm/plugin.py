@@ -19,6 +19,7 @@ from pytest_llm.errors import (
     BudgetExceeded,
     CaseOptionsError,
     CassetteError,
+    JudgeAnswerError,
     PassRateTooLow,
     RecordingError,
     ReplayMiss,
@@ -296,7 +297,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         try:
             with output_redaction.scrubbed_assertion_reprs(engine.scrubber.text):
                 case_runner.run(engine, case, body)
-        except (ReplayMiss, RecordingError, CassetteError, BudgetConfigurationError) as error:
+        except (
+            ReplayMiss,
+            RecordingError,
+            CassetteError,
+            BudgetConfigurationError,
+            JudgeAnswerError,
+        ) as error:
             message = str(error)
             item.stash[NOT_THE_MODEL_KEY] = True  # no data-set gate tolerates it
         except (BudgetExceeded, PassRateTooLow) as error:  # the test's line, not the plugin's

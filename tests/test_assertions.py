@@ -261,7 +261,7 @@ def test_judged(inner):
             },
             {
                 "match": "mentions the price",
-                "text": '```json\n{"score": 2, "reason": "No price is given."}\n```',
+                "text": '```json\n{"score": 2, "out_of": 10, "reason": "No price is given."}\n```',
             },
         ]
     )

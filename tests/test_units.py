@@ -606,3 +606,15 @@ def test_the_nearest_recording_of_a_changed_tool_turn_is_that_turn():
     live = json.dumps({"model": "m", "messages": turn_two("call_new_9876543210")}).encode()
     found = matching.nearest("POST", "/v1/chat/completions", live, recorded)
     assert found is not None and found[0] == 1
+
+
+def test_a_judge_score_is_read_on_the_scale_asked_for_never_guessed():
+    from pytest_llm.assertions.judge import parse_verdict
+    from pytest_llm.errors import JudgeAnswerError
+
+    assert parse_verdict('{"score": 0.8, "reason": "ok"}').score == 0.8
+    assert parse_verdict('{"score": 1}').score == 1.0
+    assert parse_verdict('{"score": 2, "out_of": 10}').score == 0.2
+    for unreadable in ('{"score": 1.5}', '{"score": 2}', '{"score": 0.9, "rea', "no verdict"):
+        with pytest.raises(JudgeAnswerError):
+            parse_verdict(unreadable)

@@ -250,10 +250,9 @@ def assert_judged(
         response_format={"type": "json_object"},
         messages=judge.judge_messages(str(output), criteria),
     )
-    try:
-        verdict = judge.parse_verdict(reply.choices[0].message.content or "")
-    except errors.JudgeAnswerError as error:
-        raise AssertionError(f"assert_judged ({chosen}): {error}") from None
+    # a judge's answer that cannot be read is the judge's fault, not the output's: it raises
+    # JudgeAnswerError (an error of the test, which no data-set gate tolerates)
+    verdict = judge.parse_verdict(reply.choices[0].message.content or "")
     if verdict.score >= limit:
         return verdict.score
     raise AssertionError(

@@ -30,8 +30,10 @@ def judge_messages(output: str, criteria: str) -> list[dict[str, str]]:
 
 
 def parse_verdict(answer: str) -> Verdict:
-    """The verdict in a judge's answer, JSON possibly wrapped in prose or a fence. A score on a
-    0-10 or 0-100 scale is brought to 0-1."""
+    """The verdict in a judge's answer, JSON possibly wrapped in prose or a fence. The score is
+    on the 0-1 scale the judge is asked for; another scale counts only when the answer names it
+    (``"out_of": 10``). Guessing the scale from the number would read "1 out of 10" as a full
+    score and "2 out of 10" as a poor one."""
     try:
         found: Any = extract_json(answer).value
     except NoJSONFound:
@@ -45,13 +47,13 @@ def parse_verdict(answer: str) -> Verdict:
     ):
         raise JudgeAnswerError(f"the judge's JSON has no numeric 'score': {answer[:300]!r}")
     score = float(found["score"])
-    if 1.0 < score <= 10.0:
-        score /= 10.0
-    elif 10.0 < score <= 100.0:
-        score /= 100.0
+    out_of = found.get("out_of", found.get("max_score"))
+    if isinstance(out_of, (int, float)) and not isinstance(out_of, bool) and out_of > 0:
+        score /= float(out_of)
     if not 0.0 <= score <= 1.0:
         raise JudgeAnswerError(
-            f"the judge's score {found['score']!r} is not on a 0-1, 0-10 or 0-100 scale"
+            f"the judge's score {found['score']!r} is outside the 0-1 scale it was asked for "
+            f'(a judge on another scale must say so, e.g. "out_of": 10): {answer[:300]!r}'
         )
     reason = found.get("reason")
     return Verdict(score=score, reason=reason if isinstance(reason, str) else "", raw=answer)
