@@ -100,7 +100,10 @@ def test_gate_tolerates_failing_records_until_the_rate_drops(inner, workers):
     result.assert_outcomes(passed=3, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
-        ["*data set evals/refunds.yaml: 3/4 passed (75.0%), gate 80.0%: BELOW THE GATE*"]
+        [
+            "*data set evals/refunds.yaml: 3/4 passed (75.0%), gate 80.0%: BELOW THE GATE*",
+            "pytest-llm: exit status 1: 1 data-set gate below its min_pass_rate",
+        ]
     )
 
 

@@ -30,6 +30,7 @@ class LLMSession:
         self.prune_refused: str | None = None  # why --llm-prune deleted nothing
         self.report_error: str | None = None
         self.written: list[Path] = []  # the report files written
+        self.exit_reasons: list[str] = []  # why the plugin made a green run exit 1
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: object, error: object) -> None:
@@ -53,6 +54,15 @@ class LLMSession:
         regressed = self.report.by_change()["regressed"]
         if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if regressed:
+                self.exit_reasons.append(
+                    f"{len(regressed)} case{'' if len(regressed) == 1 else 's'} regressed"
+                )
+            if failing_gates:
+                count = len(failing_gates)
+                self.exit_reasons.append(
+                    f"{count} data-set gate{'' if count == 1 else 's'} below {'its' if count == 1 else 'their'} min_pass_rate"
+                )
         for path in self.settings.report_paths:
             try:
                 write_report(self.report, path)
@@ -83,12 +93,11 @@ class LLMSession:
             terminalreporter.write_sep("=", "LLM report", red=True)
             terminalreporter.write_line(self.report_error, red=True)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
-        if not lines:
-            return
         title = (
             "LLM behaviour changes" if self.settings.mode.value == "rerecord" else "LLM data sets"
         )
-        terminalreporter.write_sep("=", title)
+        if lines:
+            terminalreporter.write_sep("=", title)
         for line in lines:
             markup = (
                 {"red": True} if line.startswith("REGRESSED") or "BELOW THE GATE" in line else {}
@@ -97,6 +106,10 @@ class LLMSession:
             terminalreporter.write_line(line, **markup)
         for path in self.written:
             terminalreporter.write_line(f"LLM report written to {path}")
+        if self.exit_reasons:
+            terminalreporter.write_line(
+                f"pytest-llm: exit status 1: {'; '.join(self.exit_reasons)}", red=True, bold=True
+            )
 
     def _unused_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not (self.unused or self.unfollowed or self.prune_refused):
