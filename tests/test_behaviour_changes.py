@@ -61,6 +61,7 @@ def test_same_pass_rate_hides_one_regression_and_one_fix(inner, workers):
             '  old: "a good answer to 3"',
             '  new: "a bad answer"',
             "FIXED test_app.py::test_answer?9? (drift 0.*)",
+            "  failed before: AssertionError: *",
             "largest drifts among still-passing cases (silent changes):",
             "  drift 0.* test_app.py::test_answer?5?",
         ]
@@ -86,6 +87,7 @@ def test_same_pass_rate_hides_one_regression_and_one_fix(inner, workers):
         >= {"before": "passed", "outcome": "failed", "change": "regressed"}.items()
     )
     assert by_id["test_app.py::test_answer[9]"]["change"] == "fixed"
+    assert by_id["test_app.py::test_answer[9]"]["message_before"].startswith("AssertionError")
     assert (
         by_id["test_app.py::test_answer[0]"].items()
         >= {"change": "still_passing", "drift": 1.0}.items()

@@ -27,6 +27,8 @@ class Before:
 
     outcome: str | None
     samples: tuple[int, int] | None
+    #: Why it failed there (scrubbed, first 500 characters), for a FIXED case's report.
+    message: str | None = None
 
 
 class _RecordingNeeded(Exception):
@@ -65,6 +67,7 @@ def _run_before(
     """The case's outcome on its old cassette, each call answered by position (see comparison)."""
     recorder = _recorder(engine, case, existing, recording=False, positional=True)
     outcome: str | None = "passed"
+    message: str | None = None
     try:
         with engine.interceptor.intercepting(
             recorder, block_network=True, allowed_hosts=engine.allowed_hosts
@@ -74,14 +77,16 @@ def _run_before(
         outcome = None  # more calls than the old cassette recorded: a new case
     except pytest.skip.Exception:
         outcome = None
-    except (Exception, pytest.fail.Exception):
+    except (Exception, pytest.fail.Exception) as error:
         outcome = "failed"
+        text = f"{type(error).__name__}: {error}".strip()
+        message = engine.scrubber.text(text if len(text) <= 500 else text[:499] + "…")
     if recorder.misses:
         outcome = None
     results, case.samples = case.samples, None
     sampled = results is not None and case.options.samples > 1
     counts = (results.passed, results.total) if results is not None and sampled else None
-    return Before(outcome=outcome, samples=counts)
+    return Before(outcome=outcome, samples=counts, message=message)
 
 
 def _load(case: Case) -> list[Interaction] | None:

@@ -78,6 +78,8 @@ class CasePayload:
     calls_before: tuple[CallSummary, ...] | None = None
     #: Why the case failed (scrubbed), and, for a gated data-set record, why the gate let it be.
     message: str | None = None
+    #: Of a re-recorded case: why it failed on its old cassette (a FIXED case's story).
+    message_before: str | None = None
     tolerated: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +108,7 @@ class CasePayload:
             if calls_before is None
             else tuple(CallSummary.from_dict(call) for call in calls_before),
             message=data.get("message"),
+            message_before=data.get("message_before"),
             tolerated=data.get("tolerated"),
         )
 
@@ -146,6 +149,7 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
     return dataclasses.replace(
         payload,
         before=None if before is None else before.outcome,
+        message_before=None if before is None else before.message,
         samples_before=None if before is None or before.samples is None else before.samples,
         old_answers=tuple(old_answers),
         new_answers=tuple(new_answers),

@@ -179,6 +179,7 @@ class RunReport:
             "outcome": case.outcome,
             "tolerated": case.tolerated is not None,
             "message": case.message,
+            "message_before": case.data.message_before,
             "before": case.before,
             "change": change,
             "samples": case.samples,
@@ -347,6 +348,8 @@ def _answer_lines(case: CaseEntry, width: int) -> list[str]:
             lines.append(f"  new: {_excerpt(new[index], width)}")
     if case.message:
         lines.append(f"  failure: {case.message.splitlines()[0][:width]}")
+    if case.change == "fixed" and case.data.message_before:
+        lines.append(f"  failed before: {case.data.message_before.splitlines()[0][:width]}")
     return lines
 
 
@@ -363,5 +366,7 @@ def _markdown_case(case: CaseEntry) -> list[str]:
             body += [f"**after** (call {index + 1}):", "", fenced(new[index]), ""]
     if case.message:
         body += ["**failure:**", "", fenced(case.message), ""]
+    if case.change == "fixed" and case.data.message_before:
+        body += ["**failed before:**", "", fenced(case.data.message_before), ""]
     body += ["</details>", ""]
     return body
