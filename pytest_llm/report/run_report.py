@@ -135,7 +135,7 @@ class RunReport:
     def cost(self, calls: Iterable[CallSummary]) -> float | None:
         figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
         try:
-            return pricing.cost_of(figures, self.prices)
+            return round(pricing.cost_of(figures, self.prices), 9)  # no float noise in reports
         except UnknownFigure:
             return None
 
