@@ -43,6 +43,10 @@ SESSION_KEY = pytest.StashKey[LLMSession]()
 USAGE_KEY = pytest.StashKey[unused_cassettes.CassetteUsage]()
 NODE_IDS_KEY = pytest.StashKey[set[str]]()
 COLLECTION_GAPS_KEY = pytest.StashKey[list[str]]()
+#: every item pytest_itemcollected saw, and those reported to pytest_deselected: an item in
+#: neither session.items nor the deselected was dropped silently (``items[:] = [...]``)
+COLLECTED_ITEMS_KEY = pytest.StashKey[list[pytest.Item]]()
+DESELECTED_ITEMS_KEY = pytest.StashKey[list[pytest.Item]]()
 ISOLATION_KEY = pytest.StashKey[network_guard.RunIsolation]()
 #: The case failed for a reason that is not the model's (a replay miss, a failed recording, a
 #: bad cassette or budget): a data-set gate never tolerates it.
@@ -192,6 +196,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     config = item.config
+    config.stash.setdefault(COLLECTED_ITEMS_KEY, []).append(item)  # to find items dropped later
     taken = config.stash.setdefault(NODE_IDS_KEY, set())
     output_redaction.redact_item_name(item, config.stash[ENGINE_KEY].scrubber.text, taken)
 
@@ -230,6 +235,7 @@ def pytest_make_collect_report(
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if items:
+        items[0].config.stash.setdefault(DESELECTED_ITEMS_KEY, []).extend(items)
         items[0].config.stash.setdefault(COLLECTION_GAPS_KEY, []).append(
             f"{len(items)} test(s) were deselected, e.g. {items[0].nodeid}"
         )
@@ -238,6 +244,12 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     gaps = config.stash.get(COLLECTION_GAPS_KEY, [])
+    dropped = unused_cassettes.dropped_items_gap(
+        config.stash.get(COLLECTED_ITEMS_KEY, []),
+        session.items,
+        config.stash.get(DESELECTED_ITEMS_KEY, []),
+    )
+    gaps += [dropped] if dropped else []
     gaps += [
         f"the llm_case options of {item.nodeid} are invalid"
         for item in session.items

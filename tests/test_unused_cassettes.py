@@ -335,3 +335,135 @@ def test_prune_rechecks_each_file_before_deleting_it(tmp_path, outside):
         "cassettes/test_other/",
         "cassettes/test_other/b.yaml",
     }
+
+
+# ------------------------------------------------------------------ runs that only look whole
+
+
+def two_folders_with_one_module_name(inner, cassette_dir: str, ini: str = "") -> None:
+    """tests/a/test_app.py and tests/b/test_app.py, one recorded case each, sharing the
+    cassette folder ``<cassette_dir>/test_app/`` when ``cassette_dir`` is absolute."""
+    inner.pytester.makeini(f"[pytest]\nllm_cassette_dir = {cassette_dir}\n{ini}")
+    for folder in ("a", "b"):
+        package = inner.pytester.path / "tests" / folder
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "test_app.py").write_text(dedent(SUITE.replace("test_kept", f"test_{folder}")))
+    (inner.pytester.path / "tests" / "__init__.py").write_text("")
+    inner.record().assert_outcomes(passed=2)
+
+
+def test_prune_refuses_a_folder_run_that_shares_a_cassette_folder(inner, outside):
+    shared = outside / "shared"
+    two_folders_with_one_module_name(inner, str(shared))
+    put(shared / "test_app" / "orphan.yaml")
+    before_outside, before_project = tree(outside), tree(inner.pytester.path)
+    assert before_outside == {
+        "shared/",
+        "shared/test_app/",
+        "shared/test_app/orphan.yaml",
+        "shared/test_app/test_a.yaml",
+        "shared/test_app/test_b.yaml",
+    }
+    result = inner.replay("--llm-prune", "tests/a")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--llm-prune needs a run of the whole suite, but the command line runs tests/a, "
+            f"only part of the suite ({inner.pytester.path}); *nothing was run or deleted*"
+        ]
+    )
+    assert tree(outside) == before_outside
+    assert tree(inner.pytester.path) == before_project
+    # folders that together hold every module still leave the rest of the rootdir out
+    result = inner.replay("--llm-prune", "tests/a", "tests/b")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the command line runs tests/a, tests/b, only part of the*"])
+    assert tree(outside) == before_outside
+    # the whole suite sees both tests: only the orphan goes
+    result = inner.replay("--llm-prune")
+    result.assert_outcomes(passed=2)
+    assert tree(outside) == before_outside - {"shared/test_app/orphan.yaml"}
+    assert tree(inner.pytester.path) == before_project
+
+
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
+def test_a_folder_run_lists_no_unused_cassettes(inner, outside, workers):
+    shared = outside / "shared"
+    two_folders_with_one_module_name(inner, str(shared))
+    result = inner.replay("tests/a", *(["-n", workers] if workers else []))
+    result.assert_outcomes(passed=1)
+    assert "LLM unused cassettes" not in result.stdout.str()
+    assert "test_b.yaml" not in result.stdout.str()
+
+
+def test_prune_refuses_a_run_from_a_subfolder(inner, monkeypatch):
+    two_folders_with_one_module_name(inner, "cassettes")
+    put(inner.pytester.path / "tests" / "a" / "cassettes" / "test_app" / "orphan.yaml")
+    before = tree(inner.pytester.path)
+    monkeypatch.chdir(inner.pytester.path / "tests" / "a")
+    result = inner.replay("--llm-prune")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--llm-prune needs a run of the whole suite, but pytest started in "
+            f"{inner.pytester.path / 'tests' / 'a'} collects only part of the suite "
+            f"({inner.pytester.path}); nothing was run or deleted*"
+        ]
+    )
+    assert tree(inner.pytester.path) == before
+
+
+def test_prune_accepts_the_configured_testpaths(inner):
+    two_folders_with_one_module_name(inner, "cassettes", ini="testpaths = tests\n")
+    orphan = put(inner.pytester.path / "tests" / "b" / "cassettes" / "test_app" / "orphan.yaml")
+    before = tree(inner.pytester.path)
+    for args in ([], ["tests"], ["."]):
+        result = inner.replay("--llm-prune", *args)
+        result.assert_outcomes(passed=2)
+        assert tree(inner.pytester.path) == before - {
+            orphan.relative_to(inner.pytester.path).as_posix()
+        }
+        put(orphan)
+
+
+DROPPING_CONFTEST = """
+    def pytest_collection_modifyitems(config, items):
+        items[:] = [item for item in items if "slow" not in item.name]
+"""
+
+
+@pytest.mark.parametrize("workers", [None, "2"], ids=["no-n", "n2"])
+def test_prune_refuses_when_a_conftest_drops_tests_without_deselecting(kept, workers):
+    kept.write(dedent(SUITE) + dedent(SUITE.replace("test_kept", "test_slow_thing")))
+    kept.record().assert_outcomes(passed=2)
+    put(kept.cassette("orphan"))
+    kept.pytester.makeconftest(DROPPING_CONFTEST)
+    before = tree(kept.pytester.path)
+    assert "cassettes/test_app/test_slow_thing.yaml" in before
+    result = kept.replay("--llm-prune", *(["-n", workers] if workers else []))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "--llm-prune deleted nothing: a plugin or conftest removed 1 collected test(s) "
+            "without deselecting them, e.g. test_app.py::test_slow_thing. It deletes cassettes "
+            "only after a run that collected every test of the suite."
+        ]
+    )
+    assert tree(kept.pytester.path) == before
+    result = kept.replay(*(["-n", workers] if workers else []))  # nor are they listed
+    assert "LLM unused cassettes" not in result.stdout.str()
+
+
+def test_prune_accepts_testpaths_that_name_files(kept):
+    kept.write(SUITE.replace("test_kept", "test_elsewhere"), name="test_other")
+    kept.record().assert_outcomes(passed=2)
+    kept.pytester.makeini("[pytest]\ntestpaths = test_app.py test_other.py\n")
+    orphan = put(kept.cassette("orphan"))
+    before = tree(kept.pytester.path)
+    result = kept.replay("--llm-prune")
+    result.assert_outcomes(passed=2)
+    assert tree(kept.pytester.path) == before - {orphan.relative_to(kept.pytester.path).as_posix()}
+    result = kept.replay("--llm-prune", "test_app.py")  # one of them is part of the suite
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*but the command line names 'test_app.py', not whole folders*"])

@@ -9,14 +9,17 @@ What may be deleted is kept narrow on purpose, since a cassette folder is not ou
 - never through a symlink: a symlinked cassette or folder is neither followed nor deleted, and
   is listed as such;
 - only when the run collected every test of the suite: a module skipped at collection
-  (``importorskip``), left out (``--ignore``), deselected or failing to collect could have used
-  any of the cassettes, so then nothing is deleted and the run says why;
+  (``importorskip``), left out (``--ignore``, or a path argument or start folder narrower than
+  the suite's ``testpaths`` / rootdir), deselected, dropped by a plugin without deselecting it,
+  or failing to collect could have used any of the cassettes, so then nothing is deleted and
+  the run says why;
 - an emptied folder is removed only inside a module's cassette folder, never the cassette root.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import stat
 from collections.abc import Iterable
@@ -149,10 +152,61 @@ def filter_reason(config: pytest.Config) -> str | None:
         return f"--ignore-glob leaves out {', '.join(map(str, config.getoption('ignore_glob')))}"
     if config.getoption("lf", None):
         return "--lf runs only the last failures"
+    named = config.args_source == pytest.Config.ArgsSource.ARGS  # not testpaths' own files
     for arg in config.args:
-        if "::" in arg or arg.split("::")[0].endswith(".py"):
+        if "::" in arg or (named and arg.endswith(".py")):
             return f"the command line names {arg!r}, not whole folders"
-    return None
+    return _part_of_the_suite(config)
+
+
+def suite_paths(config: pytest.Config) -> list[Path]:
+    """The folders a plain ``pytest`` in the rootdir runs: the ``testpaths`` that exist
+    (globs expanded, as pytest does), else the rootdir."""
+    root = config.rootpath
+    found = sorted(
+        {
+            Path(os.path.realpath(match))
+            for pattern in config.getini("testpaths")
+            for match in glob.glob(os.path.join(root, pattern), recursive=True)
+        }
+    )
+    return found or [Path(os.path.realpath(root))]
+
+
+def _part_of_the_suite(config: pytest.Config) -> str | None:
+    """Why the paths this run collects from (arguments, or the folder it was started in)
+    leave out part of the suite; a folder's cassette folder may be shared with another
+    folder's modules (same module name, absolute or ``..`` ``llm_cassette_dir``, cassette
+    paths), so only a run of every suite path is whole."""
+    start = config.invocation_params.dir
+    given = [Path(os.path.realpath(start / arg.split("::")[0])) for arg in config.args]
+    suite = suite_paths(config)
+    missing = [
+        path for path in suite if not any(path == run or path.is_relative_to(run) for run in given)
+    ]
+    if not missing:
+        return None
+    whole = ", ".join(map(str, suite))
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return f"pytest started in {start} collects only part of the suite ({whole})"
+    runs = ", ".join(os.path.relpath(path, start) for path in given)
+    return f"the command line runs {runs}, only part of the suite ({whole})"
+
+
+def dropped_items_gap(
+    collected: list[pytest.Item], kept: list[pytest.Item], deselected: list[pytest.Item]
+) -> str | None:
+    """Why tests are missing when a plugin or conftest removed ``collected`` items (each one
+    that ``pytest_itemcollected`` saw) in ``pytest_collection_modifyitems`` without reporting
+    them to ``pytest_deselected`` (``items[:] = [...]``): neither ``kept`` nor ``deselected``."""
+    accounted = {id(item) for item in kept} | {id(item) for item in deselected}
+    dropped = [item for item in collected if id(item) not in accounted]
+    if not dropped:
+        return None
+    return (
+        f"a plugin or conftest removed {len(dropped)} collected test(s) without deselecting "
+        f"them, e.g. {dropped[0].nodeid}"
+    )
 
 
 def collection_gap(report: pytest.CollectReport) -> str | None:
