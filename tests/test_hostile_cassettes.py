@@ -14,8 +14,10 @@ imports and the openai client's first construction, which are no cost of the cas
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -462,3 +464,98 @@ def test_limits_are_counted_with_aliases_expanded():
         fast_yaml.load(under, limits)
     with pytest.raises(fast_yaml.RefusedDocument, match="more than 99 aliases"):
         fast_yaml.load(under, fast_yaml.LoadLimits(max_aliases=99))
+
+
+# --------------------------------------------------------------------------- compression bombs
+
+
+def _gzip_of_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(MB)
+    return b"".join([*(compressor.compress(block) for _ in range(size // MB)), compressor.flush()])
+
+
+def gzip_bomb() -> str:
+    """A vcrpy cassette of a few KB whose answer is twice gzipped: 128 MiB of zeros, twice
+    the loader's byte limit (the attacker's had 1 GiB)."""
+    body = gzip.compress(_gzip_of_zeros(2 * fast_yaml.LIMITS.max_bytes))
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "body": '{"model":"gpt-4o-mini","messages":[]}',
+                    "headers": {"content-type": ["application/json"]},
+                    "method": "POST",
+                    "uri": "https://api.openai.com/v1/chat/completions",
+                },
+                "response": {
+                    "body": {"string": body},
+                    "headers": {
+                        "content-encoding": ["gzip, gzip"],
+                        "content-type": ["application/json"],
+                    },
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+BOMB_LINE = (
+    f"*{{path}}: interaction #1: its gzip body decompresses to more than "
+    f"{fast_yaml.LIMITS.max_bytes} bytes, the limit for a cassette body*"
+)
+
+
+def test_a_gzip_bomb_is_small():
+    assert len(gzip_bomb()) < 20_000
+
+
+def test_replay_of_a_gzip_bomb_fails_clearly_within_budget(inner):
+    cassette = _recorded(inner)
+    text = gzip_bomb()
+    run = measured_session(inner.pytester, cassette, cassette.read_text(), text)
+    assert run.status == 1
+    assert "1 failed" in run.stdout
+    run.lines(BOMB_LINE.format(path="*test_chat.yaml"))
+    run.within_budget()
+    assert cassette.read_text() == text
+
+
+def test_every_command_refuses_a_gzip_bomb_within_budget(pytester):
+    text = gzip_bomb()
+    bomb = _write(pytester, "bomb.yaml", text)
+    fair = _write(pytester, "fair.yaml", EMPTY_CASSETTE)
+    show, textconv, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", bomb],
+        ["pytest-llm", "show", "--textconv", bomb],
+        ["pytest-llm", "check", bomb],
+        ["pytest-llm", "diff", fair, bomb],
+        ["pytest-llm", "convert", bomb],
+    )
+    expected = BOMB_LINE.format(path="*bomb.yaml")
+    assert (show.status, textconv.status, check.status, diff.status, convert.status) == (
+        2,
+        0,
+        1,
+        2,
+        2,
+    )
+    for run in (show, textconv, check, diff, convert):
+        run.lines(expected)
+        run.within_budget()
+    assert (pytester.path / bomb).read_text() == text
+
+
+def test_a_small_gzip_body_in_several_members_is_decoded():
+    from pytest_llm.cassette.file_format import decode_content
+
+    body = gzip.compress(gzip.compress(b"hello ") + gzip.compress(b"world"))
+    headers = {"content-encoding": ["gzip", "gzip"], "content-length": ["9"]}
+    assert decode_content(body, headers) == b"hello world"
+    assert headers == {}
+    assert decode_content(zlib.compress(b"plain"), {"content-encoding": ["deflate"]}) == b"plain"
+    assert decode_content(b"stored decoded", {"content-encoding": ["gzip"]}) == b"stored decoded"
