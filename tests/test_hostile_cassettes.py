@@ -559,3 +559,91 @@ def test_a_small_gzip_body_in_several_members_is_decoded():
     assert headers == {}
     assert decode_content(zlib.compress(b"plain"), {"content-encoding": ["deflate"]}) == b"plain"
     assert decode_content(b"stored decoded", {"content-encoding": ["gzip"]}) == b"stored decoded"
+
+
+# --------------------------------------------------------------------------- deep JSON in an event
+
+STREAM_TEST = """
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_chat(llm_client, llm_model):
+        stream = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream) == "hello"
+"""
+
+
+def _with_a_deep_event(cassette_text: str) -> str:
+    """The recorded stream with an event of 100,000 nested arrays before its first event."""
+    document = yaml.safe_load(cassette_text)
+    response = document["interactions"][0]["response"]
+    response["sse"] = "data: " + "[" * 100_000 + "\n\n" + response["sse"]
+    return yaml.safe_dump(document, sort_keys=False, width=10**7)
+
+
+def test_replay_of_a_deeply_nested_event_fails_in_the_sdk_not_in_the_plugin(inner):
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(STREAM_TEST)
+    inner.record().assert_outcomes(passed=1)
+    cassette = inner.cassette("test_chat")
+    cassette.write_text(_with_a_deep_event(cassette.read_text()))
+    result = inner.replay()
+    result.assert_outcomes(failed=1)  # the openai SDK cannot parse the event either
+    output = result.stdout.str()
+    assert "INTERNALERROR" not in output
+    assert "pytest_llm" not in output.split("RecursionError")[0].split("test_chat")[-1]
+
+
+def test_every_command_reads_a_deeply_nested_event_as_text(pytester):
+    text = _with_a_deep_event(
+        "format: pytest-llm\nversion: 1\ninteractions:\n"
+        "- request: {method: POST, path: /v1/chat/completions, json: {model: m, stream: true}}\n"
+        "  response:\n    status: 200\n    headers: {content-type: text/event-stream}\n"
+        '    sse: "data: {\\"choices\\":[{\\"index\\":0,\\"delta\\":{\\"content\\":\\"hi\\"}}]}'
+        '\\n\\ndata: [DONE]\\n\\n"\n'
+    )
+    deep = _write(pytester, "deep.yaml", text)
+    fair = _write(pytester, "fair.yaml", EMPTY_CASSETTE)
+    show, textconv, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", deep],
+        ["pytest-llm", "show", "--textconv", deep],
+        ["pytest-llm", "check", deep],
+        ["pytest-llm", "diff", fair, deep],
+        ["pytest-llm", "convert", deep],
+    )
+    assert (show.status, textconv.status, check.status, diff.status, convert.status) == (
+        0,
+        0,
+        0,
+        1,
+        0,
+    ), [run.stderr[-2000:] for run in (show, textconv, check, diff, convert)]
+    show.lines("*answer (streamed):*", "*hi*")
+    for run in (show, textconv, check, diff, convert):
+        run.within_budget()
+
+
+def test_convert_of_a_vcrpy_cassette_with_a_deeply_nested_event(pytester):
+    stream = "data: " + "[" * 100_000 + "\n\ndata: [DONE]\n\n"
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {"body": "{}", "method": "POST", "uri": "https://x/v1/chat/completions"},
+                "response": {
+                    "body": {"string": stream},
+                    "headers": {"content-type": ["text/event-stream"]},
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+    }
+    vcr = _write(pytester, "vcr.yaml", yaml.safe_dump(document, width=10**7))
+    [convert] = measured_all(pytester, ["pytest-llm", "convert", vcr])
+    assert convert.status == 0, convert.stderr[-2000:]
+    convert.lines("*converted*vcr.yaml (1 interaction)*")
+    convert.within_budget()
+    assert "[" * 100_000 in (pytester.path / vcr).read_text()
