@@ -432,3 +432,61 @@ def test_ini_llm_base_url_is_the_runs_endpoint_and_is_validated(inner):
     result = inner.replay()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini llm_base_url*"])
+
+
+SYMLINKED_SET = """
+    import pytest_llm
+
+    @pytest_llm.cases("cases.json")
+    def test_set(case, llm_client, llm_model):
+        llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}]
+        )
+"""
+
+
+def test_no_cassette_is_written_or_deleted_through_a_symlink_out_of_the_project(
+    inner, tmp_path_factory
+):
+    outside = tmp_path_factory.mktemp("outside")
+    precious = outside / ".precious.yaml.123.tmp"  # named like a stale temporary, 2 hours old
+    precious.write_text("not the plugin's")
+    os.utime(precious, (time.time() - 7200, time.time() - 7200))
+    root = inner.pytester.path
+    (root / "evil").symlink_to(outside, target_is_directory=True)
+    (root / "cassettes" / "test_app").mkdir(parents=True)
+    (root / "cassettes" / "test_app" / "evil").symlink_to(outside, target_is_directory=True)
+    (root / "cases.json").write_text(
+        json.dumps(
+            [
+                {"id": "path", "cassette": "evil/pwned.yaml"},
+                {"id": "name", "cassette": "evil/pwned"},
+                {"id": "fine", "cassette": "inside"},
+            ]
+        )
+    )
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(SYMLINKED_SET)
+    result = inner.record()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*test_set?path?: record *cases.json cassette='evil/pwned.yaml': resolves to "
+            f"{outside}/pwned.yaml, outside the project*",
+            "*test_set?name?: record *cases.json cassette='evil/pwned': a cassette name may not "
+            "leave the cassette folder*",
+        ]
+    )
+    assert sorted(path.name for path in outside.iterdir()) == [".precious.yaml.123.tmp"]
+    assert (root / "cassettes" / "test_app" / "inside.yaml").is_file()
+
+
+def test_stale_temporaries_are_cleaned_only_in_a_real_cassette_root(tmp_path):
+    module = tmp_path / "tests" / "test_app.py"
+    (tmp_path / "tests" / "cassettes").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "tests" / "cassettes" / "out").symlink_to(tmp_path / "elsewhere")
+    cassettes = tmp_path / "tests" / "cassettes"
+    assert paths.inside_cassette_root(cassettes / "test_app" / "a.yaml", module.parent, "cassettes")
+    assert not paths.inside_cassette_root(cassettes / "out" / "a.yaml", module.parent, "cassettes")
+    assert not paths.inside_cassette_root(tmp_path / "a.yaml", module.parent, "cassettes")
