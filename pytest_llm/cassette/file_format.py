@@ -23,7 +23,7 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError
+from pytest_llm.errors import CassetteError, ContentTooLarge
 from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
 
 FORMAT_NAME = "pytest-llm"
@@ -240,10 +240,6 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         response_body=body_bytes,
         request_headers=request_headers,
     )
-
-
-class ContentTooLarge(ValueError):
-    """A compressed body that would decompress to more than the loader's byte limit."""
 
 
 def decode_content(

@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
-from pytest_llm.cassette.file_format import ContentTooLarge, decode_content
+from pytest_llm.cassette.file_format import decode_content
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
-from pytest_llm.errors import ReplayMiss
+from pytest_llm.errors import ContentTooLarge, ReplayMiss
 from pytest_llm.replay import timing
 from pytest_llm.replay.network_guard import NO_ALLOWED_HOSTS, AllowedHosts
 
