@@ -57,6 +57,11 @@ class ProjectConfigError(PytestLLMError, ValueError):
     """A configuration file that cannot be read; the message names it."""
 
 
+class ContentTooLarge(PytestLLMError, ValueError):
+    """A compressed body (cassette or live answer) that decompresses to more than the loader's
+    byte limit."""
+
+
 class PassRateTooLow(PytestLLMError, AssertionError):
     """Too few of a case's samples passed: reported with its message only."""
 

@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,6 +51,14 @@ def assert_clean_usage_error(result: pytest.RunResult, *expected: str) -> None:
         (["--llm-report=report.txt"], "--llm-report report.txt: *use .md or .json."),
         (["--llm-report=plain_file/report.md"], "*cannot be written: *plain_file is not a folder."),
         (["--llm-report=a_folder.md"], "--llm-report a_folder.md: is a folder; give a file path."),
+        (
+            ["--llm-report=" + "d/" * 2000 + "x.md"],  # pathlib's mkdir recursed too deep
+            "--llm-report d/d/*...: cannot be written: the path is more than 255 folders deep.",
+        ),
+        (
+            ["--llm-report=" + "dd/" * 1400 + "x.md"],
+            "--llm-report dd/*...: cannot be written: the path is longer than 4095 bytes.",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, arguments, expected):
@@ -85,12 +94,53 @@ def test_a_bad_base_url_in_the_environment_names_the_variable(pytester, monkeypa
         ("llm_prices = gpt-4o 1", "ini llm_prices line 'gpt-4o 1': expected*"),
         ("llm_similarity_threshold = nan", "ini llm_similarity_threshold = nan is not between*"),
         ("llm_drift_method = cosine", "ini llm_drift_method = 'cosine': choose*"),
+        (
+            "llm_cassette_dir = " + "a" * 300,
+            "ini llm_cassette_dir = 'aaaa*'...: a name in it is longer than 255 bytes; give*",
+        ),
+        (
+            "llm_cassette_dir = " + "c/" * 300,
+            "ini llm_cassette_dir = 'c/c/*'...: the path is more than 255 folders deep; give*",
+        ),
     ],
 )
 def test_bad_ini_values_are_usage_errors(pytester, ini, expected):
     pytester.makepyfile(test_app=PLAIN_CASE)
     pytester.makeini(f"[pytest]\n{ini}\n")
     assert_clean_usage_error(pytester.runpytest(), expected)
+
+
+def test_a_report_path_pathlib_cannot_create_at_the_end_is_a_clear_failure(pytester):
+    """The report's folders checked at configure time, then made too deep for pathlib."""
+    pytester.makepyfile(
+        test_app="""
+        from pytest_llm.cassette import file_format
+
+        def test_breaks_the_report_writer():
+            def too_deep(*args, **kwargs):  # what pathlib's mkdir raises 1000 folders deep
+                raise RecursionError("maximum recursion depth exceeded")
+
+            file_format.write_atomically = too_deep
+        """
+    )
+    result = pytester.runpytest_subprocess("--llm-report=out/report.md")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["pytest-llm: the LLM report could not be written to out*report.md: it is nested too deep"]
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+def test_unused_cassettes_of_an_unreadable_cassette_folder_are_a_gap(pytester):
+    from pytest_llm.case.unused_cassettes import usage_of
+
+    module = pytester.makepyfile(test_one="def test_one(): pass")
+    item = SimpleNamespace(path=module)  # all that usage_of reads of an item without a case
+    usage = usage_of([(item, None)], "a" * 300)  # type: ignore[list-item]
+    assert usage.gaps and "could not be read: File name too long" in usage.gaps[0]
+    assert not usage.candidates
 
 
 def test_redact_patterns_that_need_characters_are_accepted(pytester):
@@ -382,3 +432,61 @@ def test_ini_llm_base_url_is_the_runs_endpoint_and_is_validated(inner):
     result = inner.replay()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ini llm_base_url*"])
+
+
+SYMLINKED_SET = """
+    import pytest_llm
+
+    @pytest_llm.cases("cases.json")
+    def test_set(case, llm_client, llm_model):
+        llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}]
+        )
+"""
+
+
+def test_no_cassette_is_written_or_deleted_through_a_symlink_out_of_the_project(
+    inner, tmp_path_factory
+):
+    outside = tmp_path_factory.mktemp("outside")
+    precious = outside / ".precious.yaml.123.tmp"  # named like a stale temporary, 2 hours old
+    precious.write_text("not the plugin's")
+    os.utime(precious, (time.time() - 7200, time.time() - 7200))
+    root = inner.pytester.path
+    (root / "evil").symlink_to(outside, target_is_directory=True)
+    (root / "cassettes" / "test_app").mkdir(parents=True)
+    (root / "cassettes" / "test_app" / "evil").symlink_to(outside, target_is_directory=True)
+    (root / "cases.json").write_text(
+        json.dumps(
+            [
+                {"id": "path", "cassette": "evil/pwned.yaml"},
+                {"id": "name", "cassette": "evil/pwned"},
+                {"id": "fine", "cassette": "inside"},
+            ]
+        )
+    )
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(SYMLINKED_SET)
+    result = inner.record()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*test_set?path?: record *cases.json cassette='evil/pwned.yaml': resolves to "
+            f"{outside}/pwned.yaml, outside the project*",
+            "*test_set?name?: record *cases.json cassette='evil/pwned': a cassette name may not "
+            "leave the cassette folder*",
+        ]
+    )
+    assert sorted(path.name for path in outside.iterdir()) == [".precious.yaml.123.tmp"]
+    assert (root / "cassettes" / "test_app" / "inside.yaml").is_file()
+
+
+def test_stale_temporaries_are_cleaned_only_in_a_real_cassette_root(tmp_path):
+    module = tmp_path / "tests" / "test_app.py"
+    (tmp_path / "tests" / "cassettes").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "tests" / "cassettes" / "out").symlink_to(tmp_path / "elsewhere")
+    cassettes = tmp_path / "tests" / "cassettes"
+    assert paths.inside_cassette_root(cassettes / "test_app" / "a.yaml", module.parent, "cassettes")
+    assert not paths.inside_cassette_root(cassettes / "out" / "a.yaml", module.parent, "cassettes")
+    assert not paths.inside_cassette_root(tmp_path / "a.yaml", module.parent, "cassettes")

@@ -14,8 +14,10 @@ imports and the openai client's first construction, which are no cost of the cas
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -462,3 +464,186 @@ def test_limits_are_counted_with_aliases_expanded():
         fast_yaml.load(under, limits)
     with pytest.raises(fast_yaml.RefusedDocument, match="more than 99 aliases"):
         fast_yaml.load(under, fast_yaml.LoadLimits(max_aliases=99))
+
+
+# --------------------------------------------------------------------------- compression bombs
+
+
+def _gzip_of_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(MB)
+    return b"".join([*(compressor.compress(block) for _ in range(size // MB)), compressor.flush()])
+
+
+def gzip_bomb() -> str:
+    """A vcrpy cassette of a few KB whose answer is twice gzipped: 128 MiB of zeros, twice
+    the loader's byte limit (the attacker's had 1 GiB)."""
+    body = gzip.compress(_gzip_of_zeros(2 * fast_yaml.LIMITS.max_bytes))
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "body": '{"model":"gpt-4o-mini","messages":[]}',
+                    "headers": {"content-type": ["application/json"]},
+                    "method": "POST",
+                    "uri": "https://api.openai.com/v1/chat/completions",
+                },
+                "response": {
+                    "body": {"string": body},
+                    "headers": {
+                        "content-encoding": ["gzip, gzip"],
+                        "content-type": ["application/json"],
+                    },
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+BOMB_LINE = (
+    f"*{{path}}: interaction #1: its gzip body decompresses to more than "
+    f"{fast_yaml.LIMITS.max_bytes} bytes, the limit for a cassette body*"
+)
+
+
+def test_a_gzip_bomb_is_small():
+    assert len(gzip_bomb()) < 20_000
+
+
+def test_replay_of_a_gzip_bomb_fails_clearly_within_budget(inner):
+    cassette = _recorded(inner)
+    text = gzip_bomb()
+    run = measured_session(inner.pytester, cassette, cassette.read_text(), text)
+    assert run.status == 1
+    assert "1 failed" in run.stdout
+    run.lines(BOMB_LINE.format(path="*test_chat.yaml"))
+    run.within_budget()
+    assert cassette.read_text() == text
+
+
+def test_every_command_refuses_a_gzip_bomb_within_budget(pytester):
+    text = gzip_bomb()
+    bomb = _write(pytester, "bomb.yaml", text)
+    fair = _write(pytester, "fair.yaml", EMPTY_CASSETTE)
+    show, textconv, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", bomb],
+        ["pytest-llm", "show", "--textconv", bomb],
+        ["pytest-llm", "check", bomb],
+        ["pytest-llm", "diff", fair, bomb],
+        ["pytest-llm", "convert", bomb],
+    )
+    expected = BOMB_LINE.format(path="*bomb.yaml")
+    assert (show.status, textconv.status, check.status, diff.status, convert.status) == (
+        2,
+        0,
+        1,
+        2,
+        2,
+    )
+    for run in (show, textconv, check, diff, convert):
+        run.lines(expected)
+        run.within_budget()
+    assert (pytester.path / bomb).read_text() == text
+
+
+def test_a_small_gzip_body_in_several_members_is_decoded():
+    from pytest_llm.cassette.file_format import decode_content
+
+    body = gzip.compress(gzip.compress(b"hello ") + gzip.compress(b"world"))
+    headers = {"content-encoding": ["gzip", "gzip"], "content-length": ["9"]}
+    assert decode_content(body, headers) == b"hello world"
+    assert headers == {}
+    assert decode_content(zlib.compress(b"plain"), {"content-encoding": ["deflate"]}) == b"plain"
+    assert decode_content(b"stored decoded", {"content-encoding": ["gzip"]}) == b"stored decoded"
+
+
+# --------------------------------------------------------------------------- deep JSON in an event
+
+STREAM_TEST = """
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_chat(llm_client, llm_model):
+        stream = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert "".join(chunk.choices[0].delta.content or "" for chunk in stream) == "hello"
+"""
+
+
+def _with_a_deep_event(cassette_text: str) -> str:
+    """The recorded stream with an event of 100,000 nested arrays before its first event."""
+    document = yaml.safe_load(cassette_text)
+    response = document["interactions"][0]["response"]
+    response["sse"] = "data: " + "[" * 100_000 + "\n\n" + response["sse"]
+    return yaml.safe_dump(document, sort_keys=False, width=10**7)
+
+
+def test_replay_of_a_deeply_nested_event_fails_in_the_sdk_not_in_the_plugin(inner):
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(STREAM_TEST)
+    inner.record().assert_outcomes(passed=1)
+    cassette = inner.cassette("test_chat")
+    cassette.write_text(_with_a_deep_event(cassette.read_text()))
+    result = inner.replay()
+    result.assert_outcomes(failed=1)  # the openai SDK cannot parse the event either
+    output = result.stdout.str()
+    assert "INTERNALERROR" not in output
+    assert "pytest_llm" not in output.split("RecursionError")[0].split("test_chat")[-1]
+
+
+def test_every_command_reads_a_deeply_nested_event_as_text(pytester):
+    text = _with_a_deep_event(
+        "format: pytest-llm\nversion: 1\ninteractions:\n"
+        "- request: {method: POST, path: /v1/chat/completions, json: {model: m, stream: true}}\n"
+        "  response:\n    status: 200\n    headers: {content-type: text/event-stream}\n"
+        '    sse: "data: {\\"choices\\":[{\\"index\\":0,\\"delta\\":{\\"content\\":\\"hi\\"}}]}'
+        '\\n\\ndata: [DONE]\\n\\n"\n'
+    )
+    deep = _write(pytester, "deep.yaml", text)
+    fair = _write(pytester, "fair.yaml", EMPTY_CASSETTE)
+    show, textconv, check, diff, convert = measured_all(
+        pytester,
+        ["pytest-llm", "show", deep],
+        ["pytest-llm", "show", "--textconv", deep],
+        ["pytest-llm", "check", deep],
+        ["pytest-llm", "diff", fair, deep],
+        ["pytest-llm", "convert", deep],
+    )
+    assert (show.status, textconv.status, check.status, diff.status, convert.status) == (
+        0,
+        0,
+        0,
+        1,
+        0,
+    ), [run.stderr[-2000:] for run in (show, textconv, check, diff, convert)]
+    show.lines("*answer (streamed):*", "*hi*")
+    for run in (show, textconv, check, diff, convert):
+        run.within_budget()
+
+
+def test_convert_of_a_vcrpy_cassette_with_a_deeply_nested_event(pytester):
+    stream = "data: " + "[" * 100_000 + "\n\ndata: [DONE]\n\n"
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {"body": "{}", "method": "POST", "uri": "https://x/v1/chat/completions"},
+                "response": {
+                    "body": {"string": stream},
+                    "headers": {"content-type": ["text/event-stream"]},
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+    }
+    vcr = _write(pytester, "vcr.yaml", yaml.safe_dump(document, width=10**7))
+    [convert] = measured_all(pytester, ["pytest-llm", "convert", vcr])
+    assert convert.status == 0, convert.stderr[-2000:]
+    convert.lines("*converted*vcr.yaml (1 interaction)*")
+    convert.within_budget()
+    assert "[" * 100_000 in (pytester.path / vcr).read_text()

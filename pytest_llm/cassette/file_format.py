@@ -9,7 +9,6 @@ plain, gzip or base64 bodies, the older httpx layout too) are read as well.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError
+from pytest_llm.errors import CassetteError, ContentTooLarge
 from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
 
 FORMAT_NAME = "pytest-llm"
@@ -163,6 +162,8 @@ def _parse_entries(
             raise CassetteError(f"{path}: interaction #{index} is not a mapping (truncated file?)")
         try:
             interactions.append(parse(entry))
+        except ContentTooLarge as error:
+            raise CassetteError(f"{path}: interaction #{index}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
             raise CassetteError(
@@ -241,22 +242,59 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
     )
 
 
-def decode_content(body: bytes, headers: dict[str, list[str]]) -> bytes:
+def decode_content(
+    body: bytes, headers: dict[str, list[str]], max_bytes: int = fast_yaml.LIMITS.max_bytes
+) -> bytes:
     """Undo gzip/deflate content encoding and drop the header (also when the body was stored
-    already decoded, as some recorders did)."""
+    already decoded, as some recorders did). No layer may decompress to more than ``max_bytes``
+    (a few KB of gzip can hold gigabytes of zeros): :class:`ContentTooLarge` then."""
     encodings = headers.pop("content-encoding", None)
     headers.pop("content-length", None)
     for encoding in reversed(
         [item.strip().lower() for value in encodings or () for item in value.split(",")]
     ):
+        if encoding in ("gzip", "x-gzip"):
+            window_bits = 16 + zlib.MAX_WBITS  # gzip header and trailer
+        elif encoding == "deflate":
+            window_bits = zlib.MAX_WBITS
+        else:
+            continue
         try:
-            if encoding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
-            elif encoding == "deflate":
-                body = zlib.decompress(body)
-        except (OSError, zlib.error, EOFError):
+            body = _bounded_decompress(body, window_bits, max_bytes)
+        except (zlib.error, EOFError):
             break  # stored decoded already
     return body
+
+
+def _bounded_decompress(data: bytes, window_bits: int, max_bytes: int) -> bytes:
+    """``data`` decompressed (gzip members one after another, as ``gzip.decompress`` reads
+    them) a mebibyte at a time, refused as soon as it comes to more than ``max_bytes``."""
+    parts: list[bytes] = []
+    produced = 0
+    while True:
+        decompressor = zlib.decompressobj(window_bits)
+        pending = data
+        while not decompressor.eof:
+            chunk = decompressor.decompress(pending, _DECOMPRESSED_PIECE)
+            if not chunk and not pending:
+                break  # the input ends before the stream does
+            pending = decompressor.unconsumed_tail
+            produced += len(chunk)
+            if produced > max_bytes:
+                encoding = "gzip" if window_bits > zlib.MAX_WBITS else "deflate"
+                raise ContentTooLarge(
+                    f"its {encoding} body decompresses to more than {max_bytes} bytes, "
+                    f"the limit for a cassette body ({fast_yaml.LIMITS_HELP})"
+                )
+            parts.append(chunk)
+        if not decompressor.eof:
+            raise EOFError("compressed data ends before its end-of-stream marker")
+        data = decompressor.unused_data.lstrip(b"\0")
+        if window_bits <= zlib.MAX_WBITS or not data:
+            return b"".join(parts)
+
+
+_DECOMPRESSED_PIECE = 2**20
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_llm.cassette.fast_yaml import LIMITS
+from pytest_llm.cassette.bounded_json import MAX_JSON_DEPTH, parse_json
 from pytest_llm.providers import Provider, provider_for, sse
 
-#: JSON bodies nested deeper are treated as opaque text (the cassette loader's depth limit).
-MAX_JSON_DEPTH = LIMITS.max_depth
+__all__ = ["MAX_JSON_DEPTH", "Interaction", "Timing", "parse_json", "path_of"]
 
 
 @dataclasses.dataclass
@@ -75,34 +73,6 @@ class Interaction:
             "headers": {name: list(values) for name, values in self.response_headers.items()},
             "body": {"string": self.response_body},
         }
-
-
-def parse_json(body: bytes | str | None) -> Any | None:
-    if not body:
-        return None
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
-    brackets = raw.count(b"[") + raw.count(b"{")
-    if brackets > MAX_JSON_DEPTH and _nested_deeper_than(value, MAX_JSON_DEPTH):
-        return None  # hostile: the readers and renderers of bodies recurse through them
-    return value
-
-
-def _nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest more than ``limit`` levels in ``value`` (no recursion)."""
-    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth >= limit:
-                    return True
-                pending.append((child, depth + 1))
-    return False
 
 
 def path_of(uri: str) -> str:

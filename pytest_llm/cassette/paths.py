@@ -72,8 +72,9 @@ def cassette_path(
         folder = module_folder / folder
     name = cassette_name(nodeid) if cassette is None else _relative_name(cassette)
     named = folder / module_path.stem / f"{name}.yaml"  # name may hold a folder: "sub/name"
-    if cassette is not None and not Path(os.path.normpath(named)).is_relative_to(
-        os.path.normpath(folder)
+    if cassette is not None and not (
+        Path(os.path.normpath(named)).is_relative_to(os.path.normpath(folder))
+        and _real(named.parent).is_relative_to(_real(folder))  # no symlink leads out
     ):
         raise CaseOptionsError(
             f"cassette={cassette!r}: a cassette name may not leave the cassette folder "
@@ -118,15 +119,30 @@ def _yaml_path(
     else:
         candidate = Path(os.path.normpath(module_folder / given))
         root = Path(os.path.normpath(project_root.absolute())) if project_root else None
-        if root is not None and not candidate.is_relative_to(root):
+        if root is not None and not (
+            candidate.is_relative_to(root)
+            and _real(candidate.parent).is_relative_to(_real(root))  # no symlink leads out
+        ):
+            real = _real(candidate.parent) / candidate.name
             raise CaseOptionsError(
-                f"cassette={cassette!r}: resolves to {candidate}, outside the project "
+                f"cassette={cassette!r}: resolves to {real}, outside the project "
                 f"({root}); a relative cassette path must stay inside the project (an absolute "
                 "path in the test's own @llm_case is allowed)"
             )
     parts = [shortened(part) for part in candidate.parts[1:]]
     shortened_path = Path(candidate.parts[0], *parts)
     return _resolved(shortened_path.parent) / shortened_path.name
+
+
+def _real(path: Path) -> Path:
+    """``path`` with every symlink of its existing part resolved (the rest kept as it is)."""
+    return Path(os.path.realpath(path))
+
+
+def inside_cassette_root(path: Path, module_dir: Path, cassette_dir: str) -> bool:
+    """Whether the file ``path`` really lies (symlinks resolved) in the cassette root of the
+    module in ``module_dir``: only there may the plugin delete stale temporary files."""
+    return _real(path.parent).is_relative_to(_real(module_dir / cassette_dir))
 
 
 def _checked_length(path: Path) -> Path:

@@ -240,7 +240,7 @@ class Scrubber:
                 return body
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
             else:
                 self._learn_credential_fields(parsed)  # first: a key may be echoed before it
@@ -263,7 +263,7 @@ class Scrubber:
                 if not payload.startswith(("{", "[")):
                     raise ValueError("not a JSON event")
                 originals[number] = (prefix, json.loads(payload))
-            except ValueError:
+            except (ValueError, RecursionError):
                 lines[number] = self.text(line)
         events = {number: self.data(event) for number, (_, event) in originals.items()}
         self._scrub_across_events(list(events.values()))

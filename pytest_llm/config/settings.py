@@ -92,6 +92,12 @@ def from_config(config: pytest.Config) -> Settings:
             f"ini llm_cassette_dir = {cassette_dir!r} holds a control character; "
             "give a folder name such as 'cassettes'."
         )
+    problem = path_length_problem(config.rootpath / cassette_dir)
+    if problem is not None:
+        raise pytest.UsageError(
+            f"ini llm_cassette_dir = {cassette_dir[:60]!r}...: {problem}; "
+            "give a folder name such as 'cassettes'."
+        )
     return Settings(
         mode=mode,
         model=_model(config),
@@ -183,6 +189,9 @@ def checked_report_path(report: str) -> Path:
         raise pytest.UsageError(
             f"--llm-report {report}: the report format follows the file suffix; use .md or .json."
         )
+    problem = path_length_problem(path.absolute())
+    if problem is not None:
+        raise pytest.UsageError(f"--llm-report {report[:60]}...: cannot be written: {problem}.")
     try:
         _check_writable(path, report)
     except OSError as error:  # e.g. a name too long for the file system
@@ -190,6 +199,24 @@ def checked_report_path(report: str) -> Path:
             f"--llm-report {report}: cannot be written: {error.strerror or error}"
         ) from None
     return path
+
+
+#: What Linux allows: a name of 255 bytes, a path of 4096 with its final NUL (PATH_MAX).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+#: Folders deeper than this are refused: pathlib creates missing folders recursively.
+MAX_PATH_DEPTH = 255
+
+
+def path_length_problem(path: Path) -> str | None:
+    """Why the file system (or pathlib) would refuse ``path``, before anything is written."""
+    if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in path.parts):
+        return f"a name in it is longer than {MAX_NAME_BYTES} bytes"
+    if len(os.fsencode(str(path))) > MAX_PATH_BYTES:
+        return f"the path is longer than {MAX_PATH_BYTES} bytes"
+    if len(path.parts) > MAX_PATH_DEPTH:
+        return f"the path is more than {MAX_PATH_DEPTH} folders deep"
+    return None
 
 
 def _check_writable(path: Path, report: str) -> None:

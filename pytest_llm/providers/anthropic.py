@@ -221,7 +221,7 @@ def _parsed_input(text: str) -> Any:
     """A streamed tool input: the object its JSON fragments make, else the raw text."""
     try:
         return json.loads(text or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -5,7 +5,6 @@ What the events say is each provider's business (:mod:`pytest_llm.providers`).""
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 
@@ -19,10 +18,9 @@ class Event:
 
     def json(self) -> Any | None:
         """The data parsed as JSON, or None when it is not JSON (e.g. ``[DONE]``)."""
-        try:
-            return json.loads(self.data)
-        except ValueError:
-            return None
+        from pytest_llm.cassette.bounded_json import parse_json  # the cassette imports this
+
+        return parse_json(self.data)
 
 
 def is_event_stream(content_type: str | None) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_llm import providers
 from pytest_llm.case.state import Case
-from pytest_llm.cassette import file_format
+from pytest_llm.cassette import file_format, paths
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
 from pytest_llm.config.settings import Mode, Settings, is_loopback_url
@@ -180,7 +180,10 @@ def _record(
     text = file_format.render_cassette(interactions)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
         try:
-            file_format.write_atomically(case.path, text, clean_stale=True)
+            clean_stale = case.module_dir is not None and paths.inside_cassette_root(
+                case.path, case.module_dir, engine.settings.cassette_dir
+            )
+            file_format.write_atomically(case.path, text, clean_stale=clean_stale)
         except OSError as error:
             kept = (
                 "the old cassette is unchanged" if case.path.exists() else "no cassette was written"

@@ -55,6 +55,6 @@ def is_json_text(value: Any) -> bool:
         return False
     try:
         json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True

@@ -66,10 +66,15 @@ class LLMSession:
         for path in self.settings.report_paths:
             try:
                 write_report(self.report, path)
-            except OSError as error:  # checked at configure time; the disk can still change
+            except (OSError, RecursionError) as error:  # checked at configure time; the disk
+                # can still change (RecursionError: pathlib's mkdir of a path nested too deep)
+                reason = (
+                    (error.strerror or str(error))
+                    if isinstance(error, OSError)
+                    else "it is nested too deep"
+                )
                 self.report_error = (
-                    f"pytest-llm: the LLM report could not be written to {path}: "
-                    f"{error.strerror or error}"
+                    f"pytest-llm: the LLM report could not be written to {path}: {reason}"
                 )
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
