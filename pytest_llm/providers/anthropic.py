@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_llm.providers import chat_messages
 from pytest_llm.providers.base import Answer
 from pytest_llm.providers.sse import Event
 
@@ -64,17 +65,10 @@ class AnthropicProvider:
         return request.get("messages")
 
     def request_model(self, path: str, request: Mapping[str, Any]) -> str | None:
-        model = request.get("model")
-        return model if isinstance(model, str) else None
+        return chat_messages.body_model(request)
 
     def last_user_text(self, request: Mapping[str, Any]) -> str | None:
-        messages = request.get("messages")
-        if not isinstance(messages, list):
-            return None
-        for message in reversed(messages):
-            if isinstance(message, dict) and message.get("role") == "user":
-                return _content_text(message.get("content"))
-        return None
+        return chat_messages.last_user_content(request, _content_text)
 
     def answer(self, body: Any, endpoint: str) -> Answer:
         document = body if isinstance(body, dict) else {}

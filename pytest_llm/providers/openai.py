@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_llm.providers import chat_messages
 from pytest_llm.providers.base import Answer
 from pytest_llm.providers.sse import Event
 
@@ -77,8 +78,7 @@ class OpenAIProvider:
         return request.get("messages", request.get("input", request.get("prompt")))
 
     def request_model(self, path: str, request: Mapping[str, Any]) -> str | None:
-        model = request.get("model")
-        return model if isinstance(model, str) else None
+        return chat_messages.body_model(request)
 
     def last_user_text(self, request: Mapping[str, Any]) -> str | None:
         return last_user_text(request)
