@@ -256,6 +256,45 @@ def test_added_and_removed_interactions_are_listed(tmp_path, capsys):
     assert "embedding #0: 2 dimensions [0.1, 0.2]" in out
 
 
+def _embedding(body: bytes) -> Interaction:
+    return Interaction(
+        method="POST",
+        path="/v1/embeddings",
+        request_body=b'{"model": "smollm2", "input": "refund"}',
+        status=200,
+        response_headers={"content-type": ["application/json"]},
+        response_body=body,
+    )
+
+
+@pytest.mark.parametrize(
+    ("old_body", "new_body", "expected"),
+    [
+        # llama.cpp without a pooling layer answers one vector per token: mean-pooled
+        (
+            b'{"data": [{"embedding": [[1.0, 0.0], [1.0, 0.0]]}]}',
+            b'{"data": [{"embedding": [[0.0, 1.0], [0.0, 1.0]]}]}',
+            "embedding #0: 2 dimensions [0, 1]",
+        ),
+        # hostile: ragged rows, strings, booleans; none of them is a vector
+        (
+            b'{"data": [{"embedding": [[1.0], [1.0, 2.0]]}]}',
+            b'{"data": [{"embedding": ["a", true]}]}',
+            "(no embeddings)",
+        ),
+    ],
+)
+def test_diff_of_per_token_or_malformed_embeddings_never_crashes(
+    tmp_path, capsys, old_body, new_body, expected
+):
+    old = write_cassette(tmp_path / "old.yaml", _embedding(old_body))
+    new = write_cassette(tmp_path / "new.yaml", _embedding(new_body))
+    status, out, err = run(capsys, "diff", str(old), str(new))
+    assert status == 1, err
+    assert "Traceback" not in err
+    assert expected in out
+
+
 def test_folder_diff_lists_added_and_deleted_cassettes(tmp_path, capsys):
     old, new = tmp_path / "old", tmp_path / "new"
     write_cassette(old / "kept.yaml", chat_interaction(OLD_ANSWER))

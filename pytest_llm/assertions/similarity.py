@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_llm.errors import CassetteError
 from pytest_llm.replay import active_case
 
 METHODS = ("embedding", "fuzzy", "local")
@@ -66,13 +67,24 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return min(1.0, max(0.0, dot / norm))
 
 
-def _one_vector(embedding: Sequence[Any]) -> list[float]:
-    """The embedding as one vector. Some OpenAI-compatible servers (llama.cpp serving a model
-    without a pooling layer) return one vector per token: those are mean-pooled."""
-    if embedding and isinstance(embedding[0], (list, tuple)):
-        rows = [list(map(float, row)) for row in embedding]
+def one_vector(embedding: object) -> list[float] | None:
+    """The embedding as one vector, or None when it is not one (a hostile or foreign cassette).
+    Some OpenAI-compatible servers (llama.cpp serving a model without a pooling layer) return
+    one vector per token: those are mean-pooled."""
+    if not isinstance(embedding, (list, tuple)) or not embedding:
+        return None
+    if all(isinstance(row, (list, tuple)) for row in embedding):
+        rows = [_numbers(row) for row in embedding]
+        if any(row is None for row in rows) or len({len(row or ()) for row in rows}) != 1:
+            return None
         return [sum(column) / len(rows) for column in zip(*rows, strict=True)]
-    return [float(value) for value in embedding]
+    return _numbers(embedding)
+
+
+def _numbers(values: Sequence[object]) -> list[float] | None:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return [float(v) for v in values]  # type: ignore[arg-type]
 
 
 def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
@@ -87,7 +99,12 @@ def embed_with_api(texts: Sequence[str], *, model: str | None = None) -> list[li
             model=chosen, input=missing, encoding_format="float"
         )
         for text, item in zip(missing, sorted(reply.data, key=lambda d: d.index), strict=True):
-            cache[(chosen, text)] = _one_vector(item.embedding)
+            vector = one_vector(item.embedding)
+            if vector is None:
+                raise CassetteError(
+                    f"the embeddings endpoint answered no vector of numbers for {text!r}"
+                )
+            cache[(chosen, text)] = vector
     return [cache[(chosen, text)] for text in texts]
 
 

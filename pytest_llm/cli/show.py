@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+from pytest_llm.assertions import similarity
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import VOLATILE_FIELDS
 from pytest_llm.providers import llm_call
@@ -221,8 +222,9 @@ def embedding_vectors(response: Any) -> list[list[float]]:
     vectors = []
     for item in data if isinstance(data, list) else ():
         embedding = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(embedding, list):
-            vectors.append([float(number) for number in embedding])
+        vector = similarity.one_vector(embedding)
+        if vector is not None:
+            vectors.append(vector)
         elif isinstance(embedding, str):
             vectors.append(_decode_base64_floats(embedding))
     return vectors
