@@ -24,7 +24,7 @@ from pytest_llm.errors import (
     RecordingError,
     ReplayMiss,
 )
-from pytest_llm.replay import active_case, case_runner, network_guard
+from pytest_llm.replay import active_case, case_runner, fixture_cassettes, network_guard
 from pytest_llm.replay.session_machinery import Engine
 from pytest_llm.report import case_payload, output_redaction
 from pytest_llm.report.controller import LLMSession
@@ -48,6 +48,7 @@ COLLECTION_GAPS_KEY = pytest.StashKey[list[str]]()
 COLLECTED_ITEMS_KEY = pytest.StashKey[list[pytest.Item]]()
 DESELECTED_ITEMS_KEY = pytest.StashKey[list[pytest.Item]]()
 ISOLATION_KEY = pytest.StashKey[network_guard.RunIsolation]()
+FIXTURE_CASSETTES_KEY = pytest.StashKey[fixture_cassettes.FixtureCassettes]()
 #: The case failed for a reason that is not the model's (a replay miss, a failed recording, a
 #: bad cassette or budget): a data-set gate never tolerates it.
 NOT_THE_MODEL_KEY = pytest.StashKey[bool]()
@@ -256,10 +257,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if CASE_ERROR_KEY in item.stash and CASE_KEY not in item.stash
     ]
     reason = unused_cassettes.filter_reason(config)
+    items = [(item, item.stash.get(CASE_KEY, None)) for item in session.items]
+    fixtures = fixture_cassettes.FixtureCassettes(config.stash[ENGINE_KEY], config.rootpath)
+    fixtures.want(items)
+    config.stash[FIXTURE_CASSETTES_KEY] = fixtures
     usage = unused_cassettes.usage_of(
-        [(item, item.stash.get(CASE_KEY, None)) for item in session.items],
+        items,
         config.stash[ENGINE_KEY].settings.cassette_dir,
         gaps=([reason] if reason else []) + gaps,
+        also_used=fixtures.paths(),
     )
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is not None:
@@ -283,6 +289,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput is not None and usage is not None
     ):  # an xdist worker: plain data to the controller
         workeroutput[unused_cassettes.WORKER_OUTPUT_KEY] = usage.to_dict()
+    fixtures = session.config.stash.get(FIXTURE_CASSETTES_KEY, None)
+    llm_session = session.config.stash.get(SESSION_KEY, None)
+    if fixtures is not None and workeroutput is not None:
+        workeroutput[fixture_cassettes.WORKER_OUTPUT_KEY] = list(fixtures.outcomes)
+    elif fixtures is not None and llm_session is not None:
+        llm_session.add_fixture_outcomes(fixtures.outcomes)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """A fixture wider than a test that an LLM case uses: its requests go to its cassette."""
+    fixtures = request.config.stash.get(FIXTURE_CASSETTES_KEY, None)
+    if fixtures is None or not fixtures.wanted(fixturedef):
+        return (yield)
+    return (yield from fixtures.setting_up(fixturedef, request))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

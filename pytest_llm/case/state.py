@@ -76,6 +76,10 @@ class Case:
     rerecorded: bool = False
     before: Before | None = None
     previous: list[Interaction] | None = None
+    #: Whether this run wrote the case's recording (record / rerecord), and how many of the old
+    #: cassette's recordings no request of the new one matches (dropped with it).
+    recorded: bool = False
+    dropped: int = 0
     #: Embeddings fetched in the current pass through the cassette, by (model, text).
     embeddings: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
 
@@ -91,6 +95,8 @@ class Case:
         self.rerecorded = False
         self.before = None
         self.previous = None
+        self.recorded = False
+        self.dropped = 0
         self.embeddings = {}
 
     def record_command(self, mode: Mode) -> str:

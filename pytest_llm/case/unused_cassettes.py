@@ -81,11 +81,16 @@ def usage_of(
     cassette_dir: str,
     *,
     gaps: Iterable[str] = (),
+    also_used: Iterable[Path] = (),
 ) -> CassetteUsage:
-    """What the collected ``items`` (with their LLM case, if any) use, against what exists in
-    the cassette folders of their modules."""
+    """What the collected ``items`` (with their LLM case, if any) and ``also_used`` (the
+    cassettes of the fixtures those cases use) use, against what exists in the cassette
+    folders of their modules."""
     usage = CassetteUsage()
     usage.add_gaps(gaps)
+    for path in also_used:
+        usage.used.add(str(path))
+        usage.used.add(os.path.realpath(path))
     modules = set()
     for item, case in items:
         if item.path.suffix == ".py":

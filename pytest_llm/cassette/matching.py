@@ -6,6 +6,7 @@ compared as data (key order and whitespace do not matter). Host and port are ign
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,14 @@ def canonical_path(path: str) -> str:
 
 def match_key(method: str, path: str, body: bytes) -> MatchKey:
     return (method.upper(), canonical_path(path), canonical_body(body, path))
+
+
+def unused_count(old: Sequence[Interaction], new: Sequence[Interaction]) -> int:
+    """How many of the ``old`` recordings no request of ``new`` matches (each answers one):
+    the stale recordings a fresh recording drops."""
+    left = collections.Counter(match_key(item.method, item.path, item.request_body) for item in old)
+    left.subtract(match_key(item.method, item.path, item.request_body) for item in new)
+    return sum(count for count in left.values() if count > 0)
 
 
 def endpoint_key(method: str, path: str, body: bytes) -> MatchKey:

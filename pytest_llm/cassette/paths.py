@@ -83,6 +83,33 @@ def cassette_path(
     return _checked_length(_resolved(named.parent) / named.name)
 
 
+#: What a fixture's cassette name starts with: no test's cassette name can (a test's name is a
+#: Python identifier, and ``-`` is none).
+FIXTURE_PREFIX = "fixture-"
+
+
+def fixture_cassette_path(root: Path, baseid: str, name: str, cassette_dir: str) -> Path:
+    """The cassette of a fixture wider than a test, beside the cassettes of what defines it.
+
+    ``baseid`` is where pytest registered the fixture: a module (``tests/test_app.py``, or a
+    class in it, ``tests/test_app.py::TestX``), a conftest's folder (``tests``) or the rootdir
+    (``""``: the root conftest and installed plugins). The file is
+    ``<folder>/<cassette_dir>/<module stem>/fixture-<name>.yaml``, the module stem of a conftest
+    being ``conftest``; a class fixture is named ``fixture-<Class>.<name>``.
+    """
+    module, _, owner = baseid.partition("::")
+    located = root / module if module else root
+    module_path = located if located.suffix == ".py" else located / "conftest.py"
+    local = f"{owner.replace('::', '.')}.{name}" if owner else name
+    safe = _UNSAFE.sub("_", local).strip("._") or "fixture"
+    folder = Path(cassette_dir)
+    if not folder.is_absolute():
+        folder = module_path.parent / folder
+    file_name = shortened(f"{FIXTURE_PREFIX}{safe}.yaml")
+    named = folder / module_path.stem / file_name
+    return _checked_length(_resolved(named.parent) / named.name)
+
+
 def _relative_name(cassette: str) -> str:
     """A ``cassette="name"`` value as a path below the cassette folder, or CaseOptionsError;
     ``..`` may reach other modules' folders, never leave the cassette folder (checked by the

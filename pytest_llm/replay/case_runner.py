@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
 from pytest_llm import providers
 from pytest_llm.case.state import Case
-from pytest_llm.cassette import file_format, paths
+from pytest_llm.cassette import file_format, matching, paths
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
 from pytest_llm.config.settings import Mode, Settings, is_loopback_url
@@ -155,7 +156,7 @@ def _record(
     engine: Engine, case: Case, previous: list[Interaction], body: Callable[[], object]
 ) -> None:
     case.cassette.mode = "record"
-    _check_credentials(engine.settings)
+    check_credentials(engine.settings)
     recorder = _recorder(engine, case, [], recording=True)
     outcome: BaseException | None = None
     try:
@@ -165,35 +166,60 @@ def _record(
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
+    interactions = store(
+        engine,
+        who=case.nodeid,
+        path=case.path,
+        shown=case.cassette.shown or str(case.path),
+        module_dir=case.module_dir,
+        recorder=recorder,
+        previous=previous,
+        outcome=outcome,
+    )
+    case.cassette.interactions = interactions
+    case.recorded = True
+    case.dropped = matching.unused_count(previous, interactions)
+    if outcome is not None:
+        raise outcome
+
+
+def store(
+    engine: Engine,
+    *,
+    who: str,
+    path: Path,
+    shown: str,
+    module_dir: Path | None,
+    recorder: CassetteRecorder,
+    previous: Sequence[Interaction],
+    outcome: BaseException | None,
+) -> list[Interaction]:
+    """Write what ``recorder`` recorded for ``who`` (a case, a fixture) to ``path``, atomically
+    and only when the text changed, stabilized against ``previous``; or a RecordingError
+    saying why nothing was saved (the old cassette then stays as it was)."""
     problem = _unstorable(recorder, outcome)
     if problem:
         kept = (
-            f"the old cassette {case.cassette.shown or case.path} is unchanged"
-            if case.path.exists()
-            else "no cassette was written"
+            f"the old cassette {shown} is unchanged" if path.exists() else "no cassette was written"
         )
         raise RecordingError(
-            f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept})."
+            f"pytest-llm: recording {who} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
     interactions = stabilize(recorder.new, previous)
-    case.cassette.interactions = interactions
     text = file_format.render_cassette(interactions)
-    if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
         try:
-            clean_stale = case.module_dir is not None and paths.inside_cassette_root(
-                case.path, case.module_dir, engine.settings.cassette_dir
+            clean_stale = module_dir is not None and paths.inside_cassette_root(
+                path, module_dir, engine.settings.cassette_dir
             )
-            file_format.write_atomically(case.path, text, clean_stale=clean_stale)
+            file_format.write_atomically(path, text, clean_stale=clean_stale)
         except OSError as error:
-            kept = (
-                "the old cassette is unchanged" if case.path.exists() else "no cassette was written"
-            )
+            kept = "the old cassette is unchanged" if path.exists() else "no cassette was written"
             raise RecordingError(
-                f"pytest-llm: recording {case.nodeid} could not be saved to "
-                f"{case.cassette.shown or case.path}: {error.strerror or error} ({kept})."
+                f"pytest-llm: recording {who} could not be saved to "
+                f"{shown}: {error.strerror or error} ({kept})."
             ) from outcome
-    if outcome is not None:
-        raise outcome
+    return interactions
 
 
 def _is_test_outcome(error: BaseException) -> bool:
@@ -222,7 +248,7 @@ def _cause(outcome: BaseException | None) -> str:
     return f" ({' <- '.join(chain)})" if chain else ""
 
 
-def _check_credentials(settings: Settings) -> None:
+def check_credentials(settings: Settings) -> None:
     """Recording against the real API named by ``--llm-base-url`` needs some provider's real
     key (not a replay placeholder). Without a base URL the run's clients may be pointed anywhere
     (the local server, say): then a live answer of 401/403 names the key to set instead."""

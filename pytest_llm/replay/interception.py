@@ -61,7 +61,8 @@ class _Router:
 
 
 class Interceptor:
-    """Enters vcrpy's patchers (built once) around one run of a case."""
+    """Enters vcrpy's patchers (built once) around one run of a case (or one phase of a
+    fixture's cassette)."""
 
     def __init__(
         self, skip_patchers: tuple[str, ...], timing_patches: tuple[tuple[Any, str, Any], ...]
@@ -90,6 +91,11 @@ class Interceptor:
             ]
         return self._patchers, self._timing_patchers
 
+    @property
+    def busy(self) -> bool:
+        """Whether a recorder is being intercepted now (a case's body, a fixture's phase)."""
+        return self._router.current is not None
+
     @contextlib.contextmanager
     def intercepting(
         self,
@@ -97,7 +103,9 @@ class Interceptor:
         *,
         block_network: bool,
         allowed_hosts: AllowedHosts = NO_ALLOWED_HOSTS,
+        where: str | None = None,
     ) -> Iterator[None]:
+        """``where``: what runs, as a refused connection names it (default: the case's body)."""
         patchers, timing_patchers = self._built()
         if self._router.current is not None:
             raise RuntimeError("pytest-llm: a case is already being intercepted in this process")
@@ -114,7 +122,7 @@ class Interceptor:
                         NetworkGuard(
                             allowed_hosts,
                             record_command=recorder.miss_context.record_command,
-                            where=f"{recorder.miss_context.nodeid} (test body)",
+                            where=where or f"{recorder.miss_context.nodeid} (test body)",
                             on_refused=recorder.misses.append,
                         )
                     )

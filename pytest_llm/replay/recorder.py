@@ -71,12 +71,18 @@ class CassetteRecorder:
         miss_context: MissContext,
         positional: bool = False,
         bypass: AllowedHosts = NO_ALLOWED_HOSTS,
+        replay_first: bool = False,
     ) -> None:
         """``positional``: answer the n-th call to an endpoint with the n-th recording of that
         endpoint, whatever the request says (the "before" side of a re-record comparison).
         ``bypass``: hosts (``llm_allowed_hosts``) whose requests go live, neither matched nor
-        recorded."""
+        recorded. ``replay_first`` (with ``recording``): a request that a recording answers is
+        replayed, any other goes live; ``new`` then holds both, in the order they completed
+        (a fixture's setup cannot be run again after a miss, as a case's body is)."""
         self._bypass = bypass
+        self.replay_first = replay_first and recording
+        #: requests that went live (with ``replay_first``, the others were replayed)
+        self.live = 0
         self._path = str(path)
         self.path = path
         self.recording = recording
@@ -144,13 +150,10 @@ class CassetteRecorder:
     def can_play_response_for(self, request: Any) -> bool:
         if self._bypassed(request):
             return False  # goes live; filter_request says "not the cassette's" to vcrpy
-        if self.recording:
-            with self._lock:
-                self._pending[id(request)] = request
-            timing.start()
-            return False
         if id(request) in self._chosen:  # asked again (vcrpy's connect, then getresponse)
             return True
+        if self.recording and not self.replay_first:
+            return self._goes_live(request)
         method, path, body = self._scrubbed_request(request)
         key = self._key(method, path, body)
         with self._lock:
@@ -158,11 +161,19 @@ class CassetteRecorder:
             if chosen is not None:
                 self._chosen[id(request)] = chosen
                 return True
+        if self.replay_first:
+            return self._goes_live(request)
         miss = ReplayMiss(
             self._miss_message(method, path, body, already_played=key in self._known_keys)
         )
         self.misses.append(miss)
         raise miss
+
+    def _goes_live(self, request: Any) -> bool:
+        with self._lock:
+            self._pending[id(request)] = request
+        timing.start()
+        return False
 
     def _take(self, key: matching.MatchKey, method: str, path: str, body: bytes) -> int | None:
         """The recording that answers a request (under the lock), taken off the unplayed."""
@@ -187,7 +198,9 @@ class CassetteRecorder:
         with self._lock:
             index = self._chosen.pop(id(request))
             self.played.append(index)
-        interaction = self.recorded[index]
+            interaction = self.recorded[index]
+            if self.replay_first:  # part of the new recording, as it was
+                self.new.append(interaction)
         self._on_call(interaction)
         return interaction.to_vcr_response()
 
@@ -234,6 +247,7 @@ class CassetteRecorder:
                 )
             else:
                 self.new.append(interaction)
+                self.live += 1
         self._on_call(interaction)
 
     # -- what the runner asks afterwards -----------------------------------------------

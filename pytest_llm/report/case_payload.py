@@ -81,6 +81,10 @@ class CasePayload:
     #: Of a re-recorded case: why it failed on its old cassette (a FIXED case's story).
     message_before: str | None = None
     tolerated: str | None = None
+    #: This run recorded the case (record / rerecord), dropping ``dropped`` old recordings that
+    #: no request of the new recording matches.
+    recorded: bool = False
+    dropped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -110,6 +114,8 @@ class CasePayload:
             message=data.get("message"),
             message_before=data.get("message_before"),
             tolerated=data.get("tolerated"),
+            recorded=bool(data.get("recorded")),
+            dropped=int(data.get("dropped") or 0),
         )
 
     def gate_tolerance(self) -> str | None:
@@ -138,6 +144,8 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         calls=tuple(CallSummary.of(call) for call in case.calls.history),
         samples_after=(results.passed, results.total) if sampled and results else None,
         rerecorded=case.rerecorded,
+        recorded=case.recorded,
+        dropped=case.dropped,
     )
     if not case.rerecorded:
         return payload

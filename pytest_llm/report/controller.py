@@ -5,6 +5,7 @@ report file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,9 @@ from pytest_llm.case import unused_cassettes
 from pytest_llm.config.settings import Settings
 from pytest_llm.report import run_report
 from pytest_llm.report.case_payload import PROPERTY, CasePayload
+
+#: The fixture cassettes' outcomes in a worker's ``workeroutput`` (see replay/fixture_cassettes).
+FIXTURE_OUTPUT_KEY = "pytest_llm_fixture_cassettes"
 
 
 class LLMSession:
@@ -39,6 +43,13 @@ class LLMSession:
         data = output.get(unused_cassettes.WORKER_OUTPUT_KEY)
         if isinstance(data, dict):
             self.usage.merge(data)
+        fixtures = output.get(FIXTURE_OUTPUT_KEY)
+        if isinstance(fixtures, list):
+            self.report.add_fixture_outcomes(fixtures)
+
+    def add_fixture_outcomes(self, outcomes: list[dict[str, Any]]) -> None:
+        """What this process's fixture cassettes did (a run without xdist)."""
+        self.report.add_fixture_outcomes(outcomes)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
@@ -94,6 +105,11 @@ class LLMSession:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         self._unused_summary(terminalreporter)
+        recordings = self.report.recording_lines(terminalreporter.config.get_verbosity())
+        if recordings:
+            terminalreporter.write_sep("=", "LLM recordings")
+            for line in recordings:
+                terminalreporter.write_line(line)
         if self.report_error is not None:
             terminalreporter.write_sep("=", "LLM report", red=True)
             terminalreporter.write_line(self.report_error, red=True)

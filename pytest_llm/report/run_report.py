@@ -64,6 +64,24 @@ class CaseEntry:
         return float(value) if isinstance(value, (int, float)) else None
 
 
+#: Which of two workers' accounts of one fixture cassette the summary shows.
+_FIXTURE_ACTIONS = ("failed", "replayed", "not recorded", "recorded")
+
+
+@dataclasses.dataclass(frozen=True)
+class FixtureOutcome:
+    """What one fixture cassette did in the run: recorded, replayed, not recorded, failed."""
+
+    fixture: str
+    cassette: str
+    action: str
+    dropped: int = 0
+
+    @property
+    def rank(self) -> int:
+        return _FIXTURE_ACTIONS.index(self.action) if self.action in _FIXTURE_ACTIONS else -1
+
+
 @dataclasses.dataclass
 class GateResult:
     path: str
@@ -93,6 +111,25 @@ class RunReport:
     mode: str
     cases: list[CaseEntry] = dataclasses.field(default_factory=list)
     prices: dict[str, pricing.Price] = dataclasses.field(default_factory=dict)
+    #: What each fixture cassette did, by its cassette (merged across xdist workers).
+    fixtures: dict[str, FixtureOutcome] = dataclasses.field(default_factory=dict)
+
+    def add_fixture_outcomes(self, outcomes: Iterable[Any]) -> None:
+        """Plain dicts (``fixture``, ``cassette``, ``action``, ``dropped``) from this process
+        or a worker; under xdist each worker sets up its own session fixtures, so one cassette
+        may come more than once: it was recorded if any worker recorded it."""
+        for data in outcomes:
+            if not isinstance(data, dict):
+                continue
+            outcome = FixtureOutcome(
+                fixture=str(data.get("fixture")),
+                cassette=str(data.get("cassette")),
+                action=str(data.get("action")),
+                dropped=int(data.get("dropped") or 0),
+            )
+            known = self.fixtures.get(outcome.cassette)
+            if known is None or outcome.rank > known.rank:
+                self.fixtures[outcome.cassette] = outcome
 
     # ------------------------------------------------------------------ figures
 
@@ -216,6 +253,45 @@ class RunReport:
             )
         return lines
 
+    def recording_lines(self, verbosity: int = 0) -> list[str]:
+        """What a recording run (--llm-record, --llm-rerecord) did: which cases and fixture
+        cassettes it recorded, how many replayed, which stale recordings it dropped."""
+        if self.mode not in ("record", "rerecord"):
+            return []
+        ran = [case for case in self.cases if case.outcome != "skipped" or case.tolerated]
+        recorded = [case for case in ran if case.data.recorded]
+        fixtures = sorted(self.fixtures.values(), key=lambda outcome: outcome.cassette)
+        recorded_fixtures = [outcome for outcome in fixtures if outcome.action == "recorded"]
+        replayed = len(ran) - len(recorded)
+        if not ran and not fixtures:
+            return []
+        replayed_fixtures = [outcome for outcome in fixtures if outcome.action == "replayed"]
+        others = len(fixtures) - len(recorded_fixtures) - len(replayed_fixtures)
+        head = f"recorded {_count(len(recorded), 'case')}"
+        tail = f"; {_count(replayed, 'case')}"
+        if fixtures:
+            head += f" and {_count(len(recorded_fixtures), 'fixture cassette')}"
+            tail += f" and {_count(len(replayed_fixtures), 'fixture cassette')}"
+        tail += " replayed" + (
+            f"; {_count(others, 'fixture cassette')} not recorded" if others else ""
+        )
+        lines = [head + tail]
+        listed = self.mode == "record" or verbosity > 0
+        for case in recorded:
+            dropped = case.data.dropped
+            if listed:
+                lines.append(f"  recorded {case.id}{_dropped(dropped)}")
+            elif dropped:
+                lines.append(f"  {case.id}:{_dropped(dropped).removeprefix(',')}")
+        for outcome in fixtures:
+            if outcome.action == "recorded":
+                lines.append(
+                    f"  recorded {outcome.fixture}: {outcome.cassette}{_dropped(outcome.dropped)}"
+                )
+            elif outcome.action != "replayed":
+                lines.append(f"  {outcome.action}: {outcome.fixture}: {outcome.cassette}")
+        return lines
+
     def _change_lines(self, verbosity: int) -> list[str]:
         groups = self.by_change()
         counts = ", ".join(
@@ -311,6 +387,17 @@ class RunReport:
                 + [""]
             )
         return "\n".join(out).rstrip() + "\n"
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
+def _dropped(dropped: int) -> str:
+    """``, 3 unused recordings dropped`` (the old cassette's recordings no request matches)."""
+    if not dropped:
+        return ""
+    return f", {dropped} unused recording{'' if dropped == 1 else 's'} dropped"
 
 
 def _percent(value: float | None) -> str:
