@@ -258,7 +258,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ]
     reason = unused_cassettes.filter_reason(config)
     items = [(item, item.stash.get(CASE_KEY, None)) for item in session.items]
-    fixtures = fixture_cassettes.FixtureCassettes(config.stash[ENGINE_KEY], config.rootpath)
+    fixtures = fixture_cassettes.FixtureCassettes(
+        config.stash[ENGINE_KEY], config.rootpath, lambda node: node.stash.get(CASE_KEY, None)
+    )
     fixtures.want(items)
     config.stash[FIXTURE_CASSETTES_KEY] = fixtures
     usage = unused_cassettes.usage_of(
@@ -303,9 +305,14 @@ def pytest_fixture_setup(
 ) -> Generator[None, Any, Any]:
     """A fixture wider than a test that an LLM case uses: its requests go to its cassette."""
     fixtures = request.config.stash.get(FIXTURE_CASSETTES_KEY, None)
-    if fixtures is None or not fixtures.wanted(fixturedef):
+    if fixtures is None:
         return (yield)
-    return (yield from fixtures.setting_up(fixturedef, request))
+    if fixtures.wanted(fixturedef):
+        return (yield from fixtures.setting_up(fixturedef, request))
+    case = fixtures.case_fixture(fixturedef, request)
+    if case is not None:  # a function-scoped fixture of the case: the case's cassette
+        return (yield from fixtures.case_setting_up(case, fixturedef))
+    return (yield)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -396,7 +403,12 @@ def pytest_assertrepr_compare(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
-        return (yield)
+        result = yield
+        case = item.stash.get(CASE_KEY, None)
+        fixtures = item.config.stash.get(FIXTURE_CASSETTES_KEY, None)
+        if case is not None and fixtures is not None:  # its function fixtures' teardown calls
+            fixtures.finish_case(case)
+        return result
     finally:
         case = item.stash.get(CASE_KEY, None)
         if case is not None:  # its report is made: let go of bodies and calls (10 000 cases...)

@@ -283,3 +283,79 @@ def test_record_and_replay_under_xdist(
     assert not list(pytester.path.rglob("*.tmp"))
     private_server.stop()
     pytester.runpytest("-p", "no:randomly", "-n", workers).assert_outcomes(passed=3)
+
+
+FUNCTION_FIXTURE = """
+    import openai
+    import pytest
+    from pytest_llm import llm_case
+
+
+    def ask(text):
+        reply = openai.OpenAI().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        )
+        return reply.choices[0].message.content
+
+
+    @pytest.fixture
+    def profile():
+        yield ask("SETUP_TEXT")
+        ask("function teardown")
+
+
+    @llm_case
+    def test_case(profile):
+        assert profile == "Echo: SETUP_TEXT"
+        assert ask("body") == "Echo: body"
+"""
+
+
+def _function_suite(pytester: pytest.Pytester, setup_text: str) -> None:
+    pytester.makepyfile(test_fn=textwrap.dedent(FUNCTION_FIXTURE).replace("SETUP_TEXT", setup_text))
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_function_fixtures_belong_to_the_case_cassette(
+    pytester: pytest.Pytester, private_server: LocalOpenAIServer
+) -> None:
+    _function_suite(pytester, "function setup")
+    _record(pytester, private_server).assert_outcomes(passed=1)
+    assert len(private_server.requests) == 3
+    cassette = pytester.path / "cassettes" / "test_fn" / "test_case.yaml"
+    text = cassette.read_text(encoding="utf-8")
+    assert text.index("phase: setup") < text.index("content: function setup")
+    assert text.index("content: function setup") < text.index("content: body")
+    assert text.index("content: body") < text.index("phase: teardown")
+    assert text.index("phase: teardown") < text.index("content: function teardown")
+    assert sorted(path.name for path in cassette.parent.iterdir()) == ["test_case.yaml"]
+    # a changed setup request: --llm-record records the case again, setup included
+    _function_suite(pytester, "changed setup")
+    result = _record(pytester, private_server)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["recorded 1 case; 0 cases replayed"])
+    text = cassette.read_text(encoding="utf-8")
+    assert "changed setup" in text and "content: function setup" not in text
+    assert "function teardown" in text
+    private_server.stop()
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_miss_in_a_function_fixture_names_the_case(
+    pytester: pytest.Pytester, private_server: LocalOpenAIServer
+) -> None:
+    _function_suite(pytester, "function setup")
+    _record(pytester, private_server).assert_outcomes(passed=1)
+    _function_suite(pytester, "changed setup")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_case*",
+            "pytest-llm: no recorded answer for a request of test_fn.py::test_case (replay mode).",
+            '*request:  POST /v1/chat/completions model=gpt-4o-mini: "changed setup"',
+            "*cassette: cassettes/test_fn/test_case.yaml (1 recorded, 0 replayed so far)",
+            "*To record it: pytest --llm-record 'test_fn.py::test_case'",
+        ]
+    )

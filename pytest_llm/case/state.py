@@ -14,6 +14,7 @@ from pytest_llm.providers import llm_call
 if TYPE_CHECKING:
     from pytest_llm.case.samples import SampleResults
     from pytest_llm.replay.case_runner import Before
+    from pytest_llm.replay.recorder import CassetteRecorder
 
 
 class DatasetMembership(TypedDict):
@@ -80,6 +81,11 @@ class Case:
     #: cassette's recordings no request of the new one matches (dropped with it).
     recorded: bool = False
     dropped: int = 0
+    #: The calls of the case's function-scoped fixtures (replay/fixture_cassettes): the
+    #: recorders of their setup and teardown, and the cassette as it was before the setup.
+    fixture_setup: CassetteRecorder | None = None
+    fixture_teardown: CassetteRecorder | None = None
+    fixture_previous: list[Interaction] | None = None
     #: Embeddings fetched in the current pass through the cassette, by (model, text).
     embeddings: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
 
@@ -97,6 +103,8 @@ class Case:
         self.previous = None
         self.recorded = False
         self.dropped = 0
+        self.fixture_setup = self.fixture_teardown = None
+        self.fixture_previous = None
         self.embeddings = {}
 
     def record_command(self, mode: Mode) -> str:

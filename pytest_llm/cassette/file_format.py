@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from pytest_llm.cassette import fast_yaml
-from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.cassette.interaction import FIXTURE_PHASES, Interaction, Timing, parse_json, path_of
 from pytest_llm.errors import CassetteError, ContentTooLarge
 from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
 
@@ -183,7 +183,11 @@ def _own_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (response.get("headers") or {}).items()
     }
+    phase = entry.get("phase")
+    if phase is not None and phase not in FIXTURE_PHASES:
+        raise ValueError(f"phase {phase!r} is neither 'setup' nor 'teardown'")
     return Interaction(
+        phase=phase,
         method=str(request["method"]).upper(),
         path=str(request["path"]),
         request_body=_decode_body(request),
@@ -377,7 +381,9 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
             interaction.response_body, stream=interaction.is_stream, provider=interaction.provider
         )
     )
-    return {"request": request, "response": response, "call": _call_summary(interaction)}
+    document: dict[str, Any] = {"phase": interaction.phase} if interaction.phase else {}
+    document.update(request=request, response=response, call=_call_summary(interaction))
+    return document
 
 
 def _body_document(body: bytes, *, stream: bool, provider: Provider) -> dict[str, Any]:

@@ -20,6 +20,10 @@ class Timing:
     ttft_s: float | None = None
 
 
+#: The phases of a case's function-scoped fixtures whose calls its cassette holds.
+FIXTURE_PHASES = ("setup", "teardown")
+
+
 @dataclasses.dataclass
 class Interaction:
     """A request and its response; bodies as bytes, headers with lower-case names."""
@@ -38,6 +42,9 @@ class Interaction:
     request_headers: dict[str, list[str]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
+    #: Made by a function-scoped fixture of the case: ``setup`` or ``teardown``; None for the
+    #: test body's calls.
+    phase: str | None = None
 
     @property
     def content_type(self) -> str:

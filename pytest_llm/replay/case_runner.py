@@ -45,21 +45,37 @@ def run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
 def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     mode = engine.settings.mode
     existing = _load(case)
+    body_part = None if existing is None else body_interactions(existing)
     if mode is Mode.REPLAY:
-        _replay(engine, case, existing, body, recordable=False)
+        _replay(engine, case, body_part, body, recordable=False)
         return
-    if mode is Mode.RECORD and existing is not None:
+    setup_changed = case.fixture_setup is not None and case.fixture_setup.live > 0
+    if mode is Mode.RECORD and body_part is not None and not setup_changed:
         try:
-            _replay(engine, case, existing, body, recordable=True)
+            _replay(engine, case, body_part, body, recordable=True)
             return
         except _RecordingNeeded:
             case.calls.reset()
     if mode is Mode.RERECORD:
-        case.before = _run_before(engine, case, existing, body) if existing is not None else None
+        case.before = _run_before(engine, case, body_part, body) if body_part is not None else None
         case.rerecorded = True
         case.previous = existing
         case.calls.reset()
     _record(engine, case, existing or [], body)
+
+
+def body_interactions(interactions: Sequence[Interaction]) -> list[Interaction]:
+    """The test body's interactions of a case's cassette (not its function fixtures')."""
+    return [interaction for interaction in interactions if interaction.phase is None]
+
+
+def phase_interactions(interactions: Sequence[Interaction], phase: str) -> list[Interaction]:
+    """The interactions of a case's cassette that its function fixtures made in ``phase``,
+    tagged so (a fresh recording's are not yet)."""
+    return [
+        interaction if interaction.phase == phase else dataclasses.replace(interaction, phase=phase)
+        for interaction in interactions
+    ]
 
 
 def _run_before(
@@ -166,6 +182,8 @@ def _record(
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
+    setup = case.fixture_setup
+    old_teardown = [item for item in previous if item.phase == "teardown"]  # until the teardown
     interactions = store(
         engine,
         who=case.nodeid,
@@ -173,6 +191,9 @@ def _record(
         shown=case.cassette.shown or str(case.path),
         module_dir=case.module_dir,
         recorder=recorder,
+        new=(phase_interactions(setup.new, "setup") if setup is not None else [])
+        + recorder.new
+        + old_teardown,
         previous=previous,
         outcome=outcome,
     )
@@ -191,12 +212,13 @@ def store(
     shown: str,
     module_dir: Path | None,
     recorder: CassetteRecorder,
+    new: Sequence[Interaction],
     previous: Sequence[Interaction],
     outcome: BaseException | None,
 ) -> list[Interaction]:
-    """Write what ``recorder`` recorded for ``who`` (a case, a fixture) to ``path``, atomically
-    and only when the text changed, stabilized against ``previous``; or a RecordingError
-    saying why nothing was saved (the old cassette then stays as it was)."""
+    """Write ``new`` (what ``recorder`` recorded for ``who``, a case or a fixture) to ``path``,
+    atomically and only when the text changed, stabilized against ``previous``; or a
+    RecordingError saying why nothing was saved (the old cassette then stays as it was)."""
     problem = _unstorable(recorder, outcome)
     if problem:
         kept = (
@@ -205,7 +227,7 @@ def store(
         raise RecordingError(
             f"pytest-llm: recording {who} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
-    interactions = stabilize(recorder.new, previous)
+    interactions = stabilize(new, previous)
     text = file_format.render_cassette(interactions)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         try:

@@ -20,13 +20,14 @@ import dataclasses
 import functools
 import inspect
 import os
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_llm.case.collection import shown_path
+from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format, matching, paths
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.config.settings import Mode
@@ -67,9 +68,10 @@ class FixtureCassettes:
     """The fixture cassettes of a session (one per process: under xdist every worker sets up
     its own session fixtures)."""
 
-    def __init__(self, engine: Engine, root: Path) -> None:
+    def __init__(self, engine: Engine, root: Path, case_of: Callable[[Any], Case | None]) -> None:
         self.engine = engine
         self.root = root
+        self._case_of = case_of
         self._wanted: dict[int, Any] = {}  # id(fixturedef) -> fixturedef
         self._stack: list[FixtureCassette] = []  # intercepted now (the top) or suspended
         #: what each fixture cassette did, as plain dicts (``fixture``, ``cassette``,
@@ -107,6 +109,12 @@ class FixtureCassettes:
 
     def wanted(self, fixturedef: Any) -> bool:
         return self._wanted.get(id(fixturedef)) is fixturedef
+
+    def case_fixture(self, fixturedef: Any, request: Any) -> Case | None:
+        """The LLM case whose function-scoped project fixture ``fixturedef`` is, if it is one."""
+        if fixturedef.scope != "function" or not self._is_the_projects(fixturedef):
+            return None
+        return self._case_of(request.node)
 
     def paths(self) -> list[Path]:
         """Every cassette the wanted fixtures use (each parameter of a parametrized one)."""
@@ -154,6 +162,112 @@ class FixtureCassettes:
             self._fail_cached(fixturedef, request, str(cassette.recorder.misses[0]))
         fixturedef.addfinalizer(functools.partial(self._enter, cassette, "teardown"))  # first
         return result
+
+    # -- a case's function-scoped fixtures: their calls go to the case's cassette ----------
+
+    def case_setting_up(self, case: Case, fixturedef: Any) -> Generator[None, Any, Any]:
+        """The ``pytest_fixture_setup`` wrapper for a function-scoped fixture of an LLM case:
+        its setup's and teardown's calls are the case's, tagged ``phase: setup|teardown``."""
+        if self.engine.interceptor.busy and not self._stack:
+            return (yield)  # set up inside the case's body: the body's calls
+        message: str | None = None
+        try:
+            recorder = self._phase_recorder(case, "setup")
+        except CassetteError as error:
+            message = str(error)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+        entry = FixtureCassette(
+            label=case.nodeid,  # a refused connection: "<node id> (setup) tried to ..."
+            path=case.path,
+            shown=case.cassette.shown,
+            module_dir=case.module_dir or self.root,
+            recorder=recorder,
+            previous=[],
+        )
+        fixturedef.addfinalizer(functools.partial(self._leave, entry))  # runs last
+        self._enter(entry, "setup")
+        try:
+            result = yield
+        except BaseException:
+            self._leave(entry)
+            if recorder.misses:
+                pytest.fail(str(recorder.misses[0]), pytrace=False)
+            raise
+        self._leave(entry)
+        if recorder.misses:
+            pytest.fail(str(recorder.misses[0]), pytrace=False)
+        fixturedef.addfinalizer(functools.partial(self._case_teardown, case, entry))  # first
+        return result
+
+    def _case_teardown(self, case: Case, entry: FixtureCassette) -> None:
+        entry.recorder = self._phase_recorder(case, "teardown")
+        self._enter(entry, "teardown")
+
+    def _phase_recorder(self, case: Case, phase: str) -> CassetteRecorder:
+        """The case's recorder of its fixtures' ``phase``, made on first use."""
+        known = case.fixture_setup if phase == "setup" else case.fixture_teardown
+        if known is not None:
+            return known
+        exists = case.path.exists()
+        if case.fixture_previous is None:
+            case.fixture_previous = file_format.read_cassette(case.path) if exists else []
+        mode = self.engine.settings.mode
+        recorder = CassetteRecorder(
+            case.path,
+            []
+            if mode is Mode.RERECORD
+            else [item for item in case.fixture_previous if item.phase == phase],
+            recording=mode is not Mode.REPLAY,
+            replay_first=mode is Mode.RECORD and exists,
+            scrubber=self.engine.scrubber,
+            on_call=_no_call,
+            miss_context=MissContext(
+                nodeid=case.nodeid,
+                shown_path=case.cassette.shown or str(case.path),
+                record_command=case.record_command(Mode.RECORD),
+                cassette_exists=exists,
+            ),
+            bypass=self.engine.allowed_hosts,
+        )
+        if phase == "setup":
+            case.fixture_setup = recorder
+        else:
+            case.fixture_teardown = recorder
+        return recorder
+
+    def finish_case(self, case: Case) -> None:
+        """After the case's teardown: fail it on a teardown miss; when recording, write the
+        cassette again with its fixtures' teardown calls."""
+        teardown = case.fixture_teardown
+        if teardown is None:
+            return
+        if teardown.misses:
+            pytest.fail(str(teardown.misses[0]), pytrace=False)
+        if not teardown.recording or (case.cassette.mode == "record" and not case.recorded):
+            return  # replayed, or the body's recording failed: nothing is saved
+        if not case.recorded and not teardown.live:
+            return  # the setup, the body and the teardown all replayed
+        previous = case.fixture_previous or []
+        base = case.cassette.interactions if case.recorded else previous
+        message: str | None = None
+        try:
+            case_runner.store(
+                self.engine,
+                who=case.nodeid,
+                path=case.path,
+                shown=case.cassette.shown or str(case.path),
+                module_dir=case.module_dir,
+                recorder=teardown,
+                new=[item for item in base if item.phase != "teardown"]
+                + case_runner.phase_interactions(teardown.new, "teardown"),
+                previous=previous,
+                outcome=None,
+            )
+        except RecordingError as error:
+            message = str(error)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
 
     def _open(self, fixturedef: Any, request: Any) -> FixtureCassette:
         mode = self.engine.settings.mode
@@ -279,6 +393,7 @@ class FixtureCassettes:
                 shown=cassette.shown,
                 module_dir=cassette.module_dir,
                 recorder=recorder,
+                new=recorder.new,
                 previous=cassette.previous,
                 outcome=None,
             )

@@ -150,8 +150,10 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
     if not case.rerecorded:
         return payload
     before = case.before
-    previous: Sequence[Interaction] = case.previous or ()
-    old_paired, new_paired = comparison.paired(previous, case.cassette.interactions)
+    # the test body's calls: those of its function fixtures (``phase``) are not its answers
+    previous: Sequence[Interaction] = [item for item in case.previous or () if item.phase is None]
+    current = [item for item in case.cassette.interactions if item.phase is None]
+    old_paired, new_paired = comparison.paired(previous, current)
     old_answers = comparison.answers(old_paired)
     new_answers = comparison.answers(new_paired)
     return dataclasses.replace(
