@@ -359,3 +359,68 @@ def test_a_miss_in_a_function_fixture_names_the_case(
             "*To record it: pytest --llm-record 'test_fn.py::test_case'",
         ]
     )
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_bad_phase_in_a_cassette_is_a_clear_error(
+    pytester: pytest.Pytester, private_server: LocalOpenAIServer
+) -> None:
+    _function_suite(pytester, "function setup")
+    _record(pytester, private_server).assert_outcomes(passed=1)
+    cassette = pytester.path / "cassettes" / "test_fn" / "test_case.yaml"
+    text = cassette.read_text(encoding="utf-8")
+    cassette.write_text(text.replace("phase: setup", "phase: bogus", 1), encoding="utf-8")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*cassettes/test_fn/test_case.yaml: interaction #1 is incomplete or malformed "
+            "(phase 'bogus' is neither 'setup' nor 'teardown')*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() and "INTERNALERROR" not in result.stdout.str()
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_class_and_parametrized_fixtures_get_cassettes_of_their_own(
+    pytester: pytest.Pytester, private_server: LocalOpenAIServer
+) -> None:
+    pytester.makepyfile(
+        test_cls="""
+        import openai
+        import pytest
+        from pytest_llm import llm_case
+
+        def ask(text):
+            reply = openai.OpenAI().chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+            )
+            return reply.choices[0].message.content
+
+        @pytest.fixture(scope="module", params=["en", "de"])
+        def language(request):
+            return ask(f"language {request.param}")
+
+        class TestShop:
+            @pytest.fixture(scope="class")
+            def catalogue(self):
+                return ask("catalogue")
+
+            @llm_case
+            def test_case(self, catalogue, language):
+                assert catalogue == "Echo: catalogue"
+                assert language.startswith("Echo: language ")
+        """
+    )
+    _record(pytester, private_server).assert_outcomes(passed=2)
+    folder = pytester.path / "cassettes" / "test_cls"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "TestShop.test_case[de].yaml",
+        "TestShop.test_case[en].yaml",
+        "fixture-TestShop.catalogue.yaml",
+        "fixture-language[0].yaml",
+        "fixture-language[1].yaml",
+    ]
+    assert "language de" in (folder / "fixture-language[1].yaml").read_text(encoding="utf-8")
+    private_server.stop()
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)

@@ -73,6 +73,7 @@ class FixtureCassettes:
         self.root = root
         self._case_of = case_of
         self._wanted: dict[int, Any] = {}  # id(fixturedef) -> fixturedef
+        self._projects: dict[int, tuple[Any, bool]] = {}  # id -> (fixturedef, the project's)
         self._stack: list[FixtureCassette] = []  # intercepted now (the top) or suspended
         #: what each fixture cassette did, as plain dicts (``fixture``, ``cassette``,
         #: ``action``: recorded / replayed / not recorded, ``dropped``)
@@ -112,9 +113,15 @@ class FixtureCassettes:
 
     def case_fixture(self, fixturedef: Any, request: Any) -> Case | None:
         """The LLM case whose function-scoped project fixture ``fixturedef`` is, if it is one."""
-        if fixturedef.scope != "function" or not self._is_the_projects(fixturedef):
+        if fixturedef.scope != "function":
             return None
-        return self._case_of(request.node)
+        case = self._case_of(request.node)
+        if case is None:
+            return None
+        known = self._projects.get(id(fixturedef))
+        if known is None or known[0] is not fixturedef:
+            known = self._projects[id(fixturedef)] = (fixturedef, self._is_the_projects(fixturedef))
+        return case if known[1] else None
 
     def paths(self) -> list[Path]:
         """Every cassette the wanted fixtures use (each parameter of a parametrized one)."""
