@@ -175,7 +175,11 @@ def _parse_entries(
 
 def _own_interaction(entry: dict[str, Any]) -> Interaction:
     request, response = entry["request"], entry["response"]
-    call = entry.get("call") or {}
+    call = entry.get("call")
+    # The writer ends every interaction with its call summary, latency included: a file cut off
+    # anywhere before that line (even on a line break, where the YAML still parses) lacks it.
+    if not isinstance(call, dict) or "latency_s" not in call:
+        raise ValueError("its 'call' summary with 'latency_s', written last, is missing")
     status = response["status"]
     if not isinstance(status, int):
         raise ValueError(f"response status {status!r} is not an integer")
