@@ -278,3 +278,25 @@ def test_json_answers_unescaped_and_a_long_failure_keeps_its_score(inner):
     markdown = (inner.pytester.path / "report.md").read_text()
     assert '```json\n{\n  "city": "Belém",\n  "days": 3\n}\n```' in markdown
     assert "\\u00e9" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("AssertionError: short, score 0.9 < 0.95", "AssertionError: short, score 0.9 < 0.95"),
+        (
+            "AssertionError: " + "words " * 30 + "\nassert 0.42 >= 0.8",
+            ("AssertionError: " + "words " * 30)[:57].rstrip() + "… 0.42 >= 0.8",
+        ),
+        (
+            "AssertionError: the answer is off\n  details\n  similarity 0.31 < threshold 0.80",
+            "AssertionError: the answer is off … similarity 0.31 < threshold 0.80",
+        ),
+        ("AssertionError: " + "x" * 120, "AssertionError: " + "x" * 53 + "…"),
+    ],
+)
+def test_a_cut_failure_line_keeps_its_figures(message, expected):
+    from pytest_llm.report.run_report import failure_line
+
+    shown = failure_line(message, 70)
+    assert shown == expected and len(shown) <= 70

@@ -758,3 +758,31 @@ def test_json_changes_are_bounded_and_only_for_two_json_documents(tmp_path, caps
     first, prose, embedded = json.loads(out)["cassettes"][0]["interactions"]
     assert (len(first["json_changes"]), first["json_changes_more"]) == (20, 10)
     assert prose["json_changes"] is None and embedded["json_changes"] is None
+
+
+def test_json_changes_name_paths_and_survive_hostile_documents():
+    from pytest_llm.report import json_changes
+
+    found = json_changes.compare_documents(
+        {"a b": 1, "flag": True, "n": 1, "list": [1]}, {"a b": 2, "flag": 1, "n": 1.0, "list": []}
+    )
+    assert found.lines() == ['["a b"] 1 → 2', "flag true → 1", "list[0] removed (was 1)"]
+    assert json_changes.compare_documents([1], {"a": 1}).lines() == ['$ [1] → {"a": 1}']
+    deep = "[" * 100_000 + "]" * 100_000
+    assert json_changes.json_document(deep) is None  # too deep to parse: no diff, no crash
+    nested: list[object] = []
+    for _ in range(5000):
+        nested = [nested]
+    assert json_changes.compare_documents(nested, [1]).lines() == [
+        "[0] (nested too deeply to show) → 1"
+    ]
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_diff_of_a_deeply_nested_json_answer_never_crashes(tmp_path, capsys, output_format):
+    deep = "[" * 900 + "]" * 900
+    old = write_cassette(tmp_path / "old.yaml", chat_interaction('{"a": 1}'))
+    new = write_cassette(tmp_path / "new.yaml", chat_interaction('{"a": ' + deep + "}"))
+    status, out, err = run(capsys, "diff", "--format", output_format, str(old), str(new))
+    assert status == 1 and "Traceback" not in err
+    assert "a 1 → [[[[" in out or '"path": "a"' in out

@@ -527,7 +527,9 @@ def render_json(changes: Sequence[CassetteChange]) -> str:
 
 
 def _change_document(change: CassetteChange) -> dict[str, Any]:
-    document = dataclasses.asdict(change)
+    # the JSON changes are written by hand below: their values may be nested deeply
+    bare = [dataclasses.replace(item, json_changes=None) for item in change.interactions]
+    document = dataclasses.asdict(dataclasses.replace(change, interactions=tuple(bare)))
     document["lowest_similarity"] = _rounded(change.lowest_similarity)
     for item, interaction in zip(document["interactions"], change.interactions, strict=True):
         item["similarity"] = _rounded(item["similarity"])
@@ -535,11 +537,7 @@ def _change_document(change: CassetteChange) -> dict[str, Any]:
         found = interaction.json_changes
         # the changed paths of two JSON answers: [{path, kind, old, new, text}], and the count
         # of those left out (null when the answers are not both JSON documents)
-        item["json_changes"] = (
-            None
-            if found is None
-            else [{**dataclasses.asdict(one), "text": one.text()} for one in found.changes]
-        )
+        item["json_changes"] = None if found is None else [one.to_dict() for one in found.changes]
         item["json_changes_more"] = 0 if found is None else found.more
     return document
 

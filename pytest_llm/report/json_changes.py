@@ -32,6 +32,17 @@ class JsonChange:
     old: Any = None
     new: Any = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{path, kind, old, new, text}``; a value nested too deeply to write as JSON is
+        given as its shortened text."""
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "old": _writable(self.old),
+            "new": _writable(self.new),
+            "text": self.text(),
+        }
+
     def text(self) -> str:
         if self.kind == "added":
             return f"{self.path} added: {short_value(self.new)}"
@@ -113,5 +124,16 @@ def _key_path(path: str, key: str) -> str:
 
 def short_value(value: Any) -> str:
     """A value as compact JSON (unescaped), cut to a readable width."""
-    shown = json.dumps(value, ensure_ascii=False)
+    try:
+        shown = json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to show)"
     return shown if len(shown) <= _VALUE_WIDTH else shown[: _VALUE_WIDTH - 1] + "…"
+
+
+def _writable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (RecursionError, ValueError):
+        return short_value(value)
+    return value

@@ -335,9 +335,12 @@ def _details(case: CaseEntry) -> str:
 
 def _excerpt(text: str, width: int) -> str:
     """An answer on one line: a JSON answer as compact, unescaped JSON; other text quoted."""
-    value = json_value(text)
-    if value is not None:
-        flat = compact_json(value)
+    try:
+        value = json_value(text)
+        flat = None if value is None else compact_json(value)
+    except RecursionError:  # nested too deeply to write back: shown as text
+        flat = None
+    if flat is not None:
         return flat if len(flat) <= width else flat[: width - 1] + "…"
     flat = " ".join(text.split())
     return json.dumps(flat if len(flat) <= width else flat[: width - 1] + "…", ensure_ascii=False)
@@ -416,7 +419,9 @@ def _markdown_case(case: CaseEntry) -> list[str]:
 
 def _fenced_answer(answer: str) -> str:
     """An answer as a code block: a JSON answer pretty-printed and unescaped, in a json fence."""
-    value = json_value(answer)
-    if value is None:
-        return fenced(answer)
-    return fenced(json.dumps(value, indent=2, ensure_ascii=False), "json")
+    try:
+        value = json_value(answer)
+        pretty = None if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+    except RecursionError:  # nested too deeply to write back: shown as text
+        pretty = None
+    return fenced(answer) if pretty is None else fenced(pretty, "json")
