@@ -23,7 +23,7 @@ from pytest_llm.cli import show
 from pytest_llm.errors import CassetteError, UnknownFigure
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, cost_of
-from pytest_llm.report import comparison
+from pytest_llm.report import comparison, json_changes
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
@@ -57,6 +57,8 @@ class InteractionChange:
     similarity: float | None
     old: Figures | None
     new: Figures | None
+    #: When both answers are JSON documents: the changed paths (the first 20, and how many more).
+    json_changes: json_changes.JsonChanges | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +248,20 @@ def _changed(
         similarity=answer_similarity(old, new, old_answer, new_answer),
         old=figures_of(old, prices),
         new=figures_of(new, prices),
+        json_changes=_json_changes(old, new),
     )
+
+
+def _json_changes(old: Interaction, new: Interaction) -> json_changes.JsonChanges | None:
+    """The changed paths when both answers are JSON documents (structured outputs)."""
+    if old.status >= 400 or new.status >= 400:
+        return None
+    old_document = json_changes.json_document(llm_call.describe(old).text)
+    new_document = json_changes.json_document(llm_call.describe(new).text)
+    if old_document is None or new_document is None:
+        return None
+    found = json_changes.compare_documents(old_document, new_document)
+    return found if found.changes else None
 
 
 def _request_summary(interaction: Interaction) -> str:
@@ -404,6 +419,9 @@ def render_text(changes: Sequence[CassetteChange]) -> str:
 def _interaction_text_lines(item: InteractionChange) -> list[str]:
     lines = [f"  {_interaction_title(item)}"]
     lines += [f"    request changed: {difference}" for difference in item.request_differences]
+    if item.json_changes is not None:
+        lines.append(f"    JSON changes ({_json_count(item.json_changes)}):")
+        lines += [f"      {line}" for line in item.json_changes.lines()]
     for label, answer in (("old answer", item.old_answer), ("new answer", item.new_answer)):
         if answer is not None:
             lines.append(f"    {label}:")
@@ -472,6 +490,12 @@ def _markdown_interaction(item: InteractionChange) -> list[str]:
         title += f" similarity **{item.similarity:.2f}**"
     parts = [title]
     parts += [f"- request changed: {code_span(diff)}" for diff in item.request_differences]
+    if item.json_changes is not None:
+        lines = item.json_changes.lines()
+        parts.append(
+            f"JSON changes ({_json_count(item.json_changes)}):\n\n"
+            + "\n".join(f"- {code_span(line)}" for line in lines)
+        )
     for label, answer in (("Before", item.old_answer), ("After", item.new_answer)):
         if answer is not None:
             parts.append(f"{label}:\n\n{_fenced(answer)}")
@@ -479,6 +503,11 @@ def _markdown_interaction(item: InteractionChange) -> list[str]:
     if figures:
         parts.append(figures)
     return parts
+
+
+def _json_count(found: json_changes.JsonChanges) -> str:
+    total = len(found.changes) + found.more
+    return f"{total} path{'' if total == 1 else 's'}"
 
 
 def _fenced(text: str) -> str:
@@ -498,11 +527,18 @@ def render_json(changes: Sequence[CassetteChange]) -> str:
 
 
 def _change_document(change: CassetteChange) -> dict[str, Any]:
-    document = dataclasses.asdict(change)
+    # the JSON changes are written by hand below: their values may be nested deeply
+    bare = [dataclasses.replace(item, json_changes=None) for item in change.interactions]
+    document = dataclasses.asdict(dataclasses.replace(change, interactions=tuple(bare)))
     document["lowest_similarity"] = _rounded(change.lowest_similarity)
-    for item in document["interactions"]:
+    for item, interaction in zip(document["interactions"], change.interactions, strict=True):
         item["similarity"] = _rounded(item["similarity"])
         item["request_differences"] = list(item["request_differences"])
+        found = interaction.json_changes
+        # the changed paths of two JSON answers: [{path, kind, old, new, text}], and the count
+        # of those left out (null when the answers are not both JSON documents)
+        item["json_changes"] = None if found is None else [one.to_dict() for one in found.changes]
+        item["json_changes_more"] = 0 if found is None else found.more
     return document
 
 

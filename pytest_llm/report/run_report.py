@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from pytest_llm.errors import UnknownFigure
 from pytest_llm.providers import pricing
 from pytest_llm.report import comparison
+from pytest_llm.report.answer_text import compact_json, json_value
 from pytest_llm.report.case_payload import CallSummary, CasePayload
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
@@ -332,8 +334,51 @@ def _details(case: CaseEntry) -> str:
 
 
 def _excerpt(text: str, width: int) -> str:
+    """An answer on one line: a JSON answer as compact, unescaped JSON; other text quoted."""
+    try:
+        value = json_value(text)
+        flat = None if value is None else compact_json(value)
+    except RecursionError:  # nested too deeply to write back: shown as text
+        flat = None
+    if flat is not None:
+        return flat if len(flat) <= width else flat[: width - 1] + "…"
     flat = " ".join(text.split())
     return json.dumps(flat if len(flat) <= width else flat[: width - 1] + "…", ensure_ascii=False)
+
+
+#: The figures of a failure message: ``score 0.42 < 0.80``, ``0.123 < threshold 0.800``,
+#: ``took 3.2 s > 2 s``, ``similarity=0.4``: what a shortened line must keep.
+_FIGURES = re.compile(
+    r"(?:\b(?:score|similarity|threshold|drift|rate|latency|took|p)\b\s*[:=]?\s*)?"
+    r"-?\d+(?:\.\d+)?%?(?:\s*[a-z]{1,2}\b)?\s*(?:<=|>=|<|>|≤|≥|!=|==)\s*"
+    r"(?:\b(?:threshold|budget|min(?:imum)?|max(?:imum)?)\b\s*[:=]?\s*)?-?\d+(?:\.\d+)?%?"
+    r"|\b(?:score|similarity)\b\s*[:=]?\s*-?\d+(?:\.\d+)?",
+    re.IGNORECASE,
+)
+
+
+def failure_line(message: str, width: int) -> str:
+    """A failure message in at most ``width`` characters that keeps its figures: the first
+    line, and where the figures (``score 0.42 < 0.80``) are cut off or on a later line, the
+    beginning of the first line, ``…``, then the figures."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head = lines[0]
+    found = next((match for match in map(_FIGURES.search, lines) if match), None)
+    if found is None or (found.string == head and found.end() <= width):
+        return head if len(head) <= width else head[: width - 1] + "…"
+    same_line = found.string == head
+    figures = found.string[found.start() :]  # the figures and what follows them on their line
+    if len(figures) > width - 2:
+        figures = found.group(0)[: width - 2]
+    prefix = head[: found.start()].rstrip() if same_line else head
+    if not same_line and len(prefix) + 3 + len(figures) <= width:
+        return f"{prefix} … {figures}"
+    room = width - len(figures) - 2
+    if room <= 0:
+        return "…" + figures[: width - 1]
+    return f"{prefix[:room].rstrip()}… {figures}"
 
 
 def _answer_lines(case: CaseEntry, width: int) -> list[str]:
@@ -347,9 +392,9 @@ def _answer_lines(case: CaseEntry, width: int) -> list[str]:
         if index < len(new):
             lines.append(f"  new: {_excerpt(new[index], width)}")
     if case.message:
-        lines.append(f"  failure: {case.message.splitlines()[0][:width]}")
+        lines.append(f"  failure: {failure_line(case.message, width)}")
     if case.change == "fixed" and case.data.message_before:
-        lines.append(f"  failed before: {case.data.message_before.splitlines()[0][:width]}")
+        lines.append(f"  failed before: {failure_line(case.data.message_before, width)}")
     return lines
 
 
@@ -361,12 +406,22 @@ def _markdown_case(case: CaseEntry) -> list[str]:
     ]
     for index in range(max(len(old), len(new))):
         if index < len(old):
-            body += [f"**before** (call {index + 1}):", "", fenced(old[index]), ""]
+            body += [f"**before** (call {index + 1}):", "", _fenced_answer(old[index]), ""]
         if index < len(new):
-            body += [f"**after** (call {index + 1}):", "", fenced(new[index]), ""]
+            body += [f"**after** (call {index + 1}):", "", _fenced_answer(new[index]), ""]
     if case.message:
         body += ["**failure:**", "", fenced(case.message), ""]
     if case.change == "fixed" and case.data.message_before:
         body += ["**failed before:**", "", fenced(case.data.message_before), ""]
     body += ["</details>", ""]
     return body
+
+
+def _fenced_answer(answer: str) -> str:
+    """An answer as a code block: a JSON answer pretty-printed and unescaped, in a json fence."""
+    try:
+        value = json_value(answer)
+        pretty = None if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+    except RecursionError:  # nested too deeply to write back: shown as text
+        pretty = None
+    return fenced(answer) if pretty is None else fenced(pretty, "json")
