@@ -12,6 +12,7 @@ from pytest_llm.assertions.helpers import (
 from pytest_llm.assertions.similarity import similarity
 from pytest_llm.case.datasets import cases
 from pytest_llm.case.marker import llm_case
+from pytest_llm.replay.recorded_tools import llm_tool
 
 __all__ = [
     "assert_consistent",
@@ -23,5 +24,6 @@ __all__ = [
     "assert_similar",
     "cases",
     "llm_case",
+    "llm_tool",
     "similarity",
 ]

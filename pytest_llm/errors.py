@@ -93,3 +93,8 @@ class NoJSONFound(PytestLLMError, ValueError):
 
 class JudgeAnswerError(PytestLLMError, Exception):
     """The judge's answer holds no usable verdict."""
+
+
+class ToolCallError(PytestLLMError, TypeError):
+    """A call of an ``@llm_tool`` function whose arguments or result cannot be stored in a
+    cassette (not JSON data); the message names the tool."""

@@ -1,0 +1,137 @@
+"""Calls of ``@llm_tool`` functions as a cassette stores them: the top-level ``tools:`` list.
+
+Each entry is the tool's name, its arguments by parameter name and its JSON result, written
+as YAML structure in the order the calls were made::
+
+    tools:
+    - name: get_weather
+      arguments:
+        city: Paris
+      result:
+        temperature_c: 18
+
+A call matches a recording on the tool's name and its arguments compared as JSON data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_llm.errors import CassetteError
+
+#: The cassette's top-level key of the tool calls.
+TOOLS_KEY = "tools"
+
+ToolKey = tuple[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolCall:
+    """One call of a recorded tool: its name, arguments (JSON object) and JSON result."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: Any
+
+    @property
+    def key(self) -> ToolKey:
+        return tool_key(self.name, self.arguments)
+
+    def describe(self, width: int = 120) -> str:
+        """``get_weather({"city": "Paris"})``, cut to ``width`` characters."""
+        return describe_call(self.name, self.arguments, width)
+
+
+def tool_key(name: str, arguments: dict[str, Any]) -> ToolKey:
+    """What a call is matched on: the name and the arguments as canonical JSON."""
+    return name, json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def describe_call(name: str, arguments: dict[str, Any], width: int = 120) -> str:
+    text = json.dumps(arguments, ensure_ascii=False)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return f"{name}({text})"
+
+
+def as_json_data(value: Any) -> Any:
+    """``value`` as plain JSON data (tuples become lists); ValueError/TypeError if it is none."""
+    return json.loads(json.dumps(value, allow_nan=False, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def parse_tool_calls(document: dict[str, Any], path: Path | str) -> list[ToolCall]:
+    """The ``tools:`` list of a loaded cassette document (none: an empty list); every entry's
+    shape is checked, and a bad one is a :class:`CassetteError` naming the file and entry."""
+    entries = document.get(TOOLS_KEY)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise CassetteError(
+            f"{path}: '{TOOLS_KEY}' is not a list of tool calls (got {type(entries).__name__})"
+        )
+    calls = []
+    for number, entry in enumerate(entries, start=1):
+        problem = _entry_problem(entry)
+        if problem is not None:
+            raise CassetteError(
+                f"{path}: tool call #{number} is malformed: {problem}; the file may be truncated "
+                "or edited by hand (re-record the case with pytest --llm-rerecord)"
+            )
+        calls.append(ToolCall(entry["name"], dict(entry["arguments"]), entry["result"]))
+    return calls
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return f"expected a mapping with name, arguments and result, got {type(entry).__name__}"
+    unknown = sorted(str(key) for key in entry if key not in ("name", "arguments", "result"))
+    if unknown:
+        return f"unknown key(s) {', '.join(unknown)}"
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return f"its name {name!r} is not a tool name"
+    if "arguments" not in entry or not isinstance(entry["arguments"], dict):
+        return f"the arguments of {name!r} are not a mapping"
+    if "result" not in entry:
+        return f"{name!r} has no result"
+    for label in ("arguments", "result"):
+        problem = _json_problem(entry[label])
+        if problem is not None:
+            return f"the {label} of {name!r}: not JSON data ({problem})"
+    return None
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` (loaded YAML) is not JSON data, if it is not (no recursion)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return f"key {key!r} is not a string"
+                pending.append(child)
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{item!r} is not a JSON number"
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            return f"a {type(item).__name__} value"
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def tool_calls_document(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    return [
+        {"name": call.name, "arguments": call.arguments, "result": call.result} for call in calls
+    ]
