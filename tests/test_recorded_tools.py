@@ -122,7 +122,11 @@ def test_record_replay_rerecord_with_old_tool_results(agent, test):
     inner.record(f"test_app.py::{test}").assert_outcomes(passed=1)
     assert _runs(inner) == ["get_weather Paris"]
     assert _tools(inner, test) == [
-        {"name": "get_weather", "arguments": {"city": "Paris"}, "result": {"city": "Paris", "temperature_c": 21}}
+        {
+            "name": "get_weather",
+            "arguments": {"city": "Paris"},
+            "result": {"city": "Paris", "temperature_c": 21},
+        }
     ]
 
     inner.replay(f"test_app.py::{test}").assert_outcomes(passed=1)
@@ -133,7 +137,9 @@ def test_record_replay_rerecord_with_old_tool_results(agent, test):
     inner.server.script(
         **_script(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"}))
     )
-    result = inner.rerecord(f"test_app.py::{test}", "--llm-tools", "replay", "--llm-report", "report.json")
+    result = inner.rerecord(
+        f"test_app.py::{test}", "--llm-tools", "replay", "--llm-report", "report.json"
+    )
     result.assert_outcomes(passed=1)
     assert _runs(inner) == ["get_weather Paris", "get_weather Oslo"], "only Oslo runs live"
     tools = _tools(inner, test)
@@ -160,6 +166,7 @@ def test_rerecord_with_live_tools_runs_every_call(agent):
     result.assert_outcomes(passed=1)
     assert _runs(inner) == ["get_weather Paris", "get_weather Paris"]
     assert _tools(inner, "test_weather")[0]["result"]["temperature_c"] == 30
-    assert json.loads((inner.pytester.path / "report.json").read_text())["cases"][0][
-        "live_tool_calls"
-    ] is None
+    assert (
+        json.loads((inner.pytester.path / "report.json").read_text())["cases"][0]["live_tool_calls"]
+        is None
+    )

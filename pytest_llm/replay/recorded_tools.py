@@ -168,7 +168,9 @@ class ToolSession:
             known = f" (it records {', '.join(names)})" if names else ""
             return [f"  The cassette holds no call of the tool {name!r}{known}."]
         if all(
-            index in self._used for index, call in same_tool if call.key == tool_key(name, arguments)
+            index in self._used
+            for index, call in same_tool
+            if call.key == tool_key(name, arguments)
         ) and any(call.key == tool_key(name, arguments) for _, call in same_tool):
             return [
                 "  The recordings of this call were all replayed already: the test now makes "
@@ -179,9 +181,9 @@ class ToolSession:
             key=lambda item: len(matching.data_differences(item[1].arguments, arguments)),
         )
         differences = matching.data_differences(nearest.arguments, arguments)
-        return [f"  nearest recorded call: #{index + 1} {nearest.describe()}, which differs in:"] + [
-            f"    {line}" for line in differences
-        ]
+        return [
+            f"  nearest recorded call: #{index + 1} {nearest.describe()}, which differs in:"
+        ] + [f"    {line}" for line in differences]
 
 
 # --------------------------------------------------------------------------- the decorator
@@ -209,7 +211,7 @@ def llm_tool(function: F | None = None, /, *, name: str | None = None) -> F | Ca
     def decorate(wrapped: F) -> F:
         if not callable(wrapped):
             raise TypeError(f"@llm_tool wraps a function, not {type(wrapped).__name__}")
-        return _wrap(wrapped, name or getattr(wrapped, "__name__", "tool"))
+        return _wrap(wrapped, name or str(getattr(wrapped, "__name__", "tool")))
 
     return decorate if function is None else decorate(function)
 

@@ -157,7 +157,9 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         rerecorded=case.rerecorded,
         live_tool_calls=None
         if case.live_tool_calls is None
-        else tuple({"name": call.name, "arguments": call.arguments} for call in case.live_tool_calls),
+        else tuple(
+            {"name": call.name, "arguments": call.arguments} for call in case.live_tool_calls
+        ),
     )
     if not case.rerecorded:
         return payload

@@ -228,7 +228,9 @@ class RunReport:
         for case in self.cases:
             calls = case.data.live_tool_calls or ()
             if calls:
-                found.append((case, [describe_call(call["name"], call["arguments"]) for call in calls]))
+                found.append(
+                    (case, [describe_call(call["name"], call["arguments"]) for call in calls])
+                )
         return found
 
     def _live_tool_lines(self) -> list[str]:
