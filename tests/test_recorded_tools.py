@@ -79,22 +79,25 @@ AGENT = """
 
     @llm_case
     def test_weather_async(llm_async_client, llm_model):
-        answer = asyncio.run(async_agent(llm_async_client, llm_model, "Weather in Paris?"))
+        answer = asyncio.run(async_agent(llm_async_client, llm_model, "Paris weather (async)?"))
         assert "sunny" in answer
 """
 
 
-def _script(*tool_calls: tuple[str, dict[str, object]]) -> dict[str, object]:
+def _script(
+    *tool_calls: tuple[str, dict[str, object]], match: str = "weather"
+) -> dict[str, object]:
+    """Turn 1 calls the tools, turn 2 answers (for questions holding ``match``)."""
     return {
         "replies": [
             {
-                "match": "weather",
+                "match": match,
                 "times": 1,
                 "tool_calls": [
                     {"name": name, "arguments": arguments} for name, arguments in tool_calls
                 ],
             },
-            {"match": "weather", "text": "It is sunny."},
+            {"match": match, "text": "It is sunny."},
         ]
     }
 
@@ -170,3 +173,275 @@ def test_rerecord_with_live_tools_runs_every_call(agent):
         json.loads((inner.pytester.path / "report.json").read_text())["cases"][0]["live_tool_calls"]
         is None
     )
+
+
+def test_a_call_with_new_arguments_is_a_replay_miss(agent):
+    inner = agent
+    inner.server.script(**_script(("get_weather", {"city": "Paris"})))
+    inner.record("test_app.py::test_weather").assert_outcomes(passed=1)
+    cassette = inner.cassette("test_weather")
+    cassette.write_text(cassette.read_text().replace("city: Paris", "city: Lyon", 1))
+    result = inner.replay("test_app.py::test_weather")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no recorded result for a tool call of test_app.py::test_weather (replay mode).",
+            '*tool call: get_weather({"city": "Paris"})',
+            "*cassette: cassettes/test_app/test_weather.yaml (1 tool calls recorded, 0 replayed*",
+            '*nearest recorded call: #1 get_weather({"city": "Lyon"}), which differs in:',
+            '*city: now "Paris", recorded "Lyon"',
+            "*To record it: pytest --llm-record 'test_app.py::test_weather'",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert _runs(inner) == ["get_weather Paris"], "a miss never runs the tool"
+    # --llm-record records the case afresh: the tool runs, the cassette is replaced
+    inner.server.script(**_script(("get_weather", {"city": "Paris"})))
+    inner.record("test_app.py::test_weather").assert_outcomes(passed=1)
+    assert _tools(inner, "test_weather")[0]["arguments"] == {"city": "Paris"}
+    inner.replay("test_app.py::test_weather").assert_outcomes(passed=1)
+
+
+def test_identical_calls_replay_in_order_and_a_repeat_beyond_them_misses(inner):
+    inner.write(
+        """
+        import itertools
+        from pytest_llm import llm_case, llm_tool
+
+        counter = itertools.count(1)
+
+        @llm_tool
+        def next_ticket(queue):
+            return {"queue": queue, "ticket": next(counter)}
+
+        @llm_case
+        def test_tickets():
+            calls = 2
+            tickets = [next_ticket("support")["ticket"] for _ in range(calls)]
+            assert tickets == [1, 2]
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    inner.replay().assert_outcomes(passed=1)  # fresh counter: 1, 2 only because they replay
+    test = inner.pytester.path / "test_app.py"
+    test.write_text(test.read_text().replace("range(calls)", "range(calls + 1)"))
+    result = inner.replay()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*tool call: next_ticket*", "*were all replayed already*more often than when*"]
+    )
+
+
+HOSTILE_TOOLS = [
+    ("tools: {name: x}", "'tools' is not a list of tool calls"),
+    ("tools:\n- just text", "tool call #1 is malformed: expected a mapping"),
+    ("tools:\n- {name: '', arguments: {}, result: 1}", "its name '' is not a tool name"),
+    ("tools:\n- {name: t, arguments: [1], result: 1}", "the arguments of 't' are not a mapping"),
+    ("tools:\n- {name: t, arguments: {}}", "'t' has no result"),
+    ("tools:\n- {name: t, arguments: {}, result: 2024-01-01}", "not JSON data (a date value)"),
+    ("tools:\n- {name: t, arguments: {1: 2}, result: 1}", "key 1 is not a string"),
+    (
+        "tools:\n- {name: t, arguments: {}, result: .nan}",
+        "not JSON data (nan is not a JSON number)",
+    ),
+    ("tools:\n- {name: t, arguments: {}, result: 1, extra: 2}", "unknown key(s) extra"),
+]
+
+
+@pytest.mark.parametrize(("section", "problem"), HOSTILE_TOOLS)
+def test_a_hostile_tools_section_is_a_clear_error_naming_the_file(agent, section, problem):
+    inner = agent
+    cassette = inner.cassette("test_weather")
+    cassette.parent.mkdir(parents=True)
+    cassette.write_text(f"format: pytest-llm\nversion: 1\ninteractions: []\n{section}\n")
+    result = inner.replay("test_app.py::test_weather")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "cassettes/test_app/test_weather.yaml" in output
+    assert problem in output, output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+SECRET = "sk-proj-PlantedToolSecret0123456789abcdefXYZ"
+
+
+def test_secrets_in_tool_arguments_and_results_are_scrubbed(inner):
+    inner.write(
+        f"""
+        from pytest_llm import llm_case, llm_tool
+
+        @llm_tool
+        def call_crm(customer, api_key):
+            return {{"customer": customer, "note": "token {SECRET} works", "password": "hunter2-long"}}
+
+        @llm_case
+        def test_crm():
+            result = call_crm("ACME-42", api_key="{SECRET}")
+            assert result["customer"] == "ACME-42"
+        """
+    )
+    inner.pytester.makeini("[pytest]\nllm_redact =\n    ACME-\\d+\n")
+    inner.record("--llm-report", "report.json").assert_outcomes(passed=1)
+    text = inner.cassette("test_crm").read_text()
+    assert SECRET not in text and "ACME-42" not in text and "hunter2-long" not in text
+    assert "call_crm" in text and "customer: REDACTED" in text
+    result = inner.replay()  # the live call is scrubbed before it is matched: it replays
+    result.assert_outcomes(failed=1)  # the scrubbed customer comes back: the assertion says so
+    assert SECRET not in result.stdout.str() and "ACME-42" not in result.stdout.str()
+    assert "no recorded result" not in result.stdout.str()
+
+
+def test_a_result_that_is_not_json_fails_the_recording_naming_the_tool(inner):
+    inner.write(
+        """
+        import datetime
+        from pytest_llm import llm_case, llm_tool
+
+        @llm_tool
+        def today():
+            return datetime.date(2026, 1, 1)
+
+        @llm_case
+        def test_today():
+            try:
+                today()
+            except Exception:
+                pass  # the application swallows it: the recording still fails
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_today failed: the result of the recorded tool 'today' is not JSON data*"
+        ]
+    )
+    assert not inner.cassette("test_today").exists()
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_exception_of_the_tool_propagates_and_is_not_stored(inner):
+    inner.write(
+        """
+        import pytest
+        from pytest_llm import llm_case, llm_tool
+
+        @llm_tool
+        def lookup(city):
+            if city == "Atlantis":
+                raise LookupError(f"no such city: {city}")
+            return {"city": city}
+
+        @llm_case
+        def test_lookup():
+            with pytest.raises(LookupError, match="Atlantis"):
+                lookup("Atlantis")
+            assert lookup("Paris") == {"city": "Paris"}
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    tools = yaml.safe_load(inner.cassette("test_lookup").read_text())["tools"]
+    assert tools == [
+        {"name": "lookup", "arguments": {"city": "Paris"}, "result": {"city": "Paris"}}
+    ]
+    result = inner.replay()
+    result.assert_outcomes(failed=1)  # the failing call was not stored: in replay it misses
+    result.stdout.fnmatch_lines(['*tool call: lookup({"city": "Atlantis"})'])
+
+
+def test_outside_an_llm_case_the_function_is_unchanged(inner):
+    inner.write(
+        """
+        import asyncio
+        import inspect
+
+        import pytest
+        from pytest_llm import llm_tool
+
+        RUNS = []
+
+        @llm_tool
+        def add(a: int, b: int = 2) -> int:
+            "Add two numbers."
+            RUNS.append((a, b))
+            return a + b
+
+        @llm_tool(name="slow_add")
+        async def add_async(a: int, b: int = 2) -> int:
+            return a + b
+
+        class Service:
+            @llm_tool
+            def double(self, value):
+                return value * 2
+
+        def test_plain():
+            assert add(1) == 3 and add(1, b=5) == 6
+            assert RUNS == [(1, 2), (1, 5)]
+            assert add.__name__ == "add" and add.__doc__ == "Add two numbers."
+            assert str(inspect.signature(add)) == "(a: int, b: int = 2) -> int"
+            assert inspect.iscoroutinefunction(add_async)
+            assert asyncio.run(add_async(1, 1)) == 2
+            assert Service().double(4) == 8
+            with pytest.raises(TypeError):
+                add()
+        """
+    )
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_methods_and_keyword_arguments_are_recorded_by_parameter_name(inner):
+    inner.write(
+        """
+        from pytest_llm import llm_case, llm_tool
+
+        class Shop:
+            @llm_tool
+            def price(self, item, *, currency="EUR", **options):
+                return {"item": item, "currency": currency, **options}
+
+        @llm_case
+        def test_price():
+            assert Shop().price("book", currency="USD", gift=True)["gift"] is True
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    [call] = yaml.safe_load(inner.cassette("test_price").read_text())["tools"]
+    assert call["arguments"] == {"item": "book", "currency": "USD", "gift": True}
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_bad_llm_tools_values_are_rejected(inner):
+    inner.write("def test_nothing(): pass\n")
+    result = inner.replay("--llm-tools", "sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llm-tools: invalid choice: 'sometimes'*"])
+    result = inner.pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--llm-tools*"])
+
+
+def _both(*tool_calls: tuple[str, dict[str, object]]) -> list[object]:
+    """A script for both tests at once (xdist runs them side by side)."""
+    replies = _script(*tool_calls, match="(async)")["replies"]
+    return [*replies, *_script(*tool_calls, match="weather in")["replies"]]  # type: ignore[misc]
+
+
+def test_tools_under_xdist(agent):
+    inner = agent
+    inner.server.script(replies=_both(("get_weather", {"city": "Paris"})))
+    inner.record("-n", "2", "-p", "no:randomly").assert_outcomes(passed=2)
+    assert sorted(_runs(inner)) == ["get_weather Paris"] * 2
+    (inner.pytester.path / "world.json").write_text(json.dumps({"Paris": 30, "Oslo": 5}))
+    inner.server.script(
+        replies=_both(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"}))
+    )
+    result = inner.rerecord("-n", "2", "--llm-tools", "replay", "--llm-report", "report.json")
+    result.assert_outcomes(passed=2)
+    report = json.loads((inner.pytester.path / "report.json").read_text())
+    assert sorted(case["id"] for case in report["cases"] if case["live_tool_calls"]) == [
+        "test_app.py::test_weather",
+        "test_app.py::test_weather_async",
+    ]
+    result.stdout.fnmatch_lines(["*tool calls run live*"])
+    inner.replay("-n", "2").assert_outcomes(passed=2)
+    assert sorted(_runs(inner)).count("get_weather Oslo") == 2
