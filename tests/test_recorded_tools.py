@@ -8,9 +8,14 @@ temperatures it answers from ``world.json`` (changed between runs to tell old re
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
+
+from pytest_llm.cassette import file_format
+from pytest_llm.cassette.tool_calls import ToolCall
+from pytest_llm.cli import main
 
 AGENT = """
     import asyncio
@@ -445,3 +450,72 @@ def test_tools_under_xdist(agent):
     result.stdout.fnmatch_lines(["*tool calls run live*"])
     inner.replay("-n", "2").assert_outcomes(passed=2)
     assert sorted(_runs(inner)).count("get_weather Oslo") == 2
+
+
+def test_an_unchanged_rerecord_changes_no_line(agent):
+    inner = agent
+    inner.server.script(**_script(("get_weather", {"city": "Paris"})))
+    inner.record("test_app.py::test_weather").assert_outcomes(passed=1)
+    before = inner.cassette("test_weather").read_text()
+    inner.server.script(**_script(("get_weather", {"city": "Paris"})))
+    inner.rerecord("test_app.py::test_weather").assert_outcomes(passed=1)
+    assert inner.cassette("test_weather").read_text() == before
+
+
+def _cassette(path: Path, *calls: ToolCall) -> Path:
+    path.write_text(file_format.render_cassette([], calls), encoding="utf-8")
+    return path
+
+
+def test_show_renders_the_recorded_tool_calls(tmp_path, capsys):
+    path = _cassette(
+        tmp_path / "case.yaml",
+        ToolCall("get_weather", {"city": "Bergen"}, {"summary": "rain"}),
+        ToolCall("lookup", {}, "plain text"),
+    )
+    assert file_format.read_cassette_file(path).tool_calls[1].result == "plain text"
+    assert main.main(["show", str(path)]) == 0
+    assert capsys.readouterr().out == (
+        "0 interactions, 2 recorded tool calls\n\n"
+        "tool #1 get_weather\n"
+        '  arguments: {"city": "Bergen"}\n'
+        '  result: {"summary": "rain"}\n\n'
+        "tool #2 lookup\n"
+        "  arguments: {}\n"
+        "  result: plain text\n"
+    )
+
+
+def test_diff_lists_changed_added_and_removed_tool_calls(tmp_path, capsys):
+    old = _cassette(
+        tmp_path / "old.yaml",
+        ToolCall("get_weather", {"city": "Bergen"}, {"summary": "rain"}),
+        ToolCall("book", {"table": 4}, {"ok": True}),
+    )
+    new = _cassette(
+        tmp_path / "new.yaml",
+        ToolCall("get_weather", {"city": "Bergen"}, {"summary": "sun"}),
+        ToolCall("get_weather", {"city": "Oslo"}, {"summary": "snow"}),
+    )
+    assert main.main(["diff", str(old), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "2 of 2 interactions" not in out
+    assert 'tool #1 changed: get_weather({"city": "Bergen"})' in out
+    assert (
+        'old result:\n      {"summary": "rain"}\n    new result:\n      {"summary": "sun"}' in out
+    )
+    assert 'tool #2 added: get_weather({"city": "Oslo"})' in out
+    assert 'tool #2 removed: book({"table": 4})' in out
+    assert main.main(["diff", "--format", "json", str(old), str(new)]) == 1
+    [cassette] = json.loads(capsys.readouterr().out)["cassettes"]
+    assert {item["kind"] for item in cassette["interactions"]} == {"tool"}
+    assert main.main(["diff", str(old), str(old)]) == 0
+
+
+def test_check_reports_a_malformed_tools_list(tmp_path, capsys):
+    path = tmp_path / "case.yaml"
+    path.write_text("format: pytest-llm\nversion: 1\ninteractions: []\ntools: [{name: t}]\n")
+    assert main.main(["check", str(path)]) == 1
+    assert "tool call #1 is malformed: the arguments of 't' are not a mapping" in (
+        capsys.readouterr().out
+    )
