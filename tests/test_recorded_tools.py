@@ -146,10 +146,19 @@ def test_record_replay_rerecord_with_old_tool_results(agent, test):
         **_script(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"}))
     )
     result = inner.rerecord(
-        f"test_app.py::{test}", "--llm-tools", "replay", "--llm-report", "report.json"
+        f"test_app.py::{test}",
+        "--llm-tools",
+        "replay",
+        "--llm-report",
+        "report.json",
+        "--llm-report",
+        "report.md",
     )
     result.assert_outcomes(passed=1)
     assert _runs(inner) == ["get_weather Paris", "get_weather Oslo"], "only Oslo runs live"
+    markdown = (inner.pytester.path / "report.md").read_text()
+    assert "### Tool calls run live (`--llm-tools replay`)" in markdown
+    assert f'- `test_app.py::{test}`: `get_weather({{"city": "Oslo"}})`' in markdown
     tools = _tools(inner, test)
     assert [call["result"] for call in tools] == [
         {"city": "Paris", "temperature_c": 21},  # the old world
@@ -519,3 +528,38 @@ def test_check_reports_a_malformed_tools_list(tmp_path, capsys):
     assert "tool call #1 is malformed: the arguments of 't' are not a mapping" in (
         capsys.readouterr().out
     )
+
+
+def test_llm_record_of_a_stale_tool_only_case_with_llm_tools_replay(inner):
+    inner.write(
+        """
+        import json, pathlib
+        from pytest_llm import llm_case, llm_tool
+
+        HERE = pathlib.Path(__file__).parent
+        CITIES = ["Paris"]
+
+        @llm_tool
+        def lookup(city):
+            with (HERE / "tool_runs.log").open("a") as log:
+                log.write(f"lookup {city}\\n")
+            return {"city": city, "t": json.loads((HERE / "world.json").read_text())[city]}
+
+        @llm_case
+        def test_cities():
+            assert [lookup(city)["city"] for city in CITIES] == CITIES
+        """
+    )
+    world = inner.pytester.path / "world.json"
+    world.write_text(json.dumps({"Paris": 21, "Oslo": 4}))
+    inner.record().assert_outcomes(passed=1)
+    world.write_text(json.dumps({"Paris": 30, "Oslo": 5}))
+    test = inner.pytester.path / "test_app.py"
+    test.write_text(test.read_text().replace('["Paris"]', '["Paris", "Oslo"]'))
+    inner.replay().assert_outcomes(failed=1)  # Oslo was never recorded
+    result = inner.record("--llm-tools", "replay", "--llm-report", "report.json")
+    result.assert_outcomes(passed=1)
+    assert _runs(inner) == ["lookup Paris", "lookup Oslo"]
+    assert [call["result"]["t"] for call in _tools(inner, "test_cities")] == [21, 5]
+    result.stdout.fnmatch_lines(["*tool calls run live*", '*test_cities: lookup({"city": "Oslo"})'])
+    inner.replay().assert_outcomes(passed=1)

@@ -64,7 +64,9 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
         case.rerecorded = True
         case.previous = existing
         case.calls.reset()
-    replayed_tools = old_tools if engine.settings.tools == "replay" and existing else None
+    replayed_tools = (
+        old_tools if engine.settings.tools == "replay" and existing is not None else None
+    )
     _record(engine, case, existing or [], body, old_tools=replayed_tools)
 
 
