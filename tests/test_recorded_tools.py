@@ -399,6 +399,10 @@ def test_outside_an_llm_case_the_function_is_unchanged(inner):
             assert Service().double(4) == 8
             with pytest.raises(TypeError):
                 add()
+            with pytest.raises(TypeError, match="not str 'weather'; to name the tool, write @llm_tool"):
+                llm_tool("weather")
+            with pytest.raises(ValueError, match="non-empty string"):
+                llm_tool(name="")
         """
     )
     inner.replay().assert_outcomes(passed=1)

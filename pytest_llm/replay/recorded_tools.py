@@ -210,7 +210,10 @@ def llm_tool(function: F | None = None, /, *, name: str | None = None) -> F | Ca
 
     def decorate(wrapped: F) -> F:
         if not callable(wrapped):
-            raise TypeError(f"@llm_tool wraps a function, not {type(wrapped).__name__}")
+            raise TypeError(
+                f"@llm_tool wraps a function, not {type(wrapped).__name__} {wrapped!r:.60}; "
+                "to name the tool, write @llm_tool(name=...)"
+            )
         return _wrap(wrapped, name or str(getattr(wrapped, "__name__", "tool")))
 
     return decorate if function is None else decorate(function)
