@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pytest_llm.cassette import file_format
-from pytest_llm.cassette.tool_calls import ToolCall
+from pytest_llm.cassette.tool_calls import ToolCall, stable_order
 from pytest_llm.cli import main
 
 AGENT = """
@@ -567,3 +567,42 @@ def test_llm_record_of_a_stale_tool_only_case_with_llm_tools_replay(inner):
     assert [call["result"]["t"] for call in _tools(inner, "test_cities")] == [21, 5]
     result.stdout.fnmatch_lines(["*tool calls run live*", '*test_cities: lookup({"city": "Oslo"})'])
     inner.replay().assert_outcomes(passed=1)
+
+
+def test_calls_from_threads_without_the_context_are_recorded_and_replayed(inner):
+    inner.write(
+        """
+        import pathlib
+        from concurrent.futures import ThreadPoolExecutor
+        from pytest_llm import llm_case, llm_tool
+
+        HERE = pathlib.Path(__file__).parent
+
+        @llm_tool
+        def square(n):
+            with (HERE / "tool_runs.log").open("a") as log:
+                log.write(f"square {n}\\n")
+            return n * n
+
+        @llm_case
+        def test_pool():
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                assert list(pool.map(square, range(6))) == [0, 1, 4, 9, 16, 25]
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    assert sorted(_runs(inner)) == [f"square {n}" for n in range(6)]
+    before = inner.cassette("test_pool").read_text()
+    inner.replay().assert_outcomes(passed=1)
+    assert len(_runs(inner)) == 6, "replayed from threads: the tool did not run"
+    for _ in range(2):  # the threads start in any order: the same calls keep the old order
+        inner.rerecord().assert_outcomes(passed=1)
+        assert inner.cassette("test_pool").read_text() == before
+
+
+def test_stable_order_keeps_the_old_order_of_the_same_calls_only():
+    old = [ToolCall("t", {"n": 1}, 1), ToolCall("t", {"n": 2}, 4)]
+    assert stable_order(list(reversed(old)), old) == old
+    changed = [ToolCall("t", {"n": 2}, 5), ToolCall("t", {"n": 1}, 1)]
+    assert stable_order(changed, old) == changed
+    assert stable_order(old[:1], old) == old[:1]

@@ -131,6 +131,19 @@ def _json_problem(value: Any) -> str | None:
 # --------------------------------------------------------------------------- writing
 
 
+def stable_order(new: Sequence[ToolCall], old: Sequence[ToolCall]) -> list[ToolCall]:
+    """``new`` in the old cassette's order when it holds the same calls with the same results
+    (calls made concurrently, from threads, start in any order): an unchanged re-record
+    changes no line."""
+    if len(new) == len(old) and sorted(map(_canonical, new)) == sorted(map(_canonical, old)):
+        return list(old)
+    return list(new)
+
+
+def _canonical(call: ToolCall) -> str:
+    return json.dumps([call.name, call.arguments, call.result], sort_keys=True)
+
+
 def tool_calls_document(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
     return [
         {"name": call.name, "arguments": call.arguments, "result": call.result} for call in calls

@@ -13,7 +13,7 @@ from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format, paths
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
-from pytest_llm.cassette.tool_calls import ToolCall
+from pytest_llm.cassette.tool_calls import ToolCall, stable_order
 from pytest_llm.config.settings import Mode, Settings, is_loopback_url
 from pytest_llm.errors import RecordingError, ReplayMiss
 from pytest_llm.providers import openai as openai_api
@@ -67,7 +67,7 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     replayed_tools = (
         old_tools if engine.settings.tools == "replay" and existing is not None else None
     )
-    _record(engine, case, existing or [], body, old_tools=replayed_tools)
+    _record(engine, case, existing or [], body, old_tools=replayed_tools, previous_tools=old_tools)
 
 
 def _run_before(
@@ -191,9 +191,11 @@ def _record(
     body: Callable[[], object],
     *,
     old_tools: list[ToolCall] | None = None,
+    previous_tools: Sequence[ToolCall] = (),
 ) -> None:
     """Record the case afresh; ``old_tools`` (``--llm-tools replay``) answer the tool calls
-    whose arguments they recorded."""
+    whose arguments they recorded; ``previous_tools`` (the old cassette's) keep the order of
+    an unchanged set of calls."""
     case.cassette.mode = "record"
     _check_credentials(engine.settings)
     recorder = _recorder(engine, case, [], recording=True, old_tools=old_tools)
@@ -221,9 +223,10 @@ def _record(
         ) from outcome
     interactions = stabilize(recorder.new, previous)
     case.cassette.interactions = interactions
-    case.cassette.tool_calls = tools.new
+    recorded_tools = stable_order(tools.new, previous_tools)
+    case.cassette.tool_calls = recorded_tools
     case.live_tool_calls = list(tools.live) if tools.replays_old_results else None
-    text = file_format.render_cassette(interactions, tools.new)
+    text = file_format.render_cassette(interactions, recorded_tools)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
         try:
             clean_stale = case.module_dir is not None and paths.inside_cassette_root(
