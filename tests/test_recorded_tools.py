@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
+import pytest_llm
 from pytest_llm.cassette import file_format
 from pytest_llm.cassette.tool_calls import ToolCall, stable_order
 from pytest_llm.cli import main
@@ -87,6 +89,11 @@ AGENT = """
         answer = asyncio.run(async_agent(llm_async_client, llm_model, "Paris weather (async)?"))
         assert "sunny" in answer
 """
+
+
+REPORT_SCHEMA = json.loads(
+    (Path(pytest_llm.__file__).parent / "report" / "schema.json").read_text()
+)
 
 
 def _script(
@@ -166,6 +173,7 @@ def test_record_replay_rerecord_with_old_tool_results(agent, test):
     ]
     result.stdout.fnmatch_lines(["*tool calls run live*", f"*{test}*get_weather*Oslo*"])
     report = json.loads((inner.pytester.path / "report.json").read_text())
+    jsonschema.validate(report, REPORT_SCHEMA)
     [case] = report["cases"]
     assert case["live_tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Oslo"}}]
 
