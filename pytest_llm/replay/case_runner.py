@@ -212,12 +212,14 @@ def _record(
     problem = _unstorable(recorder, outcome) or (
         str(tools.failures[0]).removeprefix("pytest-llm: ") if tools.failures else None
     )
+    kept = (
+        f"the old cassette {case.cassette.shown or case.path} is unchanged"
+        if case.path.exists()
+        else "no cassette was written"
+    )
+    if problem is None and outcome is not None and not _is_verdict(outcome):
+        problem = f"the test raised {_first_line(outcome)} before it finished"
     if problem:
-        kept = (
-            f"the old cassette {case.cassette.shown or case.path} is unchanged"
-            if case.path.exists()
-            else "no cassette was written"
-        )
         raise RecordingError(
             f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
@@ -234,15 +236,24 @@ def _record(
             )
             file_format.write_atomically(case.path, text, clean_stale=clean_stale)
         except OSError as error:
-            kept = (
-                "the old cassette is unchanged" if case.path.exists() else "no cassette was written"
-            )
             raise RecordingError(
                 f"pytest-llm: recording {case.nodeid} could not be saved to "
                 f"{case.cassette.shown or case.path}: {error.strerror or error} ({kept})."
             ) from outcome
     if outcome is not None:
         raise outcome
+
+
+def _is_verdict(error: BaseException) -> bool:
+    """A body that ended on a failed assertion (or pytest.fail / xfail) ran to its verdict: its
+    recording is complete and is saved. Any other exception (the application's, the SDK's, a
+    missing key) stopped it half-way: saving would replace a good cassette with a partial one."""
+    return isinstance(error, AssertionError) or _is_test_outcome(error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _is_test_outcome(error: BaseException) -> bool:
