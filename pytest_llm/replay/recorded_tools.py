@@ -154,6 +154,10 @@ class ToolSession:
                 f"{self.played} replayed so far)"
             )
             lines += self._nearest_lines(name, arguments)
+            lines.append(
+                "  (A call whose tool raised while recording is not stored: return errors as "
+                "data, see 'Recorded tools' in docs/agents.md.)"
+            )
         lines.append(f"  To record it: {context.record_command}")
         return "\n".join(lines)
 
