@@ -146,6 +146,8 @@ def test_record_replay_rerecord_with_old_tool_results(agent, test):
 
     inner.replay(f"test_app.py::{test}").assert_outcomes(passed=1)
     assert _runs(inner) == ["get_weather Paris"], "in replay the tool must not run"
+    inner.replay(f"test_app.py::{test}", "--llm-tools", "replay").assert_outcomes(passed=1)
+    assert len(_runs(inner)) == 1, "--llm-tools changes nothing in replay mode"
 
     # the world changed; the new model asks for Paris and Oslo
     (inner.pytester.path / "world.json").write_text(json.dumps({"Paris": 30, "Oslo": 5}))
