@@ -98,3 +98,8 @@ class JudgeAnswerError(PytestLLMError, Exception):
 class ToolCallError(PytestLLMError, TypeError):
     """A call of an ``@llm_tool`` function whose arguments or result cannot be stored in a
     cassette (not JSON data); the message names the tool."""
+
+
+class RecordedToolException(PytestLLMError, Exception):
+    """Raised in replay for a recorded ``@llm_tool`` call that raised an exception whose class
+    cannot be rebuilt (its module is not imported, or it does not take a message)."""

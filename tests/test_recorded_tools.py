@@ -269,6 +269,14 @@ HOSTILE_TOOLS = [
         "not JSON data (nan is not a JSON number)",
     ),
     ("tools:\n- {name: t, arguments: {}, result: 1, extra: 2}", "unknown key(s) extra"),
+    (
+        "tools:\n- {name: t, arguments: {}, result: 1, raised: {type: a, message: b}}",
+        "'t' has both a result and an exception it raised",
+    ),
+    (
+        "tools:\n- {name: t, arguments: {}, raised: {type: a}}",
+        "the exception 't' raised is not a mapping of a type and a message",
+    ),
 ]
 
 
@@ -344,35 +352,71 @@ def test_a_result_that_is_not_json_fails_the_recording_naming_the_tool(inner):
     assert "Traceback" not in result.stdout.str()
 
 
-def test_an_exception_of_the_tool_propagates_and_is_not_stored(inner):
+def test_an_exception_of_the_tool_is_stored_and_raised_again_in_replay(inner):
     inner.write(
         """
+        import pathlib
         import pytest
         from pytest_llm import llm_case, llm_tool
+        from pytest_llm.errors import RecordedToolException
+
+        HERE = pathlib.Path(__file__).parent
+
+        class CityNotFound(LookupError):
+            pass
+
+        class Picky(Exception):
+            def __init__(self, code, detail):
+                super().__init__(f"{code}: {detail}")
 
         @llm_tool
         def lookup(city):
+            with (HERE / "tool_runs.log").open("a") as log:
+                log.write(f"lookup {city}\\n")
             if city == "Atlantis":
-                raise LookupError(f"no such city: {city}")
+                raise CityNotFound(f"no such city: {city}")
+            if city == "Nowhere":
+                raise Picky(404, "nowhere")
             return {"city": city}
 
         @llm_case
         def test_lookup():
-            with pytest.raises(LookupError, match="Atlantis"):
+            with pytest.raises(CityNotFound, match="no such city: Atlantis"):
                 lookup("Atlantis")
+            with pytest.raises((Picky, RecordedToolException), match="404: nowhere"):
+                lookup("Nowhere")
             assert lookup("Paris") == {"city": "Paris"}
         """
     )
     inner.record().assert_outcomes(passed=1)
     tools = yaml.safe_load(inner.cassette("test_lookup").read_text())["tools"]
     assert tools == [
-        {"name": "lookup", "arguments": {"city": "Paris"}, "result": {"city": "Paris"}}
+        {
+            "name": "lookup",
+            "arguments": {"city": "Atlantis"},
+            "raised": {"type": "test_app:CityNotFound", "message": "no such city: Atlantis"},
+        },
+        {
+            "name": "lookup",
+            "arguments": {"city": "Nowhere"},
+            "raised": {"type": "test_app:Picky", "message": "404: nowhere"},
+        },
+        {"name": "lookup", "arguments": {"city": "Paris"}, "result": {"city": "Paris"}},
     ]
-    result = inner.replay()
-    result.assert_outcomes(failed=1)  # the failing call was not stored: in replay it misses
-    result.stdout.fnmatch_lines(
-        ['*tool call: lookup({"city": "Atlantis"})', "*(A call whose tool raised while recording*"]
-    )
+    inner.replay().assert_outcomes(passed=1)
+    assert len(_runs(inner)) == 3, "replayed: the tool did not run, its exceptions came back"
+
+
+def test_a_recorded_exception_whose_class_is_gone_is_a_recorded_tool_exception():
+    from pytest_llm.errors import RecordedToolException
+    from pytest_llm.replay.recorded_tools import rebuilt_exception
+
+    error = rebuilt_exception("t", {"type": "builtins:KeyError", "message": "k"})
+    assert type(error) is KeyError
+    for kind in ("not_imported_module:Error", "builtins:SystemExit", "builtins:len", "x"):
+        error = rebuilt_exception("t", {"type": kind, "message": "m"})
+        assert isinstance(error, RecordedToolException)
+        assert f"the recorded tool 't' raised {kind}: m" in str(error)
 
 
 def test_outside_an_llm_case_the_function_is_unchanged(inner):
@@ -497,17 +541,25 @@ def test_show_renders_the_recorded_tool_calls(tmp_path, capsys):
         tmp_path / "case.yaml",
         ToolCall("get_weather", {"city": "Bergen"}, {"summary": "rain"}),
         ToolCall("lookup", {}, "plain text"),
+        ToolCall("lookup", {"q": 1}, None, {"type": "app:NotFound", "message": "gone"}),
     )
     assert file_format.read_cassette_file(path).tool_calls[1].result == "plain text"
+    assert file_format.read_cassette_file(path).tool_calls[2].raised == {
+        "type": "app:NotFound",
+        "message": "gone",
+    }
     assert main.main(["show", str(path)]) == 0
     assert capsys.readouterr().out == (
-        "0 interactions, 2 recorded tool calls\n\n"
+        "0 interactions, 3 recorded tool calls\n\n"
         "tool #1 get_weather\n"
         '  arguments: {"city": "Bergen"}\n'
         '  result: {"summary": "rain"}\n\n'
         "tool #2 lookup\n"
         "  arguments: {}\n"
-        "  result: plain text\n"
+        "  result: plain text\n\n"
+        "tool #3 lookup\n"
+        '  arguments: {"q": 1}\n'
+        "  raised: app:NotFound: gone\n"
     )
 
 

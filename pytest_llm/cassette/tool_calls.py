@@ -10,6 +10,9 @@ as YAML structure in the order the calls were made::
       result:
         temperature_c: 18
 
+A call whose tool raised an exception stores ``raised:`` instead of ``result:``: the
+exception's class (``module:qualname``) and message, raised again in replay.
+
 A call matches a recording on the tool's name and its arguments compared as JSON data.
 """
 
@@ -32,11 +35,13 @@ ToolKey = tuple[str, str]
 
 @dataclasses.dataclass(frozen=True)
 class ToolCall:
-    """One call of a recorded tool: its name, arguments (JSON object) and JSON result."""
+    """One call of a recorded tool: its name, arguments (JSON object) and JSON result, or the
+    exception it raised (``raised``: ``{"type": "module:qualname", "message": ...}``)."""
 
     name: str
     arguments: dict[str, Any]
     result: Any
+    raised: dict[str, str] | None = None
 
     @property
     def key(self) -> ToolKey:
@@ -85,14 +90,24 @@ def parse_tool_calls(document: dict[str, Any], path: Path | str) -> list[ToolCal
                 f"{path}: tool call #{number} is malformed: {problem}; the file may be truncated "
                 "or edited by hand (re-record the case with pytest --llm-rerecord)"
             )
-        calls.append(ToolCall(entry["name"], dict(entry["arguments"]), entry["result"]))
+        raised = entry.get("raised")
+        calls.append(
+            ToolCall(
+                entry["name"],
+                dict(entry["arguments"]),
+                entry.get("result"),
+                None if raised is None else {"type": raised["type"], "message": raised["message"]},
+            )
+        )
     return calls
 
 
 def _entry_problem(entry: Any) -> str | None:
     if not isinstance(entry, dict):
         return f"expected a mapping with name, arguments and result, got {type(entry).__name__}"
-    unknown = sorted(str(key) for key in entry if key not in ("name", "arguments", "result"))
+    unknown = sorted(
+        str(key) for key in entry if key not in ("name", "arguments", "result", "raised")
+    )
     if unknown:
         return f"unknown key(s) {', '.join(unknown)}"
     name = entry.get("name")
@@ -100,9 +115,21 @@ def _entry_problem(entry: Any) -> str | None:
         return f"its name {name!r} is not a tool name"
     if "arguments" not in entry or not isinstance(entry["arguments"], dict):
         return f"the arguments of {name!r} are not a mapping"
-    if "result" not in entry:
+    if "raised" in entry:
+        raised = entry["raised"]
+        if "result" in entry:
+            return f"{name!r} has both a result and an exception it raised"
+        if (
+            not isinstance(raised, dict)
+            or set(raised) != {"type", "message"}
+            or not all(isinstance(value, str) for value in raised.values())
+        ):
+            return f"the exception {name!r} raised is not a mapping of a type and a message"
+    elif "result" not in entry:
         return f"{name!r} has no result"
     for label in ("arguments", "result"):
+        if label not in entry:
+            continue
         problem = _json_problem(entry[label])
         if problem is not None:
             return f"the {label} of {name!r}: not JSON data ({problem})"
@@ -141,10 +168,17 @@ def stable_order(new: Sequence[ToolCall], old: Sequence[ToolCall]) -> list[ToolC
 
 
 def _canonical(call: ToolCall) -> str:
-    return json.dumps([call.name, call.arguments, call.result], sort_keys=True)
+    return json.dumps([call.name, call.arguments, call.result, call.raised], sort_keys=True)
 
 
 def tool_calls_document(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
-    return [
-        {"name": call.name, "arguments": call.arguments, "result": call.result} for call in calls
-    ]
+    return [_entry(call) for call in calls]
+
+
+def _entry(call: ToolCall) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": call.name, "arguments": call.arguments}
+    if call.raised is not None:
+        entry["raised"] = dict(call.raised)
+    else:
+        entry["result"] = call.result
+    return entry

@@ -188,7 +188,11 @@ def tool_call_changes(
             yield _tool_change(number, "added", None, call)
             continue
         _, before = counterparts.pop(0)
-        if (before.arguments, before.result) != (call.arguments, call.result):
+        if (before.arguments, before.result, before.raised) != (
+            call.arguments,
+            call.result,
+            call.raised,
+        ):
             yield _tool_change(number, "changed", before, call)
     for number, call in sorted(
         (item for items in remaining.values() for item in items), key=lambda item: item[0]

@@ -63,12 +63,16 @@ def render_tool_call(number: int, call: ToolCall, *, width: int = WIDTH) -> str:
     """``tool #1 get_weather`` with its arguments and result as compact JSON."""
     lines = [f"tool #{number} {call.name}"]
     lines += wrap(f"arguments: {compact_json(call.arguments)}", INDENT, width, hanging=INDENT * 2)
-    lines += wrap(f"result: {tool_result_text(call)}", INDENT, width, hanging=INDENT * 2)
+    label = "raised" if call.raised is not None else "result"
+    lines += wrap(f"{label}: {tool_result_text(call)}", INDENT, width, hanging=INDENT * 2)
     return "\n".join(lines)
 
 
 def tool_result_text(call: ToolCall) -> str:
-    """A tool call's result as text: a string as it is, other JSON compact."""
+    """A tool call's result as text: a string as it is, other JSON compact; the exception it
+    raised as ``module:Class: message``."""
+    if call.raised is not None:
+        return f"{call.raised['type']}: {call.raised['message']}"
     return call.result if isinstance(call.result, str) else compact_json(call.result)
 
 

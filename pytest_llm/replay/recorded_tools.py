@@ -14,12 +14,13 @@ import copy
 import dataclasses
 import functools
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pytest_llm.cassette.tool_calls import ToolCall, ToolKey, as_json_data, tool_key
-from pytest_llm.errors import ReplayMiss, ToolCallError
+from pytest_llm.errors import RecordedToolException, ReplayMiss, ToolCallError
 from pytest_llm.replay import active_case
 
 if TYPE_CHECKING:  # importing pytest_llm stays cheap: these load with the first case
@@ -35,6 +36,13 @@ _BOUND_PARAMETERS = ("self", "cls")
 @dataclasses.dataclass(frozen=True)
 class _Answer:
     result: Any
+    raised: dict[str, str] | None = None
+
+    def give(self, name: str) -> Any:
+        """The recorded result, or the recorded exception raised again."""
+        if self.raised is not None:
+            raise rebuilt_exception(name, self.raised)
+        return self.result
 
 
 class ToolSession:
@@ -90,11 +98,11 @@ class ToolSession:
             if index is not None:
                 self._used.add(index)
                 self.played += 1
-                result = self.answering[index].result
+                old = self.answering[index]
                 if self.recording:  # the old result, stored again in the new recording
-                    self._slots.append(ToolCall(name, arguments, result))
+                    self._slots.append(ToolCall(name, arguments, old.result, old.raised))
         if index is not None:
-            return _Answer(copy.deepcopy(result))
+            return _Answer(copy.deepcopy(old.result), old.raised)
         if self.recording:
             return None
         miss = ReplayMiss(self._miss_message(name, arguments))
@@ -138,6 +146,21 @@ class ToolSession:
             if self.replays_old_results:
                 self.live.append(call)
 
+    def store_raised(
+        self, slot: int, name: str, arguments: dict[str, Any], error: Exception
+    ) -> None:
+        """Store the exception a call raised (its class and scrubbed message)."""
+        kind = type(error)
+        raised = {
+            "type": f"{kind.__module__}:{kind.__qualname__}",
+            "message": self.scrubber.text(str(error)),
+        }
+        call = ToolCall(name, arguments, None, raised)
+        with self._lock:
+            self._slots[slot] = call
+            if self.replays_old_results:
+                self.live.append(call)
+
     # -- messages ------------------------------------------------------------------
 
     def _miss_message(self, name: str, arguments: dict[str, Any]) -> str:
@@ -154,10 +177,6 @@ class ToolSession:
                 f"{self.played} replayed so far)"
             )
             lines += self._nearest_lines(name, arguments)
-            lines.append(
-                "  (A call whose tool raised while recording is not stored: return errors as "
-                "data, see 'Recorded tools' in docs/agents.md.)"
-            )
         lines.append(f"  To record it: {context.record_command}")
         return "\n".join(lines)
 
@@ -257,9 +276,13 @@ def _wrap(function: F, name: str) -> F:
             session, arguments = prepared
             answer = session.answer(name, arguments)
             if answer is not None:
-                return answer.result
+                return answer.give(name)
             slot = session.reserve()
-            result = await function(*args, **kwargs)
+            try:
+                result = await function(*args, **kwargs)
+            except Exception as error:
+                session.store_raised(slot, name, arguments, error)
+                raise
             session.store(slot, name, arguments, result)
             return result
 
@@ -274,9 +297,13 @@ def _wrap(function: F, name: str) -> F:
             session, arguments = prepared
             answer = session.answer(name, arguments)
             if answer is not None:
-                return answer.result
+                return answer.give(name)
             slot = session.reserve()
-            result = function(*args, **kwargs)
+            try:
+                result = function(*args, **kwargs)
+            except Exception as error:
+                session.store_raised(slot, name, arguments, error)
+                raise
             session.store(slot, name, arguments, result)
             return result
 
@@ -301,3 +328,23 @@ def _arguments(
         if parameter.kind is inspect.Parameter.VAR_KEYWORD and parameter.name in arguments:
             arguments.update(arguments.pop(parameter.name))
     return arguments
+
+
+def rebuilt_exception(name: str, raised: dict[str, str]) -> Exception:
+    """The exception a recorded call raised, rebuilt from its class (looked up among the
+    modules already imported, never importing one) and message; a
+    :class:`RecordedToolException` saying what was recorded when the class cannot be used."""
+    module_name, _, qualname = raised["type"].partition(":")
+    message = raised["message"]
+    found: Any = sys.modules.get(module_name)
+    for part in qualname.split(".") if found is not None and qualname else ():
+        found = getattr(found, part, None)
+    if isinstance(found, type) and issubclass(found, Exception):
+        try:
+            return found(message)
+        except Exception:  # a constructor that takes other arguments
+            pass
+    return RecordedToolException(
+        f"the recorded tool {name!r} raised {raised['type']}: {message} (replayed; that "
+        "exception class cannot be rebuilt here)"
+    )
