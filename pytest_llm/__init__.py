@@ -13,6 +13,7 @@ from pytest_llm.assertions.similarity import similarity
 from pytest_llm.assertions.tools import assert_tool_called, assert_tool_sequence
 from pytest_llm.case.datasets import cases
 from pytest_llm.case.marker import llm_case
+from pytest_llm.replay.recorded_tools import llm_tool
 
 __all__ = [
     "assert_consistent",
@@ -26,5 +27,6 @@ __all__ = [
     "assert_tool_sequence",
     "cases",
     "llm_case",
+    "llm_tool",
     "similarity",
 ]

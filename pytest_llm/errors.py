@@ -93,3 +93,13 @@ class NoJSONFound(PytestLLMError, ValueError):
 
 class JudgeAnswerError(PytestLLMError, Exception):
     """The judge's answer holds no usable verdict."""
+
+
+class ToolCallError(PytestLLMError, TypeError):
+    """A call of an ``@llm_tool`` function whose arguments or result cannot be stored in a
+    cassette (not JSON data); the message names the tool."""
+
+
+class RecordedToolException(PytestLLMError, Exception):
+    """Raised in replay for a recorded ``@llm_tool`` call that raised an exception whose class
+    cannot be rebuilt (its module is not imported, or it does not take a message)."""

@@ -23,6 +23,7 @@ from pytest_llm.errors import (
     PassRateTooLow,
     RecordingError,
     ReplayMiss,
+    ToolCallError,
 )
 from pytest_llm.replay import active_case, case_runner, network_guard
 from pytest_llm.replay.session_machinery import Engine
@@ -79,6 +80,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="llm_base_url",
         metavar="URL",
         help="Endpoint for this run; also exported as OPENAI_BASE_URL for clients the application builds.",
+    )
+    group.addoption(
+        "--llm-tools",
+        dest="llm_tools",
+        choices=("live", "replay"),
+        default="live",
+        help="Where @llm_tool calls get their results when a case is recorded (--llm-rerecord, "
+        "--llm-record): live (default) runs every tool; replay gives a call the old "
+        "cassette's result for the same arguments and runs only the others live. "
+        "Replay mode always replays tools.",
     )
     group.addoption(
         "--llm-prune",
@@ -315,6 +326,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             CassetteError,
             BudgetConfigurationError,
             JudgeAnswerError,
+            ToolCallError,
         ) as error:
             message = str(error)
             item.stash[NOT_THE_MODEL_KEY] = True  # no data-set gate tolerates it

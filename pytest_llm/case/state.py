@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, TypedDict
 
 from pytest_llm.case.options import CaseOptions
 from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.config.settings import Mode
 from pytest_llm.providers import llm_call
 
 if TYPE_CHECKING:
     from pytest_llm.case.samples import SampleResults
     from pytest_llm.replay.case_runner import Before
+    from pytest_llm.replay.recorded_tools import ToolSession
 
 
 class DatasetMembership(TypedDict):
@@ -54,6 +56,8 @@ class CassetteView:
     shown: str = ""  # the path as messages show it (relative to the rootdir)
     mode: str = "replay"
     interactions: list[Interaction] = dataclasses.field(default_factory=list)
+    #: The calls of ``@llm_tool`` functions it holds (its ``tools:`` list).
+    tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -78,6 +82,11 @@ class Case:
     previous: list[Interaction] | None = None
     #: Embeddings fetched in the current pass through the cassette, by (model, text).
     embeddings: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
+    #: The ``@llm_tool`` calls of the current pass through the cassette (None: no pass runs).
+    tool_session: ToolSession | None = None
+    #: Of a recorded case whose tools got old results (``--llm-tools replay``): the tool calls
+    #: that ran live because the old cassette did not record their arguments.
+    live_tool_calls: list[ToolCall] | None = None
 
     @property
     def path(self) -> Path:
@@ -86,6 +95,9 @@ class Case:
     def release(self) -> None:
         """Drop what the finished case no longer needs: recorded bodies, calls, comparisons."""
         self.cassette.interactions = []
+        self.cassette.tool_calls = []
+        self.tool_session = None
+        self.live_tool_calls = None
         self.calls.reset()
         self.samples = None
         self.rerecorded = False

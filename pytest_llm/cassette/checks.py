@@ -18,9 +18,11 @@ from pytest_llm.cassette.file_format import (
     RefusedCassette,
     load_yaml,
     parse_document,
+    parse_document_file,
 )
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.errors import CassetteError
 from pytest_llm.providers import credential_env_vars, replay_placeholders
 from pytest_llm.replay.recorder import UNSTORABLE_STATUSES
@@ -63,6 +65,7 @@ class Examined:
     interactions: list[Interaction] | None = None
     error: CassetteError | None = None
     document: Any = None
+    tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
 
 
 def cassette_kind(text: str) -> str | None:
@@ -88,9 +91,15 @@ def examine(text: str, path: Path | str) -> Examined:
             return Examined(None, document=document)
         kind = UNKNOWN_FORMAT
     try:
-        return Examined(kind, interactions=parse_document(document, path), document=document)
+        contents = parse_document_file(document, path)
     except CassetteError as error:
         return Examined(kind, error=error, document=document)
+    return Examined(
+        kind,
+        interactions=contents.interactions,
+        document=document,
+        tool_calls=contents.tool_calls,
+    )
 
 
 def _kind_of(document: Any) -> str | None:

@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from pytest_llm.assertions import similarity
 from pytest_llm.cassette import checks, matching
-from pytest_llm.cassette.file_format import parse_document
+from pytest_llm.cassette.file_format import parse_document_file
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.cassette.stabilizing import timing_moved
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.cli import show
 from pytest_llm.errors import CassetteError, UnknownFigure
 from pytest_llm.providers import llm_call
@@ -59,6 +60,9 @@ class InteractionChange:
     new: Figures | None
     #: When both answers are JSON documents: the changed paths (the first 20, and how many more).
     json_changes: json_changes.JsonChanges | None = None
+    #: ``interaction`` (an HTTP exchange) or ``tool`` (a recorded ``@llm_tool`` call, whose
+    #: ``request`` is the call and whose answers are its results).
+    kind: str = "interaction"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,19 +100,27 @@ def compare_texts(
     if only_cassettes and not any(file is not None and file.kind for file in (old_file, new_file)):
         return None
     try:
-        old = None if old_file is None else _interactions(old_file, name)
-        new = None if new_file is None else _interactions(new_file, name)
+        old = None if old_file is None else _contents(old_file, name)
+        new = None if new_file is None else _contents(new_file, name)
     except CassetteError as error:
         return unreadable(name, str(error))
-    return compare(name, old, new, prices=prices)
+    return compare(
+        name,
+        None if old is None else old[0],
+        None if new is None else new[0],
+        prices=prices,
+        old_tools=() if old is None else old[1],
+        new_tools=() if new is None else new[1],
+    )
 
 
-def _interactions(file: checks.Examined, name: str) -> list[Interaction]:
+def _contents(file: checks.Examined, name: str) -> tuple[list[Interaction], list[ToolCall]]:
     if file.error is not None:
         raise file.error
     if file.interactions is None:  # YAML, but no cassette: what parsing it says
-        return parse_document(file.document, name)
-    return file.interactions
+        contents = parse_document_file(file.document, name)
+        return contents.interactions, contents.tool_calls
+    return file.interactions, file.tool_calls
 
 
 def unreadable(name: str, error: str) -> CassetteChange:
@@ -121,18 +133,24 @@ def compare(
     new: Sequence[Interaction] | None,
     *,
     prices: Mapping[str, Price] = BUILTIN_PRICES,
+    old_tools: Sequence[ToolCall] = (),
+    new_tools: Sequence[ToolCall] = (),
 ) -> CassetteChange | None:
-    """The change from ``old`` to ``new`` interactions (None: the cassette does not exist)."""
+    """The change from ``old`` to ``new`` interactions (None: the cassette does not exist),
+    their recorded tool calls included."""
     if old is None and new is None:
         return None
     if old is None:
-        return CassetteChange(name, "added", interaction_count=len(new or ()))
+        return CassetteChange(name, "added", interaction_count=len(new or ()) + len(new_tools))
     if new is None:
-        return CassetteChange(name, "deleted", interaction_count=len(old))
-    changes = tuple(interaction_changes(old, new, prices=prices))
+        return CassetteChange(name, "deleted", interaction_count=len(old) + len(old_tools))
+    changes = tuple(interaction_changes(old, new, prices=prices)) + tuple(
+        tool_call_changes(old_tools, new_tools)
+    )
     if not changes:
         return None
-    count = max(len(new), len(old))  # removed interactions are changes too
+    # removed interactions are changes too
+    count = max(len(new), len(old)) + max(len(new_tools), len(old_tools))
     return CassetteChange(name, "changed", interaction_count=count, interactions=changes)
 
 
@@ -157,6 +175,61 @@ def interaction_changes(
 
 
 Numbered = tuple[int, Interaction]
+
+
+def tool_call_changes(
+    old: Sequence[ToolCall], new: Sequence[ToolCall]
+) -> Iterator[InteractionChange]:
+    """Changed, added and removed tool calls, paired by position among the calls of a tool."""
+    remaining: dict[str, list[tuple[int, ToolCall]]] = defaultdict(list)
+    for number, call in enumerate(old, start=1):
+        remaining[call.name].append((number, call))
+    for number, call in enumerate(new, start=1):
+        counterparts = remaining[call.name]
+        if not counterparts:
+            yield _tool_change(number, "added", None, call)
+            continue
+        _, before = counterparts.pop(0)
+        if (before.arguments, before.result, before.raised) != (
+            call.arguments,
+            call.result,
+            call.raised,
+        ):
+            yield _tool_change(number, "changed", before, call)
+    for number, call in sorted(
+        (item for items in remaining.values() for item in items), key=lambda item: item[0]
+    ):
+        yield _tool_change(number, "removed", call, None)
+
+
+def _tool_change(
+    number: int, status: InteractionStatus, old: ToolCall | None, new: ToolCall | None
+) -> InteractionChange:
+    shown = new or old
+    assert shown is not None
+    old_result = None if old is None else show.tool_result_text(old)
+    new_result = None if new is None else show.tool_result_text(new)
+    differences = (
+        matching.data_differences(old.arguments, new.arguments, limit=_REQUEST_DIFFERENCES)
+        if old is not None and new is not None
+        else []
+    )
+    return InteractionChange(
+        number=number,
+        status=status,
+        request=f"tool {shown.describe()}",
+        request_differences=tuple(differences),
+        old_answer=old_result,
+        new_answer=new_result,
+        similarity=None
+        if old_result is None or new_result is None
+        else 1.0
+        if old_result == new_result
+        else comparison.answer_similarity(old_result, new_result),
+        old=None,
+        new=None,
+        kind="tool",
+    )
 
 
 def pair_by_endpoint(
@@ -357,7 +430,8 @@ def _lowest(change: CassetteChange) -> str:
 
 
 def _interaction_title(item: InteractionChange) -> str:
-    title = f"#{item.number} {item.status}: {item.request}"
+    prefix = "tool " if item.kind == "tool" else ""
+    title = f"{prefix}#{item.number} {item.status}: {item.request.removeprefix(prefix)}"
     if item.similarity is not None:
         title += f" (similarity {item.similarity:.2f})"
     return title
@@ -422,7 +496,8 @@ def _interaction_text_lines(item: InteractionChange) -> list[str]:
     if item.json_changes is not None:
         lines.append(f"    JSON changes ({_json_count(item.json_changes)}):")
         lines += [f"      {line}" for line in item.json_changes.lines()]
-    for label, answer in (("old answer", item.old_answer), ("new answer", item.new_answer)):
+    what = "result" if item.kind == "tool" else "answer"
+    for label, answer in ((f"old {what}", item.old_answer), (f"new {what}", item.new_answer)):
         if answer is not None:
             lines.append(f"    {label}:")
             lines += show.wrap(answer, "      ", show.WIDTH)
@@ -485,7 +560,10 @@ def _markdown_details(change: CassetteChange) -> str:
 
 
 def _markdown_interaction(item: InteractionChange) -> list[str]:
-    title = f"**#{item.number} {item.status}** {code_span(item.request)}"
+    prefix = "tool " if item.kind == "tool" else ""
+    title = (
+        f"**{prefix}#{item.number} {item.status}** {code_span(item.request.removeprefix(prefix))}"
+    )
     if item.similarity is not None:
         title += f" similarity **{item.similarity:.2f}**"
     parts = [title]

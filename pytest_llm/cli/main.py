@@ -394,7 +394,7 @@ def run_show(arguments: argparse.Namespace) -> int:
         _write_raw(data)
         _error(str(examined.error))
         return failed
-    sys.stdout.write(show.render(examined.interactions))
+    sys.stdout.write(show.render(examined.interactions, examined.tool_calls))
     return 0
 
 

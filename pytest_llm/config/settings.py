@@ -45,6 +45,9 @@ class Settings:
     prices: dict[str, Price]
     drift_method: str
     unknown_figures: str = "fail"
+    #: Where ``@llm_tool`` calls of a recorded case get their results: live, or replay (the
+    #: old cassette's result for arguments it recorded).
+    tools: str = "live"
 
     @property
     def recording(self) -> bool:
@@ -112,6 +115,7 @@ def from_config(config: pytest.Config) -> Settings:
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
+        tools=str(config.getoption("llm_tools", "live") or "live"),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -13,10 +13,12 @@ from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format, paths
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
+from pytest_llm.cassette.tool_calls import ToolCall, stable_order
 from pytest_llm.config.settings import Mode, Settings, is_loopback_url
 from pytest_llm.errors import RecordingError, ReplayMiss
 from pytest_llm.providers import openai as openai_api
 from pytest_llm.replay import active_case
+from pytest_llm.replay.recorded_tools import ToolSession
 from pytest_llm.replay.recorder import CassetteRecorder, MissContext
 from pytest_llm.replay.session_machinery import Engine
 
@@ -38,12 +40,16 @@ class _RecordingNeeded(Exception):
 def run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     """Run ``body`` once with the case's cassette, in the session's mode."""
     with active_case.running(engine, case):
-        _run(engine, case, body)
+        try:
+            _run(engine, case, body)
+        finally:
+            case.tool_session = None
 
 
 def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     mode = engine.settings.mode
     existing = _load(case)
+    old_tools = list(case.cassette.tool_calls)
     if mode is Mode.REPLAY:
         _replay(engine, case, existing, body, recordable=False)
         return
@@ -58,14 +64,19 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
         case.rerecorded = True
         case.previous = existing
         case.calls.reset()
-    _record(engine, case, existing or [], body)
+    replayed_tools = (
+        old_tools if engine.settings.tools == "replay" and existing is not None else None
+    )
+    _record(engine, case, existing or [], body, old_tools=replayed_tools, previous_tools=old_tools)
 
 
 def _run_before(
     engine: Engine, case: Case, existing: list[Interaction], body: Callable[[], object]
 ) -> Before:
     """The case's outcome on its old cassette, each call answered by position (see comparison)."""
-    recorder = _recorder(engine, case, existing, recording=False, positional=True)
+    recorder = _recorder(
+        engine, case, existing, recording=False, positional=True, tools=case.cassette.tool_calls
+    )
     outcome: str | None = "passed"
     message: str | None = None
     try:
@@ -81,7 +92,7 @@ def _run_before(
         outcome = "failed"
         text = f"{type(error).__name__}: {error}".strip()
         message = engine.scrubber.text(text if len(text) <= 500 else text[:499] + "…")
-    if recorder.misses:
+    if recorder.misses or (case.tool_session is not None and case.tool_session.misses):
         outcome = None
     results, case.samples = case.samples, None
     sampled = results is not None and case.options.samples > 1
@@ -92,9 +103,10 @@ def _run_before(
 def _load(case: Case) -> list[Interaction] | None:
     if not case.path.exists():
         return None
-    interactions = file_format.read_cassette(case.path)
-    case.cassette.interactions = interactions
-    return interactions
+    contents = file_format.read_cassette_file(case.path)
+    case.cassette.interactions = contents.interactions
+    case.cassette.tool_calls = contents.tool_calls
+    return contents.interactions
 
 
 def _recorder(
@@ -104,21 +116,34 @@ def _recorder(
     *,
     recording: bool,
     positional: bool = False,
+    tools: Sequence[ToolCall] = (),
+    old_tools: Sequence[ToolCall] | None = None,
 ) -> CassetteRecorder:
+    """The pass's cassette recorder; the pass's :class:`ToolSession` goes to ``case``:
+    replaying ``tools``, or recording (``old_tools`` answering what they recorded)."""
     # a new pass through a cassette: what the last pass cached (embeddings) was not recorded here
     case.embeddings = {}
+    miss_context = MissContext(
+        nodeid=case.nodeid,
+        shown_path=case.cassette.shown or str(case.path),
+        record_command=case.record_command(Mode.RECORD),
+        cassette_exists=case.path.exists(),
+    )
+    case.tool_session = ToolSession(
+        tools,
+        recording=recording,
+        scrubber=engine.scrubber,
+        miss_context=miss_context,
+        positional=positional,
+        previous=old_tools,
+    )
     return CassetteRecorder(
         case.path,
         recorded,
         recording=recording,
         scrubber=engine.scrubber,
         on_call=case.calls.add,
-        miss_context=MissContext(
-            nodeid=case.nodeid,
-            shown_path=case.cassette.shown or str(case.path),
-            record_command=case.record_command(Mode.RECORD),
-            cassette_exists=case.path.exists(),
-        ),
+        miss_context=miss_context,
         positional=positional,
         bypass=engine.allowed_hosts,
     )
@@ -133,30 +158,49 @@ def _replay(
     recordable: bool,
 ) -> None:
     case.cassette.mode = "replay"
-    recorder = _recorder(engine, case, existing or [], recording=False)
+    recorder = _recorder(
+        engine, case, existing or [], recording=False, tools=case.cassette.tool_calls
+    )
+    tools = case.tool_session
+    assert tools is not None
     try:
         with engine.interceptor.intercepting(
             recorder, block_network=True, allowed_hosts=engine.allowed_hosts
         ):
             body()
     except BaseException as error:
-        if not recorder.misses:
+        misses = recorder.misses + tools.misses
+        if not misses:
             raise
         if recordable:
             raise _RecordingNeeded from None
-        raise recorder.misses[0] from (None if isinstance(error, ReplayMiss) else error)
-    if recorder.misses:  # swallowed by the application: still a miss
+        raise misses[0] from (None if isinstance(error, ReplayMiss) else error)
+    misses = recorder.misses + tools.misses
+    if misses:  # swallowed by the application: still a miss
         if recordable:
             raise _RecordingNeeded
-        raise recorder.misses[0]
+        raise misses[0]
+    if tools.failures:  # swallowed too: a call that cannot be replayed
+        raise tools.failures[0]
 
 
 def _record(
-    engine: Engine, case: Case, previous: list[Interaction], body: Callable[[], object]
+    engine: Engine,
+    case: Case,
+    previous: list[Interaction],
+    body: Callable[[], object],
+    *,
+    old_tools: list[ToolCall] | None = None,
+    previous_tools: Sequence[ToolCall] = (),
 ) -> None:
+    """Record the case afresh; ``old_tools`` (``--llm-tools replay``) answer the tool calls
+    whose arguments they recorded; ``previous_tools`` (the old cassette's) keep the order of
+    an unchanged set of calls."""
     case.cassette.mode = "record"
     _check_credentials(engine.settings)
-    recorder = _recorder(engine, case, [], recording=True)
+    recorder = _recorder(engine, case, [], recording=True, old_tools=old_tools)
+    tools = case.tool_session
+    assert tools is not None
     outcome: BaseException | None = None
     try:
         with engine.interceptor.intercepting(recorder, block_network=False):
@@ -165,7 +209,9 @@ def _record(
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
-    problem = _unstorable(recorder, outcome)
+    problem = _unstorable(recorder, outcome) or (
+        str(tools.failures[0]).removeprefix("pytest-llm: ") if tools.failures else None
+    )
     kept = (
         f"the old cassette {case.cassette.shown or case.path} is unchanged"
         if case.path.exists()
@@ -179,7 +225,10 @@ def _record(
         ) from outcome
     interactions = stabilize(recorder.new, previous)
     case.cassette.interactions = interactions
-    text = file_format.render_cassette(interactions)
+    recorded_tools = stable_order(tools.new, previous_tools)
+    case.cassette.tool_calls = recorded_tools
+    case.live_tool_calls = list(tools.live) if tools.replays_old_results else None
+    text = file_format.render_cassette(interactions, recorded_tools)
     if not case.path.exists() or case.path.read_text(encoding="utf-8") != text:
         try:
             clean_stale = case.module_dir is not None and paths.inside_cassette_root(

@@ -81,10 +81,16 @@ class CasePayload:
     #: Of a re-recorded case: why it failed on its old cassette (a FIXED case's story).
     message_before: str | None = None
     tolerated: str | None = None
+    #: Of a case recorded with ``--llm-tools replay``: the ``@llm_tool`` calls that ran live
+    #: (their arguments not in the old cassette), each ``{"name": ..., "arguments": {...}}``;
+    #: None when the tools did not get old results.
+    live_tool_calls: tuple[dict[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["calls"] = [call.to_dict() for call in self.calls]
+        if self.live_tool_calls is not None:
+            data["live_tool_calls"] = [dict(call) for call in self.live_tool_calls]
         if self.calls_before is not None:
             data["calls_before"] = [call.to_dict() for call in self.calls_before]
         return data
@@ -110,6 +116,7 @@ class CasePayload:
             message=data.get("message"),
             message_before=data.get("message_before"),
             tolerated=data.get("tolerated"),
+            live_tool_calls=_live_tool_calls(data.get("live_tool_calls")),
         )
 
     def gate_tolerance(self) -> str | None:
@@ -120,6 +127,16 @@ class CasePayload:
             f"tolerated by the data-set gate (min_pass_rate {self.dataset.min_pass_rate:g} for "
             f"{self.dataset.path}); the record failed: {self.message}"
         )
+
+
+def _live_tool_calls(value: Any) -> tuple[dict[str, Any], ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(
+        {"name": str(call.get("name")), "arguments": call.get("arguments") or {}}
+        for call in value
+        if isinstance(call, dict)
+    )
 
 
 def _pair(value: Any) -> tuple[int, int] | None:
@@ -138,6 +155,11 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         calls=tuple(CallSummary.of(call) for call in case.calls.history),
         samples_after=(results.passed, results.total) if sampled and results else None,
         rerecorded=case.rerecorded,
+        live_tool_calls=None
+        if case.live_tool_calls is None
+        else tuple(
+            {"name": call.name, "arguments": call.arguments} for call in case.live_tool_calls
+        ),
     )
     if not case.rerecorded:
         return payload

@@ -99,7 +99,11 @@ class LLMSession:
             terminalreporter.write_line(self.report_error, red=True)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
         title = (
-            "LLM behaviour changes" if self.settings.mode.value == "rerecord" else "LLM data sets"
+            "LLM behaviour changes"
+            if self.settings.mode.value == "rerecord"
+            else "LLM data sets"
+            if self.report.gates()
+            else "LLM recorded tools"
         )
         if lines:
             terminalreporter.write_sep("=", title)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_llm.cassette.tool_calls import describe_call
 from pytest_llm.errors import UnknownFigure
 from pytest_llm.providers import pricing
 from pytest_llm.report import comparison
@@ -196,6 +197,9 @@ class RunReport:
             "answers_after": list(data.new_answers) if data.rerecorded else None,
             "cost_usd": self.cost(data.calls),
             "cost_usd_before": self.cost(data.calls_before or ()) if data.rerecorded else None,
+            "live_tool_calls": None
+            if data.live_tool_calls is None
+            else [dict(call) for call in data.live_tool_calls],
         }
 
     def render_json(self) -> str:
@@ -207,6 +211,7 @@ class RunReport:
         lines: list[str] = []
         if self.mode == "rerecord":
             lines += self._change_lines(verbosity)
+        lines += self._live_tool_lines()
         for gate in self.gates():
             verdict = "ok" if gate.ok else "BELOW THE GATE"
             before = ""
@@ -216,6 +221,27 @@ class RunReport:
                 f"data set {gate.path}: {gate.passed}/{gate.total} passed ({_percent(gate.rate)}), "
                 f"gate {_percent(gate.gate)}: {verdict}{before}"
             )
+        return lines
+
+    def live_tools(self) -> list[tuple[CaseEntry, list[str]]]:
+        """Cases recorded with ``--llm-tools replay`` whose tool calls partly ran live, with
+        those calls as ``name({arguments})``."""
+        found = []
+        for case in self.cases:
+            calls = case.data.live_tool_calls or ()
+            if calls:
+                found.append(
+                    (case, [describe_call(call["name"], call["arguments"]) for call in calls])
+                )
+        return found
+
+    def _live_tool_lines(self) -> list[str]:
+        found = self.live_tools()
+        if not found:
+            return []
+        lines = ["tool calls run live (--llm-tools replay: arguments not in the old cassette):"]
+        for case, calls in found:
+            lines += [f"  {case.id}: {call}" for call in calls]
         return lines
 
     def _change_lines(self, verbosity: int) -> list[str]:
@@ -299,6 +325,12 @@ class RunReport:
                 out += ["### Largest drifts among still-passing cases", ""]
                 for case in drifted:
                     out += _markdown_case(case)
+        live_tools = self.live_tools()
+        if live_tools:
+            out += ["### Tool calls run live (`--llm-tools replay`)", ""]
+            for case, calls in live_tools:
+                out += [f"- {code_span(case.id)}: " + ", ".join(code_span(call) for call in calls)]
+            out.append("")
         failed = [
             case for case in self.cases if case.outcome == "failed" and self.mode != "rerecord"
         ]
