@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_llm import providers
+from pytest_llm.case import sequential
 from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format, paths
 from pytest_llm.cassette.interaction import Interaction
@@ -66,6 +67,7 @@ def _run_before(
 ) -> Before:
     """The case's outcome on its old cassette, each call answered by position (see comparison)."""
     recorder = _recorder(engine, case, existing, recording=False, positional=True)
+    case.stop_sampling = sequential.replay_rule(recorder.exhausted)
     outcome: str | None = "passed"
     message: str | None = None
     try:
@@ -134,6 +136,7 @@ def _replay(
 ) -> None:
     case.cassette.mode = "replay"
     recorder = _recorder(engine, case, existing or [], recording=False)
+    case.stop_sampling = sequential.replay_rule(recorder.exhausted)
     try:
         with engine.interceptor.intercepting(
             recorder, block_network=True, allowed_hosts=engine.allowed_hosts
@@ -157,6 +160,10 @@ def _record(
     case.cassette.mode = "record"
     _check_credentials(engine.settings)
     recorder = _recorder(engine, case, [], recording=True)
+    compared = case.before is not None and case.before.outcome is not None
+    case.stop_sampling = sequential.recording_rule(
+        case.options, case.before.samples if compared and case.before is not None else None
+    )
     outcome: BaseException | None = None
     try:
         with engine.interceptor.intercepting(recorder, block_network=False):
