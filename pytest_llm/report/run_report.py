@@ -169,7 +169,7 @@ class RunReport:
         if not compared:
             return None
         cases = f"{compared} sampled case{'' if compared == 1 else 's'} compared"
-        expected = f"{figures['expected_by_chance']:.1f}"
+        expected = f"{figures['expected_by_chance']:.2f}".rstrip("0").rstrip(".")
         if figures["false_discovery_rate"] is None:
             return (
                 f"chance alone: {cases} at level {figures['significance_level']:g}; about "
