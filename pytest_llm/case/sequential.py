@@ -11,7 +11,7 @@
   the fixed test on N runs after is settled
   (:func:`~pytest_llm.report.significance.change_settled`).
 
-See docs/sampling.md for the reasoning and the error rates.
+See docs/rerecord-and-reports.md ("Sequential samples") for the reasoning and the error rates.
 """
 
 from __future__ import annotations

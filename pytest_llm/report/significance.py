@@ -7,7 +7,7 @@ flip of the case's outcome counts as regressed/fixed only when the change of pas
 significant (one-sided mid-p Fisher test, :data:`SIGNIFICANCE_LEVEL`).
 
 Sequential sampling (``@llm_case(samples=N, sequential=True)``) stops once more runs cannot
-change the verdict (curtailment, see docs/sampling.md):
+change the verdict (curtailment, see docs/rerecord-and-reports.md ("Sequential samples")):
 
 * against ``min_pass_rate`` (:func:`gate_settled`): exact, the verdict of all N runs;
 * against the old cassette (:func:`change_settled`): the regressed / fixed decision that the
