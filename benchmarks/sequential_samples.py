@@ -54,7 +54,7 @@ Row = tuple[str, str, str, bool | None]
 @functools.cache
 def _stop_rule(before: tuple[int, int] | None) -> sequential.StopRule:
     options = CaseOptions(samples=MOST, sequential=True, min_pass_rate=GATE)
-    return sequential.recording_rule(options, before)
+    return functools.cache(sequential.recording_rule(options, before))  # the plugin's own rule
 
 
 @functools.cache
