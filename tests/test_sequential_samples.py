@@ -356,3 +356,48 @@ def test_bad_sequential_keywords_fail_the_test_by_name(pytester, keywords, expec
     result.stdout.fnmatch_lines([f"*test_app.py::test_bad: {expected}"])
     output = result.stdout.str()
     assert "INTERNALERROR" not in output and "Traceback" not in output
+
+
+def _entry(name: str, before: tuple[int, int], after: tuple[int, int]):
+    from pytest_llm.report.case_payload import CasePayload
+    from pytest_llm.report.run_report import CaseEntry
+
+    outcome = "passed" if after[0] / after[1] >= 0.6 else "failed"
+    payload = CasePayload(
+        samples_after=after,
+        samples_before=before,
+        rerecorded=True,
+        before="passed" if before[0] / before[1] >= 0.6 else "failed",
+    )
+    return CaseEntry(name, outcome, payload)
+
+
+def test_the_run_report_decides_by_benjamini_hochberg_over_all_sampled_cases():
+    from pytest_llm.report.run_report import RunReport
+
+    cases = [_entry("edge", (5, 5), (2, 5))] + [
+        _entry(f"steady-{n}", (5, 5), (5, 5)) for n in range(3)
+    ]
+    per_case = RunReport(mode="rerecord", cases=list(cases))
+    assert [case.change for case in per_case.cases] == ["regressed"] + ["still_passing"] * 3
+    assert per_case.chance()["expected_by_chance"] == pytest.approx(0.2)
+    controlled = RunReport(
+        mode="rerecord",
+        cases=[
+            _entry(case.id, *[tuple(case.samples[k]) for k in ("before", "after")])
+            for case in cases
+        ],
+        false_discovery_rate=0.05,
+    )
+    assert controlled.by_change()["noisy"][0].id == "edge"
+    assert controlled.to_json()["summary"]["regressed"] == 0
+    line = controlled.chance_line()
+    assert line is not None and "Benjamini-Hochberg over 4 sampled cases compared" in line
+    # alone in its run, the same case is a discovery at 0.05
+    alone = RunReport(mode="rerecord", cases=[cases[0]], false_discovery_rate=0.05)
+    assert alone.by_change()["regressed"][0].id == "edge"
+
+
+def test_the_false_discovery_rate_is_documented_in_help(pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*llm_false_discovery_rate*"])
