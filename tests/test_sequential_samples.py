@@ -401,3 +401,30 @@ def test_the_run_report_decides_by_benjamini_hochberg_over_all_sampled_cases():
 def test_the_false_discovery_rate_is_documented_in_help(pytester):
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*llm_false_discovery_rate*"])
+
+
+def test_a_data_set_record_sets_sequential_and_a_bad_value_names_the_record(inner):
+    (inner.pytester.path / "evals.yaml").write_text(
+        "- {id: clear, question: flip, samples: 10, min_pass_rate: 0.7, sequential: true}\n"
+        "- {id: broken, question: flip, samples: 10, sequential: 'yes'}\n"
+    )
+    inner.write(
+        """
+        import pytest_llm
+
+        @pytest_llm.cases("evals.yaml")
+        def test_eval(case, llm_client, llm_model):
+            text = llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": case["question"]}]
+            ).choices[0].message.content
+            assert text == "good"
+        """
+    )
+    inner.server.script(replies=[{"text": "good"}])
+    result = inner.record()
+    result.assert_outcomes(passed=1, errors=1)
+    assert len(inner.server.requests) == 7  # the sequential record stopped at 7 of 10
+    result.stdout.fnmatch_lines(
+        ["*test_eval?broken?: @llm_case sequential must be True or False, got 'yes'*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
