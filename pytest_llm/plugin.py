@@ -133,6 +133,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "How --llm-rerecord measures how far an answer drifted: fuzzy (default) or local.",
     )
     parser.addini(
+        "llm_false_discovery_rate",
+        "Under --llm-rerecord, decide which sampled cases regressed or were fixed by "
+        "Benjamini-Hochberg over the whole run, controlling the false discovery rate at this "
+        "value in (0, 1), e.g. 0.1 (default: unset, each case at the 0.05 level).",
+    )
+    parser.addini(
         "llm_local_embedding_model",
         "Folder of a sentence-transformers model for similarity method 'local' (default: the one "
         "of the 'local' extra).",

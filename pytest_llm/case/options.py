@@ -19,6 +19,7 @@ class CaseOptions:
 
     cassette: str | None = None
     samples: int = 1
+    sequential: bool = False
     min_pass_rate: float = 1.0
     latency_budget: float | None = None
     ttft_budget: float | None = None
@@ -37,6 +38,12 @@ class CaseOptions:
             )
         if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
             raise CaseOptionsError(f"samples must be an integer >= 1, got {self.samples!r}")
+        if not isinstance(self.sequential, bool):
+            raise CaseOptionsError(f"sequential must be True or False, got {self.sequential!r}")
+        if self.sequential and self.samples < 2:
+            raise CaseOptionsError(
+                f"sequential=True needs samples=N with N >= 2 (the most runs), got samples={self.samples!r}"
+            )
         if not _is_number(self.min_pass_rate) or not 0.0 <= self.min_pass_rate <= 1.0:
             raise CaseOptionsError(
                 f"min_pass_rate must be a number between 0 and 1, got {self.min_pass_rate!r}"
@@ -65,7 +72,7 @@ class CaseOptions:
 
 KEYWORDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(CaseOptions))
 MARKER_SIGNATURE = (
-    "llm_case(*, cassette=None, samples=1, min_pass_rate=1.0, latency_budget=None, "
+    "llm_case(*, cassette=None, samples=1, sequential=False, min_pass_rate=1.0, latency_budget=None, "
     "ttft_budget=None, token_budget=None, cost_budget=None, tags=())"
 )
 

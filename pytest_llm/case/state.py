@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -75,6 +76,9 @@ class Case:
     dataset: DatasetMembership | None = None
     #: The runs of the body and their outcomes, once it ran.
     samples: SampleResults | None = None
+    #: Of a sequential case, for the current pass through a cassette: given (passed, total)
+    #: so far, whether its verdict is settled and sampling stops (set by the case runner).
+    stop_sampling: Callable[[int, int], bool] | None = None
     #: Under --llm-rerecord: whether the case was compared, its outcome on the old cassette
     #: (None: no old cassette) and the old cassette's interactions.
     rerecorded: bool = False
@@ -100,6 +104,7 @@ class Case:
         self.live_tool_calls = None
         self.calls.reset()
         self.samples = None
+        self.stop_sampling = None
         self.rerecorded = False
         self.before = None
         self.previous = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -48,6 +49,8 @@ class Settings:
     #: Where ``@llm_tool`` calls of a recorded case get their results: live, or replay (the
     #: old cassette's result for arguments it recorded).
     tools: str = "live"
+    #: ``llm_false_discovery_rate``: None (each sampled case at the significance level) or q.
+    false_discovery_rate: float | None = None
 
     @property
     def recording(self) -> bool:
@@ -116,7 +119,26 @@ def from_config(config: pytest.Config) -> Settings:
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
         tools=str(config.getoption("llm_tools", "live") or "live"),
+        false_discovery_rate=false_discovery_rate(config.getini("llm_false_discovery_rate")),
     )
+
+
+def false_discovery_rate(value: object) -> float | None:
+    """ini ``llm_false_discovery_rate``: empty (per-case significance level) or a rate in (0, 1)."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not 0.0 < rate < 1.0:  # also NaN
+        raise pytest.UsageError(
+            f"ini llm_false_discovery_rate = {text[:60]!r} is not a number between 0 and 1 "
+            "(exclusive), e.g. 0.1: the share of the regressed and fixed cases of a re-record "
+            "that may be chance. Leave it unset to judge each sampled case at the 0.05 level."
+        )
+    return rate
 
 
 def _unknown_figures(value: str) -> str:

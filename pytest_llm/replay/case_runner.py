@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from pytest_llm import providers
+from pytest_llm.case import sequential
 from pytest_llm.case.state import Case
 from pytest_llm.cassette import file_format, paths
 from pytest_llm.cassette.interaction import Interaction
@@ -77,6 +78,7 @@ def _run_before(
     recorder = _recorder(
         engine, case, existing, recording=False, positional=True, tools=case.cassette.tool_calls
     )
+    case.stop_sampling = sequential.replay_rule(recorder.exhausted)
     outcome: str | None = "passed"
     message: str | None = None
     try:
@@ -161,6 +163,7 @@ def _replay(
     recorder = _recorder(
         engine, case, existing or [], recording=False, tools=case.cassette.tool_calls
     )
+    case.stop_sampling = sequential.replay_rule(recorder.exhausted)
     tools = case.tool_session
     assert tools is not None
     try:
@@ -201,6 +204,10 @@ def _record(
     recorder = _recorder(engine, case, [], recording=True, old_tools=old_tools)
     tools = case.tool_session
     assert tools is not None
+    compared = case.before is not None and case.before.outcome is not None
+    case.stop_sampling = sequential.recording_rule(
+        case.options, case.before.samples if compared and case.before is not None else None
+    )
     outcome: BaseException | None = None
     try:
         with engine.interceptor.intercepting(recorder, block_network=False):

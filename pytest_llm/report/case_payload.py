@@ -67,6 +67,8 @@ class CasePayload:
     calls: tuple[CallSummary, ...] = ()
     #: ``(passed, total)`` of a sampled case's runs; None for a case run once.
     samples_after: tuple[int, int] | None = None
+    #: Of a sequential case: the most runs it could have used (``samples=N``).
+    samples_most: int | None = None
     rerecorded: bool = False
     #: Of a re-recorded case: the outcome and samples of the "before" run on the old cassette,
     #: the answers before and after (as text), their drift, the old calls.
@@ -104,6 +106,7 @@ class CasePayload:
             dataset=None if not dataset else DatasetOrigin(**dataset),
             calls=tuple(CallSummary.from_dict(call) for call in data.get("calls") or ()),
             samples_after=_pair(data.get("samples_after")),
+            samples_most=_count(data.get("samples_most")),
             rerecorded=bool(data.get("rerecorded")),
             before=data.get("before"),
             samples_before=_pair(data.get("samples_before")),
@@ -139,6 +142,10 @@ def _live_tool_calls(value: Any) -> tuple[dict[str, Any], ...] | None:
     )
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _pair(value: Any) -> tuple[int, int] | None:
     return None if value is None else (int(value[0]), int(value[1]))
 
@@ -154,6 +161,7 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         else DatasetOrigin(str(dataset["path"]), dataset.get("min_pass_rate")),
         calls=tuple(CallSummary.of(call) for call in case.calls.history),
         samples_after=(results.passed, results.total) if sampled and results else None,
+        samples_most=case.options.samples if sampled and case.options.sequential else None,
         rerecorded=case.rerecorded,
         live_tool_calls=None
         if case.live_tool_calls is None

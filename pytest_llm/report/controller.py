@@ -21,7 +21,11 @@ class LLMSession:
         self, settings: Settings, prices: dict[str, tuple[float, float]], *, prune: bool = False
     ) -> None:
         self.settings = settings
-        self.report = run_report.RunReport(mode=settings.mode.value, prices=prices)
+        self.report = run_report.RunReport(
+            mode=settings.mode.value,
+            prices=prices,
+            false_discovery_rate=settings.false_discovery_rate,
+        )
         self.usage = unused_cassettes.CassetteUsage()
         self.prune = prune
         self.unused: list[Path] = []

@@ -12,7 +12,7 @@ from typing import Any
 from pytest_llm.cassette.tool_calls import describe_call
 from pytest_llm.errors import UnknownFigure
 from pytest_llm.providers import pricing
-from pytest_llm.report import comparison
+from pytest_llm.report import comparison, significance
 from pytest_llm.report.answer_text import compact_json, json_value
 from pytest_llm.report.case_payload import CallSummary, CasePayload
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
@@ -28,6 +28,9 @@ class CaseEntry:
     id: str
     outcome: str  # passed | failed | skipped
     data: CasePayload
+    #: Under false discovery control, whether the run found this case's change significant
+    #: (decided over all cases, see :meth:`RunReport.decide`); None: the per-case level.
+    significant: bool | None = None
 
     @property
     def tolerated(self) -> str | None:
@@ -49,13 +52,41 @@ class CaseEntry:
         if after is None:
             return None
         before = self.data.samples_before
-        return {"before": None if before is None else list(before), "after": list(after)}
+        samples: dict[str, Any] = {
+            "before": None if before is None else list(before),
+            "after": list(after),
+        }
+        if self.data.samples_most is not None:  # sequential: the runs used of at most this many
+            samples["most"] = self.data.samples_most
+        return samples
 
     @property
     def verdict(self) -> tuple[str | None, float | None]:
         if not self.data.rerecorded:
             return None, None
-        return comparison.classify(self.before, self.outcome, self.samples)
+        return comparison.classify(
+            self.before,
+            self.outcome,
+            self.samples,
+            most=self.data.samples_most,
+            significant=self.significant,
+        )
+
+    @property
+    def compared_sample(self) -> bool:
+        """A sampled case with a verdict before and after: one hypothesis of the run."""
+        samples = self.samples
+        return (
+            self.data.rerecorded
+            and self.before in ("passed", "failed")
+            and self.outcome in ("passed", "failed")
+            and samples is not None
+            and samples.get("before") is not None
+        )
+
+    @property
+    def p_value(self) -> float | None:
+        return comparison.p_value_of(self.samples, most=self.data.samples_most)
 
     @property
     def change(self) -> str | None:
@@ -96,6 +127,64 @@ class RunReport:
     mode: str
     cases: list[CaseEntry] = dataclasses.field(default_factory=list)
     prices: dict[str, pricing.Price] = dataclasses.field(default_factory=dict)
+    #: ``llm_false_discovery_rate``: decide regressed / fixed by Benjamini-Hochberg over the
+    #: sampled cases instead of each case at the significance level.
+    false_discovery_rate: float | None = None
+
+    def decide(self) -> None:
+        """Under false discovery control, decide which sampled cases changed significantly, over
+        every case of the run at once (the controller calls it once all cases are in)."""
+        if self.false_discovery_rate is None:
+            return
+        compared = self.compared_samples()
+        p_values = [case.p_value or 0.0 for case in compared]
+        rejected = significance.benjamini_hochberg(p_values, self.false_discovery_rate)
+        for case, significant in zip(compared, rejected, strict=True):
+            case.significant = significant
+
+    def compared_samples(self) -> list[CaseEntry]:
+        return [case for case in self.cases if case.compared_sample]
+
+    def chance(self) -> dict[str, Any]:
+        """How many significant changes chance alone would explain among the sampled cases."""
+        compared = len(self.compared_samples())
+        if self.false_discovery_rate is None:
+            level = significance.SIGNIFICANCE_LEVEL
+            return {
+                "sampled_compared": compared,
+                "significance_level": level,
+                "false_discovery_rate": None,
+                "expected_by_chance": round(level * compared, 6),
+            }
+        groups = self.by_change()
+        discoveries = len(groups["regressed"]) + len(groups["fixed"])
+        return {
+            "sampled_compared": compared,
+            "significance_level": None,
+            "false_discovery_rate": self.false_discovery_rate,
+            "expected_by_chance": round(self.false_discovery_rate * discoveries, 6),
+        }
+
+    def chance_line(self) -> str | None:
+        """The chance figure in words (None when no sampled case was compared)."""
+        figures = self.chance()
+        compared = figures["sampled_compared"]
+        if not compared:
+            return None
+        cases = f"{compared} sampled case{'' if compared == 1 else 's'} compared"
+        expected = f"{figures['expected_by_chance']:.2f}".rstrip("0").rstrip(".")
+        if figures["false_discovery_rate"] is None:
+            return (
+                f"chance alone: {cases} at level {figures['significance_level']:g}; about "
+                f"{expected} of them would show a significant change (regressed or fixed) by "
+                f"chance even if the model had not changed (expected false positives = "
+                f"{figures['significance_level']:g} x {compared})"
+            )
+        return (
+            f"false discovery rate controlled at {figures['false_discovery_rate']:g} "
+            f"(Benjamini-Hochberg over {cases}): of the regressed and fixed cases, at most "
+            f"{expected} are expected to be chance"
+        )
 
     # ------------------------------------------------------------------ figures
 
@@ -113,6 +202,7 @@ class RunReport:
         return sum(case.before == "passed" for case in judged) / len(judged) if judged else None
 
     def by_change(self) -> dict[str, list[CaseEntry]]:
+        self.decide()
         groups: dict[str, list[CaseEntry]] = {change: [] for change in CHANGES}
         for case in self.cases:
             if case.change is not None:
@@ -158,6 +248,7 @@ class RunReport:
                 "pass_rate": self.pass_rate(),
                 "pass_rate_before": self.pass_rate_before(),
                 **{change: len(groups[change]) for change in CHANGES},
+                **(self.chance() if self.mode == "rerecord" else {}),
             },
             "gates": [
                 {
@@ -253,6 +344,9 @@ class RunReport:
             f"{len(self.cases)} cases: {counts}",
             f"pass rate {_percent(self.pass_rate_before())} -> {_percent(self.pass_rate())}",
         ]
+        chance = self.chance_line()
+        if chance is not None:
+            lines.append(chance)
         if verbosity < 0:
             return lines
         width = 200 if verbosity > 0 else 100
@@ -292,6 +386,9 @@ class RunReport:
         if self.mode == "rerecord":
             row += f" {_percent(summary['pass_rate_before'])} | {summary['regressed']} | {summary['fixed']} | {summary['noisy']} | {summary['new']} |"
         out += [row, ""]
+        chance = self.chance_line() if self.mode == "rerecord" else None
+        if chance is not None:
+            out += [html_text(chance[0].upper() + chance[1:]) + ".", ""]
         gates = self.gates()
         if gates:
             out += ["| data set | passed | pass rate | gate | |", "|---|---|---|---|---|"]
@@ -358,7 +455,9 @@ def _details(case: CaseEntry) -> str:
     samples = case.samples
     if samples and samples.get("before"):
         (pb, tb), (pa, ta) = samples["before"], samples["after"]
-        parts.append(f"samples {pb}/{tb} -> {pa}/{ta}")
+        most = case.data.samples_most
+        used = f" (sequential, at most {most})" if most is not None and most > ta else ""
+        parts.append(f"samples {pb}/{tb} -> {pa}/{ta}{used}")
     p_value = case.verdict[1]
     if p_value is not None:
         parts.append(f"p={p_value:.3f}")
