@@ -167,6 +167,13 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="exit status: 0 clean, 1 problems found, 2 a path could not be read",
     )
     check.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    check.add_argument(
+        "--max-age",
+        metavar="AGE",
+        help="also list cassettes last verified against the live API longer ago than AGE "
+        "(e.g. 30d, 12h, 2w; dates from each folder's .verified.json); a cassette with no "
+        "date counts as stale",
+    )
     check.set_defaults(run=run_check)
 
 
@@ -499,8 +506,9 @@ def run_check(arguments: argparse.Namespace) -> int:
     default = Path(os.path.relpath(config_file.parent, start)) if config_file else Path(".")
     paths: list[Path] = arguments.paths or [default]
     extra = checks.project_secrets(redact_patterns, os.environ)
+    max_age_s = _max_age(arguments.max_age)
     files, unreadable = _check_targets(paths, cassette_dir)
-    problems: list[str] = []
+    problems: list[str] = checks.stale_cassettes(files, max_age_s) if max_age_s else []
     for file in files:
         try:
             text = fast_yaml.read_bounded(file).decode("utf-8")
@@ -520,6 +528,17 @@ def run_check(arguments: argparse.Namespace) -> int:
         _error(line)
     _error(_check_summary(len(files), len(problems)))
     return 2 if unreadable else 1 if problems else 0
+
+
+def _max_age(text: str | None) -> float | None:
+    from pytest_llm.cassette.verification import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise CommandError(f"check --max-age {error}") from None
 
 
 def _check_settings(start: Path) -> tuple[Path | None, list[str], str]:

@@ -45,6 +45,9 @@ class Settings:
     prices: dict[str, Price]
     drift_method: str
     unknown_figures: str = "fail"
+    #: ``llm_max_age`` in seconds (None: cassettes never expire), and ``llm_on_expiry``.
+    max_age_s: float | None = None
+    on_expiry: str = "warn"
 
     @property
     def recording(self) -> bool:
@@ -112,7 +115,30 @@ def from_config(config: pytest.Config) -> Settings:
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
+        max_age_s=_max_age(config.getini("llm_max_age") or ""),
+        on_expiry=_on_expiry(config.getini("llm_on_expiry") or "warn"),
     )
+
+
+def _max_age(value: str) -> float | None:
+    from pytest_llm.cassette.verification import parse_duration
+
+    if not value.strip():
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini llm_max_age: {error}.") from None
+
+
+def _on_expiry(value: str) -> str:
+    choice = value.strip()
+    if choice not in ("warn", "fail"):
+        raise pytest.UsageError(
+            f"ini llm_on_expiry = {value!r}: choose 'warn' (the default: a cassette older than "
+            "llm_max_age replays with a warning) or 'fail' (its case fails)."
+        )
+    return choice
 
 
 def _unknown_figures(value: str) -> str:
