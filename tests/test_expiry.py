@@ -191,3 +191,27 @@ def test_check_max_age_lists_stale_cassettes(inner, clock, capsys, monkeypatch):
     ) in out
     assert main.main(["check", "--max-age", "soon"]) == 2
     assert "--max-age 'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_xdist_workers_merge_their_dates_into_one_sidecar(inner):
+    inner.server.script(replies=[{"text": "Within 30 days."}])
+    inner.write(
+        """
+        import pytest
+        from pytest_llm import llm_case
+
+        @llm_case
+        @pytest.mark.parametrize("n", range(6))
+        def test_many(llm_client, llm_model, n):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": f"question {n}"}]
+            )
+        """
+    )
+    inner.record("-n", "2").assert_outcomes(passed=6)
+    dates = _sidecar(inner)["verified"]
+    assert list(dates) == sorted(f"test_many[{n}].yaml" for n in range(6))
+    # workers are other processes (their clock is the real one): every date is well formed
+    assert (
+        verification.parse_sidecar(json.dumps(_sidecar(inner)).encode(), "x").keys() == dates.keys()
+    )
