@@ -264,7 +264,7 @@ def _is_empty_folder(folder: Path) -> bool:
     if folder.is_symlink() or not folder.is_dir():
         return False
     with os.scandir(folder) as entries:
-        names = [entry.name for entry, _ in zip(entries, range(2))]
+        names = [entry.name for entry, _ in zip(entries, range(2), strict=False)]
     if names == [SIDECAR_NAME] and _is_regular(folder / SIDECAR_NAME):
         (folder / SIDECAR_NAME).unlink()
         return True
