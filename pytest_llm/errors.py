@@ -13,6 +13,8 @@ other error is also an ``Exception`` (some a ``ValueError``, ``LookupError`` or
 
 from __future__ import annotations
 
+import pytest
+
 
 class PytestLLMError(BaseException):
     """The base of every exception pytest_llm raises."""
@@ -103,3 +105,18 @@ class ToolCallError(PytestLLMError, TypeError):
 class RecordedToolException(PytestLLMError, Exception):
     """Raised in replay for a recorded ``@llm_tool`` call that raised an exception whose class
     cannot be rebuilt (its module is not imported, or it does not take a message)."""
+
+
+class CassetteExpired(CassetteError):
+    """In replay, with ``llm_on_expiry = fail``: the case's cassette was last verified against
+    the live API longer ago than ``llm_max_age`` (or its ``max_age``) allows."""
+
+
+class CassetteExpiredWarning(pytest.PytestWarning):
+    """In replay, with ``llm_on_expiry = warn`` (the default): the case's cassette is older
+    than ``llm_max_age`` (or its ``max_age``) allows."""
+
+
+class ReportMergeError(PytestLLMError, ValueError):
+    """``pytest-llm report merge`` got reports that cannot be merged; the message names the
+    file."""

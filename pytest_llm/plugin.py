@@ -144,6 +144,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "of the 'local' extra).",
     )
     parser.addini(
+        "llm_max_age",
+        "Longest time since a cassette was last verified against the live API (e.g. 30d, "
+        "12h, 2w); older cassettes warn or fail in replay (llm_on_expiry). Default: no limit.",
+    )
+    parser.addini(
+        "llm_on_expiry",
+        "What replay does with a cassette older than llm_max_age: warn (default) or fail.",
+    )
+    parser.addini(
         "llm_redact",
         "Regular expressions scrubbed from cassettes and output, one per line.",
         type="linelist",

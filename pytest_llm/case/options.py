@@ -26,6 +26,8 @@ class CaseOptions:
     token_budget: int | None = None
     cost_budget: float | None = None
     tags: tuple[str, ...] = ()
+    #: The longest time since the cassette was verified live (``30d``); overrides llm_max_age.
+    max_age: str | None = None
 
     def __post_init__(self) -> None:
         if self.cassette is not None and (
@@ -68,12 +70,26 @@ class CaseOptions:
             isinstance(tag, str) for tag in self.tags
         ):
             raise CaseOptionsError(f"tags must be a list of strings, got {self.tags!r}")
+        if self.max_age is not None:
+            from pytest_llm.cassette.verification import parse_duration
+
+            try:
+                parse_duration(self.max_age)
+            except ValueError as error:
+                raise CaseOptionsError(f"max_age: {error}") from None
+
+    @property
+    def max_age_s(self) -> float | None:
+        """``max_age`` in seconds (None: the run's llm_max_age applies)."""
+        from pytest_llm.cassette.verification import parse_duration
+
+        return None if self.max_age is None else parse_duration(self.max_age)
 
 
 KEYWORDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(CaseOptions))
 MARKER_SIGNATURE = (
     "llm_case(*, cassette=None, samples=1, sequential=False, min_pass_rate=1.0, latency_budget=None, "
-    "ttft_budget=None, token_budget=None, cost_budget=None, tags=())"
+    "ttft_budget=None, token_budget=None, cost_budget=None, tags=(), max_age=None)"
 )
 
 

@@ -24,6 +24,9 @@ class DatasetMembership(TypedDict):
 
     path: str
     min_pass_rate: float | None
+    #: How many records the data set holds, and this record's id (a shard runs only some).
+    size: int | None
+    record: str | None
 
 
 class CallLog(list[llm_call.LLMCall]):

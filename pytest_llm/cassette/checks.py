@@ -216,3 +216,27 @@ def _error_responses(path: Path | str, interactions: list[Interaction]) -> Itera
                 f"{path}: interaction #{number}: stored error response {interaction.status} "
                 f"for {interaction.method} {interaction.path} (re-record it when the API answers)"
             )
+
+
+def stale_cassettes(files: Sequence[Path], max_age_s: float) -> list[str]:
+    """``path: stale: ...`` for each cassette verified longer ago than ``max_age_s`` (or
+    never), and ``path: ...`` for a verification file that cannot be read."""
+    from pytest_llm.cassette import verification
+
+    dates = verification.VerificationDates()
+    at = verification.now()
+    found: list[str] = []
+    broken: set[Path] = set()
+    for file in files:
+        sidecar = verification.sidecar_of(file)
+        try:
+            verified = dates.verified_at(file)
+        except CassetteError as error:
+            if sidecar not in broken:
+                broken.add(sidecar)
+                found.append(str(error))
+            continue
+        stale = verification.staleness(file, verified, max_age_s, at)
+        if stale is not None:
+            found.append(f"{file}: stale: {stale.describe()} (re-record: pytest --llm-rerecord)")
+    return found

@@ -51,6 +51,9 @@ class Settings:
     tools: str = "live"
     #: ``llm_false_discovery_rate``: None (each sampled case at the significance level) or q.
     false_discovery_rate: float | None = None
+    #: ``llm_max_age`` in seconds (None: cassettes never expire), and ``llm_on_expiry``.
+    max_age_s: float | None = None
+    on_expiry: str = "warn"
 
     @property
     def recording(self) -> bool:
@@ -120,6 +123,8 @@ def from_config(config: pytest.Config) -> Settings:
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
         tools=str(config.getoption("llm_tools", "live") or "live"),
         false_discovery_rate=false_discovery_rate(config.getini("llm_false_discovery_rate")),
+        max_age_s=_max_age(config.getini("llm_max_age") or ""),
+        on_expiry=_on_expiry(config.getini("llm_on_expiry") or "warn"),
     )
 
 
@@ -139,6 +144,27 @@ def false_discovery_rate(value: object) -> float | None:
             "that may be chance. Leave it unset to judge each sampled case at the 0.05 level."
         )
     return rate
+
+
+def _max_age(value: str) -> float | None:
+    from pytest_llm.cassette.verification import parse_duration
+
+    if not value.strip():
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini llm_max_age: {error}.") from None
+
+
+def _on_expiry(value: str) -> str:
+    choice = value.strip()
+    if choice not in ("warn", "fail"):
+        raise pytest.UsageError(
+            f"ini llm_on_expiry = {value!r}: choose 'warn' (the default: a cassette older than "
+            "llm_max_age replays with a warning) or 'fail' (its case fails)."
+        )
+    return choice
 
 
 def _unknown_figures(value: str) -> str:

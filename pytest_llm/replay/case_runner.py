@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -11,12 +12,18 @@ import pytest
 from pytest_llm import providers
 from pytest_llm.case import sequential
 from pytest_llm.case.state import Case
-from pytest_llm.cassette import file_format, paths
+from pytest_llm.cassette import file_format, paths, verification
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
 from pytest_llm.cassette.tool_calls import ToolCall, stable_order
 from pytest_llm.config.settings import Mode, Settings, is_loopback_url
-from pytest_llm.errors import RecordingError, ReplayMiss
+from pytest_llm.errors import (
+    CassetteError,
+    CassetteExpired,
+    CassetteExpiredWarning,
+    RecordingError,
+    ReplayMiss,
+)
 from pytest_llm.providers import openai as openai_api
 from pytest_llm.replay import active_case
 from pytest_llm.replay.recorded_tools import ToolSession
@@ -52,6 +59,8 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
     existing = _load(case)
     old_tools = list(case.cassette.tool_calls)
     if mode is Mode.REPLAY:
+        if existing is not None:
+            _check_expiry(engine, case)
         _replay(engine, case, existing, body, recordable=False)
         return
     if mode is Mode.RECORD and existing is not None:
@@ -69,6 +78,25 @@ def _run(engine: Engine, case: Case, body: Callable[[], object]) -> None:
         old_tools if engine.settings.tools == "replay" and existing is not None else None
     )
     _record(engine, case, existing or [], body, old_tools=replayed_tools, previous_tools=old_tools)
+
+
+def _check_expiry(engine: Engine, case: Case) -> None:
+    """In replay: warn, or fail (``llm_on_expiry``), when the case's cassette was verified
+    against the live API longer ago than its ``max_age`` (else ``llm_max_age``) allows."""
+    max_age_s = case.options.max_age_s or engine.settings.max_age_s
+    if max_age_s is None:
+        return
+    verified = engine.verification.verified_at(case.path)
+    stale = verification.staleness(case.path, verified, max_age_s, verification.now())
+    if stale is None:
+        return
+    message = (
+        f"pytest-llm: {case.nodeid}: the cassette {case.cassette.shown or case.path} "
+        f"{stale.describe()}; re-record it against the live API: {case.record_command(Mode.RERECORD)}"
+    )
+    if engine.settings.on_expiry == "fail":
+        raise CassetteExpired(message + " (or set llm_on_expiry = warn)")
+    warnings.warn(CassetteExpiredWarning(message), stacklevel=1)
 
 
 def _run_before(
@@ -247,6 +275,14 @@ def _record(
                 f"pytest-llm: recording {case.nodeid} could not be saved to "
                 f"{case.cassette.shown or case.path}: {error.strerror or error} ({kept})."
             ) from outcome
+    try:  # it ran against the live API: the case is verified now, changed or not
+        verification.mark_verified(case.path, verification.now())
+    except (OSError, CassetteError) as error:
+        reason = error.strerror or str(error) if isinstance(error, OSError) else str(error)
+        raise RecordingError(
+            f"pytest-llm: {case.nodeid}: the cassette was saved, but its verification date "
+            f"could not be written to {verification.sidecar_of(case.path)}: {reason}"
+        ) from None
     if outcome is not None:
         raise outcome
 

@@ -56,6 +56,10 @@ class DatasetOrigin:
 
     path: str
     min_pass_rate: float | None = None
+    #: How many records the data set holds, and which one this case ran (None: not known,
+    #: e.g. a report of an older version).
+    size: int | None = None
+    record: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +107,7 @@ class CasePayload:
         calls_before = data.get("calls_before")
         return cls(
             tags=tuple(data.get("tags") or ()),
-            dataset=None if not dataset else DatasetOrigin(**dataset),
+            dataset=None if not dataset else _dataset_origin(dataset),
             calls=tuple(CallSummary.from_dict(call) for call in data.get("calls") or ()),
             samples_after=_pair(data.get("samples_after")),
             samples_most=_count(data.get("samples_most")),
@@ -146,6 +150,15 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _dataset_origin(data: Mapping[str, Any]) -> DatasetOrigin:
+    return DatasetOrigin(
+        str(data.get("path")),
+        data.get("min_pass_rate"),
+        size=data.get("size"),
+        record=data.get("record"),
+    )
+
+
 def _pair(value: Any) -> tuple[int, int] | None:
     return None if value is None else (int(value[0]), int(value[1]))
 
@@ -158,7 +171,12 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         tags=tuple(case.options.tags),
         dataset=None
         if dataset is None
-        else DatasetOrigin(str(dataset["path"]), dataset.get("min_pass_rate")),
+        else DatasetOrigin(
+            str(dataset["path"]),
+            dataset.get("min_pass_rate"),
+            size=dataset.get("size"),
+            record=dataset.get("record"),
+        ),
         calls=tuple(CallSummary.of(call) for call in case.calls.history),
         samples_after=(results.passed, results.total) if sampled and results else None,
         samples_most=case.options.samples if sampled and case.options.sequential else None,

@@ -54,7 +54,7 @@ class LLMSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        failing_gates = [gate for gate in self.report.gates() if not gate.ok]
+        failing_gates = [gate for gate in self.report.gates() if gate.failed]  # not partial ones
         regressed = self.report.by_change()["regressed"]
         if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

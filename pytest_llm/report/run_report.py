@@ -106,14 +106,32 @@ class GateResult:
     total: int
     passed_before: int | None = None
     total_before: int | None = None
+    #: How many records the data set holds (None: not known) and the ids of those that ran.
+    size: int | None = None
+    records_ran: set[str] = dataclasses.field(default_factory=set)
 
     @property
     def rate(self) -> float:
         return self.passed / self.total if self.total else 1.0
 
     @property
+    def partial(self) -> bool:
+        """Only some of the data set's records ran (a CI shard, a -k selection): the gate is
+        neither passed nor failed on them."""
+        return self.size is not None and len(self.records_ran) < self.size
+
+    @property
     def ok(self) -> bool:
         return self.rate >= self.gate
+
+    @property
+    def failed(self) -> bool:
+        """Below the gate, over the whole data set."""
+        return not self.partial and not self.ok
+
+    @property
+    def partial_text(self) -> str:
+        return f"gate partial: {len(self.records_ran)} of {self.size} records ran"
 
     @property
     def rate_before(self) -> float | None:
@@ -186,6 +204,12 @@ class RunReport:
             f"{expected} are expected to be chance"
         )
 
+    #: Costs (after, before) by case id, as reports merged by ``pytest-llm report merge``
+    #: priced them (their price tables are not in the reports).
+    stored_costs: dict[str, tuple[float | None, float | None]] = dataclasses.field(
+        default_factory=dict
+    )
+
     # ------------------------------------------------------------------ figures
 
     def counted(self) -> list[CaseEntry]:
@@ -211,19 +235,51 @@ class RunReport:
 
     def gates(self) -> list[GateResult]:
         found: dict[str, GateResult] = {}
-        for case in self.counted():
+        for case in self.cases:
             dataset = case.data.dataset
             if dataset is None or dataset.min_pass_rate is None:
                 continue
             gate = found.setdefault(
                 dataset.path, GateResult(dataset.path, float(dataset.min_pass_rate), 0, 0)
             )
+            if dataset.size is not None:
+                gate.size = max(gate.size or 0, dataset.size)
+            # a record whose id is not known (an older report) counts as one more record ran
+            gate.records_ran.add(dataset.record or f"#{len(gate.records_ran)}:{case.id}")
+            if case.outcome not in ("passed", "failed"):
+                continue
             gate.total += 1
             gate.passed += case.outcome == "passed"
             if case.before in ("passed", "failed"):
                 gate.total_before = (gate.total_before or 0) + 1
                 gate.passed_before = (gate.passed_before or 0) + (case.before == "passed")
         return list(found.values())
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """Each data set of the run: its path, size, gate and the ids of the records that ran
+        (what ``pytest-llm report merge`` needs to judge a gate over several runs)."""
+        found: dict[str, dict[str, Any]] = {}
+        for case in self.cases:
+            dataset = case.data.dataset
+            if dataset is None:
+                continue
+            entry = found.setdefault(
+                dataset.path,
+                {"path": dataset.path, "size": dataset.size, "min_pass_rate": None, "ran": set()},
+            )
+            if dataset.min_pass_rate is not None:
+                entry["min_pass_rate"] = dataset.min_pass_rate
+            if dataset.record is not None:
+                entry["ran"].add(dataset.record)
+        return [
+            {
+                "path": entry["path"],
+                "size": entry["size"],
+                "min_pass_rate": entry["min_pass_rate"],
+                "records_ran": sorted(entry["ran"]),
+            }
+            for entry in found.values()
+        ]
 
     def cost(self, calls: Iterable[CallSummary]) -> float | None:
         figures = [(call.model, call.prompt_tokens, call.completion_tokens) for call in calls]
@@ -257,17 +313,26 @@ class RunReport:
                     "passed": gate.passed,
                     "total": gate.total,
                     "pass_rate": gate.rate,
-                    "ok": gate.ok,
+                    "ok": None if gate.partial else gate.ok,
+                    "partial": gate.partial,
+                    "records": gate.size,
+                    "records_ran": len(gate.records_ran),
                     "pass_rate_before": gate.rate_before,
                 }
                 for gate in self.gates()
             ],
+            "datasets": self.datasets(),
             "cases": [self._case_json(case) for case in self.cases],
         }
 
     def _case_json(self, case: CaseEntry) -> dict[str, Any]:
         change, p_value = case.verdict
         data = case.data
+        if case.id in self.stored_costs:
+            cost, cost_before = self.stored_costs[case.id]
+        else:
+            cost = self.cost(data.calls)
+            cost_before = self.cost(data.calls_before or ()) if data.rerecorded else None
         return {
             "id": case.id,
             "outcome": case.outcome,
@@ -280,14 +345,17 @@ class RunReport:
             "p_value": p_value,
             "drift": case.drift,
             "tags": list(data.tags),
+            "dataset": None
+            if data.dataset is None
+            else {"path": data.dataset.path, "record": data.dataset.record},
             "calls": [call.to_dict() for call in data.calls],
             "calls_before": None
             if data.calls_before is None
             else [call.to_dict() for call in data.calls_before],
             "answers_before": list(data.old_answers) if data.rerecorded else None,
             "answers_after": list(data.new_answers) if data.rerecorded else None,
-            "cost_usd": self.cost(data.calls),
-            "cost_usd_before": self.cost(data.calls_before or ()) if data.rerecorded else None,
+            "cost_usd": cost,
+            "cost_usd_before": cost_before,
             "live_tool_calls": None
             if data.live_tool_calls is None
             else [dict(call) for call in data.live_tool_calls],
@@ -304,7 +372,7 @@ class RunReport:
             lines += self._change_lines(verbosity)
         lines += self._live_tool_lines()
         for gate in self.gates():
-            verdict = "ok" if gate.ok else "BELOW THE GATE"
+            verdict = gate.partial_text if gate.partial else "ok" if gate.ok else "BELOW THE GATE"
             before = ""
             if gate.rate_before is not None:
                 before = f" (before: {gate.passed_before}/{gate.total_before}, {_percent(gate.rate_before)})"
@@ -393,7 +461,7 @@ class RunReport:
         if gates:
             out += ["| data set | passed | pass rate | gate | |", "|---|---|---|---|---|"]
             out += [
-                f"| {table_cell(code_span(gate.path))} | {gate.passed}/{gate.total} | {_percent(gate.rate)} | {_percent(gate.gate)} | {'✅' if gate.ok else '❌'} |"
+                f"| {table_cell(code_span(gate.path))} | {gate.passed}/{gate.total} | {_percent(gate.rate)} | {_percent(gate.gate)} | {_gate_mark(gate)} |"
                 for gate in gates
             ]
             out.append("")
@@ -442,6 +510,12 @@ class RunReport:
                 + [""]
             )
         return "\n".join(out).rstrip() + "\n"
+
+
+def _gate_mark(gate: GateResult) -> str:
+    if gate.partial:
+        return f"⏸️ {gate.partial_text}"
+    return "✅" if gate.ok else "❌"
 
 
 def _percent(value: float | None) -> str:
