@@ -21,6 +21,7 @@ from pytest_llm.errors import (
     CassetteError,
     CassetteExpired,
     CassetteExpiredWarning,
+    PytestLLMError,
     RecordingError,
     ReplayMiss,
 )
@@ -288,10 +289,14 @@ def _record(
 
 
 def _is_verdict(error: BaseException) -> bool:
-    """A body that ended on a failed assertion (or pytest.fail / xfail) ran to its verdict: its
-    recording is complete and is saved. Any other exception (the application's, the SDK's, a
-    missing key) stopped it half-way: saving would replace a good cassette with a partial one."""
-    return isinstance(error, AssertionError) or _is_test_outcome(error)
+    """A body that ended on a failed assertion (``AssertionError``, ``pytest.fail`` / xfail) or
+    on a verdict of one of the plugin's helpers about the answers (a budget over an unknown
+    figure, an output with no JSON, an unusable judge answer) ran to its verdict: its recording
+    is complete and is saved. Any other exception (the application's, the SDK's, a missing key)
+    stopped it half-way: saving would replace a good cassette with a partial one."""
+    if isinstance(error, (RecordingError, CassetteError, ReplayMiss)):
+        return False
+    return isinstance(error, (AssertionError, PytestLLMError)) or _is_test_outcome(error)
 
 
 def _first_line(error: BaseException) -> str:
