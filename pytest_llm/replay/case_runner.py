@@ -226,7 +226,7 @@ def _check_credentials(settings: Settings) -> None:
     """Recording against the real API named by ``--llm-base-url`` needs some provider's real
     key (not a replay placeholder). Without a base URL the run's clients may be pointed anywhere
     (the local server, say): then a live answer of 401/403 names the key to set instead."""
-    placeholders = providers.replay_placeholders()
+    placeholders = providers.credential_placeholders()
     if any(os.environ.get(name) not in (None, "", value) for name, value in placeholders.items()):
         return
     if settings.base_url is None or is_loopback_url(settings.base_url):

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from pytest_llm.providers import Provider, first_content_offset, sse
+from pytest_llm.providers import Provider, first_content_offset, streams
 
 
 @dataclasses.dataclass
@@ -46,9 +46,9 @@ class TransportTiming:
             arrived = at
         return None if arrived is None else arrived - self.started
 
-    def ttft_s(self, body: bytes, provider: Provider) -> float | None:
-        """Time to the first chunk holding answer text of an event stream."""
-        events = sse.parse_events(body.decode("utf-8", "replace"))
+    def ttft_s(self, body: bytes, provider: Provider, content_type: str) -> float | None:
+        """Time to the first chunk holding answer text of a stream (either wire form)."""
+        events = streams.parse_stream(content_type, body)
         offset = first_content_offset(provider, events)
         return None if offset is None else self.time_at_offset_s(offset)
 
