@@ -17,11 +17,10 @@ from hypothesis import strategies as st
 
 from pytest_llm.cassette import file_format
 from pytest_llm.cassette.scrubbing import REDACTED, Scrubber
-from pytest_llm.errors import CassetteError
+from pytest_llm.errors import CassetteError, MalformedEventStream
 from pytest_llm.providers import aws_event_stream
 from pytest_llm.providers.aws_event_stream import (
     Frame,
-    MalformedEventStream,
     TypedHeader,
     decode_complete_frames,
     decode_frames,

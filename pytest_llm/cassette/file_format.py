@@ -23,7 +23,7 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError, ContentTooLarge
+from pytest_llm.errors import CassetteError, ContentTooLarge, MalformedEventStream
 from pytest_llm.providers import (
     Provider,
     aws_event_stream,
@@ -428,7 +428,7 @@ def _aws_event_stream_document(body: bytes, provider: Provider) -> dict[str, Any
     assembled text; bytes that do not decode as frames are kept as base64."""
     try:
         frames = aws_event_stream.decode_frames(body)
-    except aws_event_stream.MalformedEventStream:
+    except MalformedEventStream:
         return {"base64": base64.b64encode(body).decode("ascii")}
     return {
         "aws_event_stream": aws_event_stream.frames_document(frames),

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_llm.errors import MalformedEventStream
 from pytest_llm.providers.sse import Event
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
@@ -39,10 +40,6 @@ TYPED_HEADER_KINDS = ("byte", "short", "integer", "long", "bytes", "timestamp", 
 _TYPE_OF_KIND = {"byte": 2, "short": 3, "integer": 4, "long": 5, "bytes": 6, "timestamp": 8}
 _INTEGER_FORMATS = {2: "!b", 3: "!h", 4: "!i", 5: "!q", 8: "!q"}
 _KIND_OF_TYPE = {number: kind for kind, number in _TYPE_OF_KIND.items()} | {9: "uuid"}
-
-
-class MalformedEventStream(ValueError):
-    """Bytes that are not a valid AWS event stream: says where and what is wrong."""
 
 
 @dataclasses.dataclass(frozen=True)
