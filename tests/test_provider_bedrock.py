@@ -540,3 +540,20 @@ def test_cost_budget_prices_a_bedrock_call_and_llm_prices_overrides(inner, serve
     result.stdout.fnmatch_lines(["*cost_budget: $0.000161 over 1 call(s) > $1e-05*"])
     inner.pytester.makeini("[pytest]\nllm_prices = amazon.nova-pro-v1:0 0 0\n")
     inner.replay().assert_outcomes(passed=1)
+
+
+def test_recording_without_any_aws_credentials_names_the_variables(inner, server, monkeypatch):
+    """No --llm-base-url (the client may point anywhere), no AWS credentials: botocore's
+    NoCredentialsError names no variable, the plugin's refusal does, and nothing is saved."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no slow metadata lookup here
+    inner.write(STREAM_CASE.format(client=_client(server), model=MODEL))
+    result = inner.pytester.runpytest("--llm-record")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_stream failed: botocore found no AWS credentials: "
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY*nothing was saved*"
+        ]
+    )
+    assert server.requests == []
+    assert not inner.cassette("test_stream").exists()

@@ -87,6 +87,18 @@ def credential_placeholders() -> dict[str, str]:
     return {name: value for name, value in replay_placeholders().items() if name in credentials}
 
 
+def missing_credentials_hint(error: BaseException | None) -> str | None:
+    """What to set, when a recording failed because an SDK found no credentials before sending
+    anything (botocore's ``NoCredentialsError``). Asks each provider's optional
+    ``missing_credentials_hint(error)``; None when none knows the error."""
+    for provider in REGISTRY:
+        hint = getattr(provider, "missing_credentials_hint", None)
+        found = hint(error) if callable(hint) and error is not None else None
+        if isinstance(found, str):
+            return found
+    return None
+
+
 def first_content_offset(provider: Provider, events: Sequence[Event]) -> int | None:
     """Byte offset of the first event that carries answer text (for time to first token)."""
     return next((event.offset for event in events if provider.event_text(event.json())), None)

@@ -76,6 +76,23 @@ class BedrockProvider:
     def owns(self, host: str, path: str) -> bool:
         return _PATH.fullmatch(_bare(path)) is not None
 
+    def missing_credentials_hint(self, error: BaseException) -> str | None:
+        """botocore's ``NoCredentialsError`` (anywhere in the chain) says which variables to
+        set; it names none itself ("Unable to locate credentials")."""
+        seen: BaseException | None = error
+        for _ in range(5):
+            if seen is None:
+                break
+            kind = type(seen)
+            if kind.__name__ == "NoCredentialsError" and kind.__module__.startswith("botocore"):
+                return (
+                    f"botocore found no AWS credentials: set {ACCESS_KEY_VARIABLE} and "
+                    f"{SECRET_KEY_VARIABLE} (and {SESSION_TOKEN_VARIABLE} for temporary "
+                    "credentials), or AWS_PROFILE (they are never written to a cassette)"
+                )
+            seen = seen.__cause__ or seen.__context__
+        return None
+
     def endpoint_of(self, path: str) -> str:
         """``converse`` or ``converse-stream``: the path's last word."""
         match = _PATH.fullmatch(_bare(path))

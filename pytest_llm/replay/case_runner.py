@@ -165,7 +165,7 @@ def _record(
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
-    problem = _unstorable(recorder, outcome)
+    problem = _unstorable(recorder, outcome) or providers.missing_credentials_hint(outcome)
     if problem:
         kept = (
             f"the old cassette {case.cassette.shown or case.path} is unchanged"
