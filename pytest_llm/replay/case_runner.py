@@ -166,12 +166,14 @@ def _record(
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
     problem = _unstorable(recorder, outcome) or providers.missing_credentials_hint(outcome)
+    kept = (
+        f"the old cassette {case.cassette.shown or case.path} is unchanged"
+        if case.path.exists()
+        else "no cassette was written"
+    )
+    if problem is None and outcome is not None and not _is_verdict(outcome):
+        problem = f"the test raised {_first_line(outcome)} before it finished"
     if problem:
-        kept = (
-            f"the old cassette {case.cassette.shown or case.path} is unchanged"
-            if case.path.exists()
-            else "no cassette was written"
-        )
         raise RecordingError(
             f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
@@ -185,15 +187,24 @@ def _record(
             )
             file_format.write_atomically(case.path, text, clean_stale=clean_stale)
         except OSError as error:
-            kept = (
-                "the old cassette is unchanged" if case.path.exists() else "no cassette was written"
-            )
             raise RecordingError(
                 f"pytest-llm: recording {case.nodeid} could not be saved to "
                 f"{case.cassette.shown or case.path}: {error.strerror or error} ({kept})."
             ) from outcome
     if outcome is not None:
         raise outcome
+
+
+def _is_verdict(error: BaseException) -> bool:
+    """A body that ended on a failed assertion (or pytest.fail / xfail) ran to its verdict: its
+    recording is complete and is saved. Any other exception (the application's, the SDK's, a
+    missing key) stopped it half-way: saving would replace a good cassette with a partial one."""
+    return isinstance(error, AssertionError) or _is_test_outcome(error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _is_test_outcome(error: BaseException) -> bool:
