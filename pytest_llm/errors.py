@@ -64,6 +64,12 @@ class ContentTooLarge(PytestLLMError, ValueError):
     byte limit."""
 
 
+class MalformedEventStream(PytestLLMError, ValueError):
+    """Bytes that are not a valid AWS event stream (a bad checksum, an impossible length, a
+    malformed header); the message says where. In a cassette it is reported as a
+    :class:`CassetteError` naming the file."""
+
+
 class PassRateTooLow(PytestLLMError, AssertionError):
     """Too few of a case's samples passed: reported with its message only."""
 

@@ -24,8 +24,15 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml, tool_calls
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError, ContentTooLarge
-from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
+from pytest_llm.errors import CassetteError, ContentTooLarge, MalformedEventStream
+from pytest_llm.providers import (
+    Provider,
+    aws_event_stream,
+    llm_call,
+    sse,
+    volatile_header_prefixes,
+    volatile_headers,
+)
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -218,12 +225,14 @@ def _own_interaction(entry: dict[str, Any]) -> Interaction:
         status=status,
         reason=str(response.get("reason") or ""),
         response_headers=headers,
-        response_body=_decode_body(response),
+        response_body=_checked_frames(_decode_body(response), headers),
         timing=Timing(latency_s=_number(call.get("latency_s")), ttft_s=_number(call.get("ttft_s"))),
     )
 
 
 def _decode_body(part: dict[str, Any]) -> bytes:
+    if "aws_event_stream" in part:  # encoded again, with valid checksums, for the SDK to parse
+        return aws_event_stream.frames_from_document(part["aws_event_stream"])
     if "json" in part:
         return json.dumps(part["json"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if "sse" in part:
@@ -248,7 +257,7 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (response.get("headers") or {}).items()
     }
-    body_bytes = decode_content(_as_bytes(raw), headers)
+    body_bytes = _checked_frames(decode_content(_as_bytes(raw), headers), headers)
     request_headers = {
         str(name).lower(): _header_values(value)
         for name, value in (request.get("headers") or {}).items()
@@ -267,6 +276,15 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         response_body=body_bytes,
         request_headers=request_headers,
     )
+
+
+def _checked_frames(body: bytes, headers: dict[str, list[str]]) -> bytes:
+    """An AWS event stream body as stored; MalformedEventStream (a ValueError: the cassette's
+    error names the file and interaction) when a frame is malformed (a bad checksum, say)."""
+    content_type = next(iter(headers.get("content-type") or ()), None)
+    if aws_event_stream.is_aws_event_stream(content_type) and body:
+        aws_event_stream.decode_complete_frames(body)
+    return body
 
 
 def decode_content(
@@ -392,7 +410,9 @@ def render_cassette(
 def interaction_document(interaction: Interaction) -> dict[str, Any]:
     request: dict[str, Any] = {"method": interaction.method, "path": interaction.path}
     request.update(
-        _body_document(interaction.request_body, stream=False, provider=interaction.provider)
+        _body_document(
+            interaction.request_body, stream=False, provider=interaction.provider, content_type=""
+        )
     )
     response: dict[str, Any] = {"status": interaction.status}
     if interaction.reason and interaction.reason != _default_reason(interaction.status):
@@ -406,15 +426,22 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
         response["headers"] = headers
     response.update(
         _body_document(
-            interaction.response_body, stream=interaction.is_stream, provider=interaction.provider
+            interaction.response_body,
+            stream=interaction.is_stream,
+            provider=interaction.provider,
+            content_type=interaction.content_type,
         )
     )
     return {"request": request, "response": response, "call": _call_summary(interaction)}
 
 
-def _body_document(body: bytes, *, stream: bool, provider: Provider) -> dict[str, Any]:
+def _body_document(
+    body: bytes, *, stream: bool, provider: Provider, content_type: str
+) -> dict[str, Any]:
     if not body:
         return {}
+    if aws_event_stream.is_aws_event_stream(content_type):
+        return _aws_event_stream_document(body, provider)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -426,6 +453,19 @@ def _body_document(body: bytes, *, stream: bool, provider: Provider) -> dict[str
     if parsed is not None or text.strip() == "null":
         return {"json": parsed}
     return {"text": text}
+
+
+def _aws_event_stream_document(body: bytes, provider: Provider) -> dict[str, Any]:
+    """An AWS event stream's frames as readable events (headers, payload as YAML) and the
+    assembled text; bytes that do not decode as frames are kept as base64."""
+    try:
+        frames = aws_event_stream.decode_frames(body)
+    except MalformedEventStream:
+        return {"base64": base64.b64encode(body).decode("ascii")}
+    return {
+        "aws_event_stream": aws_event_stream.frames_document(frames),
+        "text": provider.stream_answer(aws_event_stream.events(body)).text,
+    }
 
 
 def _call_summary(interaction: Interaction) -> dict[str, Any]:

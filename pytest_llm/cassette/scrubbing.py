@@ -21,6 +21,7 @@ It scrubs what a reader sees, not only the raw bytes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from pytest_llm import providers
+from pytest_llm.providers import aws_event_stream
 
 REDACTED = "REDACTED"
 
@@ -220,11 +222,14 @@ class Scrubber:
 
     # -- bodies ---------------------------------------------------------------------
 
-    def body(self, body: bytes) -> bytes:
-        """Scrub a body: JSON value by value, an event stream event by event and assembled,
-        other text as text, the text parts of a body that is not UTF-8."""
+    def body(self, body: bytes, content_type: str | None = None) -> bytes:
+        """Scrub a body: JSON value by value, an event stream event by event and assembled
+        (an AWS event stream's binary frames too: ``content_type`` says so), other text as text,
+        the text parts of a body that is not UTF-8."""
         if not body:
             return body
+        if aws_event_stream.is_aws_event_stream(content_type):
+            return self._aws_event_stream(body)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -275,6 +280,45 @@ class Scrubber:
                 rendered = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 lines[number] = prefix + rendered + ending
         return "".join(lines)
+
+    def _aws_event_stream(self, body: bytes) -> bytes:
+        """Scrub the frames of an AWS event stream: string headers as text, JSON payloads
+        event by event and assembled, other payloads as bodies; each changed frame is encoded
+        again with valid checksums. A cut-off or malformed tail is scrubbed as bytes."""
+        frames, rest = aws_event_stream.decode_complete_frames(body, stop_at_malformed=True)
+        parsed: dict[int, Any] = {}
+        for number, frame in enumerate(frames):
+            if frame.payload.lstrip()[:1] in (b"{", b"["):
+                with contextlib.suppress(ValueError, RecursionError):
+                    parsed[number] = json.loads(frame.payload)
+        for payload in parsed.values():
+            self._learn_credential_fields(payload)
+        scrubbed = {number: self.data(payload) for number, payload in parsed.items()}
+        self._scrub_across_events(list(scrubbed.values()))
+        pieces = []
+        for number, frame in enumerate(frames):
+            headers = {
+                name: self.text(value) if isinstance(value, str) else value
+                for name, value in frame.headers.items()
+            }
+            if number in scrubbed:
+                payload = (
+                    frame.payload
+                    if scrubbed[number] == parsed[number]
+                    else json.dumps(
+                        scrubbed[number], ensure_ascii=False, separators=(",", ":")
+                    ).encode("utf-8")
+                )
+            else:
+                payload = self.body(frame.payload)
+            if headers == dict(frame.headers) and payload == frame.payload:
+                pieces.append(body[frame.offset : frame.offset + frame.length])
+            else:
+                pieces.append(aws_event_stream.encode_frame(headers, payload))
+        if rest:
+            text = rest.decode("utf-8", "surrogateescape")
+            rest = self.text(text).encode("utf-8", "surrogateescape")
+        return b"".join(pieces) + rest
 
     def _scrub_across_events(self, events: list[Any]) -> None:
         """Replace secrets that only the joined values of successive events show; in place."""

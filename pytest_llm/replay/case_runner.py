@@ -245,8 +245,10 @@ def _record(
         outcome = error
     if outcome is not None and not isinstance(outcome, Exception) and not _is_test_outcome(outcome):
         raise outcome  # KeyboardInterrupt, SystemExit, skip: keep the old cassette untouched
-    problem = _unstorable(recorder, outcome) or (
-        str(tools.failures[0]).removeprefix("pytest-llm: ") if tools.failures else None
+    problem = (
+        _unstorable(recorder, outcome)
+        or (str(tools.failures[0]).removeprefix("pytest-llm: ") if tools.failures else None)
+        or providers.missing_credentials_hint(outcome)
     )
     kept = (
         f"the old cassette {case.cassette.shown or case.path} is unchanged"
@@ -334,7 +336,7 @@ def _check_credentials(settings: Settings) -> None:
     """Recording against the real API named by ``--llm-base-url`` needs some provider's real
     key (not a replay placeholder). Without a base URL the run's clients may be pointed anywhere
     (the local server, say): then a live answer of 401/403 names the key to set instead."""
-    placeholders = providers.replay_placeholders()
+    placeholders = providers.credential_placeholders()
     if any(os.environ.get(name) not in (None, "", value) for name, value in placeholders.items()):
         return
     if settings.base_url is None or is_loopback_url(settings.base_url):

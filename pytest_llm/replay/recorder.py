@@ -221,12 +221,12 @@ class CassetteRecorder:
             status=status,
             reason=str(response["status"].get("message") or ""),
             response_headers=self._scrubber.headers(headers),
-            response_body=self._scrubber.body(content),
+            response_body=self._scrubber.body(content, _first(headers.get("content-type"))),
         )
         if measured is not None:
             interaction.timing = Timing(
                 latency_s=measured.latency_s(),
-                ttft_s=measured.ttft_s(content, interaction.provider)
+                ttft_s=measured.ttft_s(content, interaction.provider, interaction.content_type)
                 if interaction.is_stream
                 else None,
             )
