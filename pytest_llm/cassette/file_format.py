@@ -9,6 +9,7 @@ plain, gzip or base64 bodies, the older httpx layout too) are read as well.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from pytest_llm.cassette import fast_yaml
+from pytest_llm.cassette import fast_yaml, tool_calls
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.errors import CassetteError, ContentTooLarge
 from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
@@ -83,8 +84,21 @@ def is_volatile_header(name: str) -> bool:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclasses.dataclass(frozen=True)
+class CassetteFile:
+    """What a cassette file holds: its HTTP interactions and its recorded tool calls."""
+
+    interactions: list[Interaction]
+    tool_calls: list[tool_calls.ToolCall] = dataclasses.field(default_factory=list)
+
+
 def read_cassette(path: Path) -> list[Interaction]:
     """Load a cassette file of either format; every problem is a :class:`CassetteError`."""
+    return read_cassette_file(path).interactions
+
+
+def read_cassette_file(path: Path) -> CassetteFile:
+    """Load a cassette file of either format, its tool calls too (see :func:`read_cassette`)."""
     try:
         text = fast_yaml.read_bounded(path).decode("utf-8")
     except UnicodeDecodeError as error:
@@ -93,7 +107,7 @@ def read_cassette(path: Path) -> list[Interaction]:
         raise CassetteError(f"{path}: cannot be read: {error.strerror or error}") from None
     except fast_yaml.RefusedDocument as error:
         raise refused(path, error) from None
-    return parse_cassette(text, path)
+    return parse_document_file(load_yaml(text, path), path)
 
 
 class RefusedCassette(CassetteError):
@@ -129,6 +143,12 @@ def load_yaml(text: str, path: Path | str) -> Any:
 
 def parse_document(document: Any, path: Path | str) -> list[Interaction]:
     """The interactions of a loaded cassette document (:func:`load_yaml`) of either format."""
+    return parse_document_file(document, path).interactions
+
+
+def parse_document_file(document: Any, path: Path | str) -> CassetteFile:
+    """The interactions and tool calls of a loaded cassette document of either format (a
+    vcrpy cassette has no tool calls)."""
     if not isinstance(document, dict):
         raise CassetteError(
             f"{path}: not a cassette (expected a mapping with 'interactions', got "
@@ -141,13 +161,16 @@ def parse_document(document: Any, path: Path | str) -> list[Interaction]:
                 f"{document.get('version')!r}; this pytest-llm reads format {FORMAT_NAME!r} "
                 f"version {FORMAT_VERSION} and vcrpy version {VCRPY_VERSION} (upgrade pytest-llm?)"
             )
-        return _parse_entries(document, path, _own_interaction)
+        return CassetteFile(
+            _parse_entries(document, path, _own_interaction),
+            tool_calls.parse_tool_calls(document, path),
+        )
     if document.get("version") != VCRPY_VERSION:
         raise CassetteError(
             f"{path}: unknown cassette version {document.get('version')!r}; expected a pytest-llm "
             f"cassette ('format: {FORMAT_NAME}') or a vcrpy cassette ('version: {VCRPY_VERSION}')"
         )
-    return _parse_entries(document, path, _vcrpy_interaction)
+    return CassetteFile(_parse_entries(document, path, _vcrpy_interaction))
 
 
 def _parse_entries(
@@ -175,7 +198,11 @@ def _parse_entries(
 
 def _own_interaction(entry: dict[str, Any]) -> Interaction:
     request, response = entry["request"], entry["response"]
-    call = entry.get("call") or {}
+    call = entry.get("call")
+    # The writer ends every interaction with its call summary, latency included: a file cut off
+    # anywhere before that line (even on a line break, where the YAML still parses) lacks it.
+    if not isinstance(call, dict) or "latency_s" not in call:
+        raise ValueError("its 'call' summary with 'latency_s', written last, is missing")
     status = response["status"]
     if not isinstance(status, int):
         raise ValueError(f"response status {status!r} is not an integer")
@@ -340,12 +367,17 @@ _CassetteDumper.add_representer(str, _represent_str)
 _CassetteDumper.add_representer(list, _represent_list)
 
 
-def render_cassette(interactions: Sequence[Interaction]) -> str:
-    document = {
+def render_cassette(
+    interactions: Sequence[Interaction], recorded_tools: Sequence[tool_calls.ToolCall] = ()
+) -> str:
+    """The cassette file's text; a ``tools:`` list only when ``recorded_tools`` has calls."""
+    document: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "interactions": [interaction_document(item) for item in interactions],
     }
+    if recorded_tools:
+        document[tool_calls.TOOLS_KEY] = tool_calls.tool_calls_document(recorded_tools)
     body = yaml.dump(
         document,
         Dumper=_CassetteDumper,

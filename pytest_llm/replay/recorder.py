@@ -122,6 +122,11 @@ class CassetteRecorder:
     def play_counts(self) -> collections.Counter[int]:
         return collections.Counter(self.played)
 
+    def exhausted(self) -> bool:
+        """Whether every recording has been played (replay): a sequential case stops there."""
+        with self._lock:
+            return not any(self._unplayed.values())
+
     def __len__(self) -> int:
         return len(self.recorded) + len(self.new)
 
