@@ -21,7 +21,7 @@ from pytest_llm.cassette.file_format import (
     parse_document_file,
 )
 from pytest_llm.cassette.interaction import Interaction
-from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
+from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES, fragment_windows
 from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.errors import CassetteError
 from pytest_llm.providers import credential_env_vars, replay_placeholders
@@ -45,6 +45,10 @@ def project_secrets(redact_patterns: Sequence[str], environ: Mapping[str, str]) 
         value = environ.get(name, "").strip()
         if len(value) >= _MIN_SECRET_LENGTH and value not in placeholders:
             found.append((f"the value of ${name}", re.compile(re.escape(value))))
+            pieces = fragment_windows(value)
+            if pieces:  # a key spelled in parts: any 12 characters of it
+                pattern = re.compile("|".join(re.escape(piece) for piece in pieces))
+                found.append((f"a piece of the value of ${name}", pattern))
     return found
 
 
