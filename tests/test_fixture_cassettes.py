@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llm.cassette import verification
 from pytest_llm.testing import LocalOpenAIServer
 
 CONFTEST = """
@@ -246,7 +247,7 @@ def test_a_fixture_without_llm_case_users_gets_no_cassette(
     )
     _record(pytester, private_server).assert_outcomes(passed=1)
     folder = pytester.path / "cassettes" / "test_plain"
-    assert sorted(path.name for path in folder.iterdir()) == ["test_case.yaml"]
+    assert sorted(path.name for path in folder.iterdir()) == [".verified.json", "test_case.yaml"]
 
 
 @pytest.mark.usefixtures("clean_environment")
@@ -328,7 +329,10 @@ def test_function_fixtures_belong_to_the_case_cassette(
     assert text.index("content: function setup") < text.index("content: body")
     assert text.index("content: body") < text.index("phase: teardown")
     assert text.index("phase: teardown") < text.index("content: function teardown")
-    assert sorted(path.name for path in cassette.parent.iterdir()) == ["test_case.yaml"]
+    assert sorted(path.name for path in cassette.parent.iterdir()) == [
+        ".verified.json",
+        "test_case.yaml",
+    ]
     # a changed setup request: --llm-record records the case again, setup included
     _function_suite(pytester, "changed setup")
     result = _record(pytester, private_server)
@@ -414,13 +418,89 @@ def test_class_and_parametrized_fixtures_get_cassettes_of_their_own(
     )
     _record(pytester, private_server).assert_outcomes(passed=2)
     folder = pytester.path / "cassettes" / "test_cls"
-    assert sorted(path.name for path in folder.iterdir()) == [
+    cassettes = [
         "TestShop.test_case[de].yaml",
         "TestShop.test_case[en].yaml",
         "fixture-TestShop.catalogue.yaml",
         "fixture-language[0].yaml",
         "fixture-language[1].yaml",
     ]
+    assert sorted(path.name for path in folder.iterdir()) == [".verified.json", *cassettes]
+    # fixture cassettes are verified against the live API when recorded, as cases' are
+    assert sorted(verification.read_sidecar(folder / ".verified.json")) == cassettes
     assert "language de" in (folder / "fixture-language[1].yaml").read_text(encoding="utf-8")
     private_server.stop()
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+TOOL_FIXTURE = """
+    import openai
+    import pytest
+    from pytest_llm import llm_case, llm_tool
+
+    RUNS = []
+
+
+    def ask(text):
+        reply = openai.OpenAI().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        )
+        return reply.choices[0].message.content
+
+
+    @llm_tool
+    def lookup(city):
+        RUNS.append(city)
+        return {"city": city, "weather": "sunny"}
+
+
+    @pytest.fixture
+    def profile():
+        yield ask("function setup")
+        ask("TEARDOWN_TEXT")
+
+
+    @llm_case
+    def test_case(profile):
+        assert lookup("Oslo") == {"city": "Oslo", "weather": "sunny"}
+        assert ask("body") == "Echo: body"
+        if RAISE == "error":
+            raise RuntimeError("half-way")
+        assert not RAISE, "a verdict"
+"""
+
+
+def _tool_suite(pytester: pytest.Pytester, teardown: str, raise_: object = False) -> None:
+    text = textwrap.dedent(TOOL_FIXTURE).replace("TEARDOWN_TEXT", teardown)
+    pytester.makepyfile(test_tools=text.replace("RAISE", repr(raise_)))
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_function_fixture_phases_keep_the_cases_tools_and_its_verdict_rule(
+    pytester: pytest.Pytester, private_server: LocalOpenAIServer
+) -> None:
+    """The case's save step writes the phases with the body's ``tools:`` list and marks the
+    cassette verified; a teardown re-written later keeps the tools; a body stopped by a
+    non-verdict exception saves nothing, its fixture's setup calls included."""
+    cassette = pytester.path / "cassettes" / "test_tools" / "test_case.yaml"
+    _tool_suite(pytester, "function teardown", raise_="error")
+    _record(pytester, private_server).assert_outcomes(failed=1)
+    assert not cassette.exists()
+    _tool_suite(pytester, "function teardown")
+    _record(pytester, private_server).assert_outcomes(passed=1)
+    text = cassette.read_text(encoding="utf-8")
+    assert "phase: setup" in text and "phase: teardown" in text and "tools:" in text
+    assert "test_case.yaml" in verification.read_sidecar(cassette.parent / ".verified.json")
+    # the body replays, only the teardown changed: the cassette is written again, tools kept
+    _tool_suite(pytester, "changed teardown")
+    _record(pytester, private_server).assert_outcomes(passed=1)
+    text = cassette.read_text(encoding="utf-8")
+    assert "changed teardown" in text and "tools:" in text and "Oslo" in text
+    # a failed assertion is a verdict: the recording is saved
+    before = cassette.read_text(encoding="utf-8")
+    _tool_suite(pytester, "changed teardown", raise_=True)
+    _rerecord(pytester, private_server).assert_outcomes(failed=1)
+    assert cassette.read_text(encoding="utf-8") == before
+    private_server.stop()
+    _tool_suite(pytester, "changed teardown")
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_llm.cassette.bounded_json import MAX_JSON_DEPTH, parse_json
-from pytest_llm.providers import Provider, provider_for, sse
+from pytest_llm.providers import Provider, provider_for, sse, streams
 
 __all__ = ["MAX_JSON_DEPTH", "Interaction", "Timing", "parse_json", "path_of"]
 
@@ -53,7 +53,7 @@ class Interaction:
 
     @property
     def is_stream(self) -> bool:
-        return sse.is_event_stream(self.content_type)
+        return streams.is_stream(self.content_type)
 
     def request_json(self) -> Any | None:
         return parse_json(self.request_body)
@@ -67,11 +67,7 @@ class Interaction:
         return provider_for(self.path)
 
     def events(self) -> list[sse.Event]:
-        return (
-            sse.parse_events(self.response_body.decode("utf-8", "replace"))
-            if self.is_stream
-            else []
-        )
+        return streams.parse_stream(self.content_type, self.response_body)
 
     def to_vcr_response(self) -> dict[str, Any]:
         """The response in the shape vcrpy's stubs replay."""

@@ -10,11 +10,13 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """One SSE event: its ``event:`` name (or None), its data, and where it starts in the stream."""
+    """One streamed event: its name (SSE's ``event:``, an AWS frame's ``:event-type``) or None,
+    its data, and where it starts in the stream; an AWS frame's ``:message-type`` too."""
 
     name: str | None
     data: str
     offset: int
+    message_type: str | None = None
 
     def json(self) -> Any | None:
         """The data parsed as JSON, or None when it is not JSON (e.g. ``[DONE]``)."""

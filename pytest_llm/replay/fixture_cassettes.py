@@ -270,6 +270,7 @@ class FixtureCassettes:
                 + case_runner.phase_interactions(teardown.new, "teardown"),
                 previous=previous,
                 outcome=None,
+                tools=case.cassette.tool_calls,
             )
         except RecordingError as error:
             message = str(error)

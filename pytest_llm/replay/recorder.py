@@ -128,6 +128,11 @@ class CassetteRecorder:
     def play_counts(self) -> collections.Counter[int]:
         return collections.Counter(self.played)
 
+    def exhausted(self) -> bool:
+        """Whether every recording has been played (replay): a sequential case stops there."""
+        with self._lock:
+            return not any(self._unplayed.values())
+
     def __len__(self) -> int:
         return len(self.recorded) + len(self.new)
 
@@ -229,12 +234,12 @@ class CassetteRecorder:
             status=status,
             reason=str(response["status"].get("message") or ""),
             response_headers=self._scrubber.headers(headers),
-            response_body=self._scrubber.body(content),
+            response_body=self._scrubber.body(content, _first(headers.get("content-type"))),
         )
         if measured is not None:
             interaction.timing = Timing(
                 latency_s=measured.latency_s(),
-                ttft_s=measured.ttft_s(content, interaction.provider)
+                ttft_s=measured.ttft_s(content, interaction.provider, interaction.content_type)
                 if interaction.is_stream
                 else None,
             )
