@@ -514,3 +514,40 @@ def test_recording_through_the_sdks_own_base_url_variable_needs_no_key(inner, mo
     assert "sk-ant-pytest-llm" not in inner.cassette("test_capital").read_text()
     monkeypatch.delenv("ANTHROPIC_BASE_URL")
     inner.replay().assert_outcomes(passed=1)
+
+
+def test_local_server_reads_the_question_past_a_tool_result_turn():
+    """A user turn holding only tool results is not the question: the rule matching the
+    person's question still answers the turn after the tool ran (as the other APIs do)."""
+    import httpx2
+
+    from pytest_llm.testing import LocalOpenAIServer
+
+    with LocalOpenAIServer() as server:
+        server.script(replies=[{"match": "weather in Oslo", "text": "Sunny in Oslo."}])
+        reply = httpx2.post(
+            f"{server.root_url}/v1/messages",
+            headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+            json={
+                "model": MODEL,
+                "max_tokens": 64,
+                "messages": [
+                    {"role": "user", "content": "What is the weather in Oslo?"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                             "input": {"city": "Oslo"}},
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 C"}
+                        ],
+                    },
+                ],
+            },
+        )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["content"][0]["text"] == "Sunny in Oslo."
