@@ -445,6 +445,19 @@ def test_show_prints_yaml_that_is_no_cassette_unchanged(tmp_path, capsys):
     assert err == f"pytest-llm: {path}: not a cassette; printed as it is\n"
 
 
+def test_show_of_a_binary_file_prints_it_and_fails(tmp_path, capsysbinary):
+    path = tmp_path / "image.yaml"
+    data = b"\x89PNG\r\n\x1a\n\xff\xfe\x00"
+    path.write_bytes(data)
+    assert main.main(["show", str(path)]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == data
+    assert (
+        err.decode() == f"pytest-llm: {path}: not a cassette (not UTF-8 text); printed as it is\n"
+    )
+    assert main.main(["show", "--textconv", str(path)]) == 0  # git diff goes on
+
+
 def test_show_of_a_malformed_cassette_prints_it_raw_and_fails(tmp_path, capsys):
     path = tmp_path / "broken.yaml"
     path.write_text("format: pytest-llm\nversion: 1\ninteractions: [{request: \n")

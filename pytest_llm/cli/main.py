@@ -36,8 +36,9 @@ exit status:
   diff     0 no cassette changed, 1 cassettes changed (added, deleted or different answers),
            2 error: not a git repository, unknown revision, unreadable path or cassette
            (the other cassettes are still compared and reported)
-  show     0 rendered, or a file that is YAML but no cassette printed as is;
-           2 unreadable or malformed cassette (its raw text is printed; 0 with --textconv)
+  show     0 rendered, or a text file that is no cassette printed as is;
+           2 unreadable, binary or malformed cassette (its raw bytes are printed; 0 with
+           --textconv)
   convert  0 every file converted or already in the pytest-llm format, 2 a file failed
   check    0 no problem, 1 problems found, 2 a path could not be read
   report merge  0 merged, 1 a data-set gate failed over the whole set or a case regressed,
@@ -46,7 +47,7 @@ exit status:
 
 git textconv driver (readable `git diff` / `git log -p` of cassettes):
   git config diff.llm-cassette.textconv "pytest-llm show --textconv"
-  echo 'cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes
+  echo '**/cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes
 """
 
 
@@ -126,7 +127,7 @@ def _add_show(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             "As a git textconv driver use --textconv: git aborts the whole diff when a textconv "
             "command fails.\n"
             '  git config diff.llm-cassette.textconv "pytest-llm show --textconv"\n'
-            "  echo 'cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes"
+            "  echo '**/cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -434,6 +435,11 @@ def run_show(arguments: argparse.Namespace) -> int:
     examined = checks.examine(data.decode("utf-8", "replace"), path)
     if examined.kind is None:
         _write_raw(data)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # binary: no YAML at all
+            _error(f"{path}: not a cassette (not UTF-8 text); printed as it is")
+            return failed
         _error(f"{path}: not a cassette; printed as it is")
         return 0
     if examined.error is not None or examined.interactions is None:
