@@ -22,6 +22,7 @@ It scrubs what a reader sees, not only the raw bytes:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -180,11 +181,13 @@ class _Fragments:
         return left, right
 
 
+@functools.lru_cache(maxsize=4096)  # the same few header names on every request
 def is_credential_header(name: str) -> bool:
     lowered = name.lower()
     return lowered in CREDENTIAL_HEADERS or _CREDENTIAL_NAME.search(lowered) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_credential_parameter(name: str) -> bool:
     lowered = name.lower()
     return lowered in CREDENTIAL_QUERY_PARAMETERS or _CREDENTIAL_NAME.search(lowered) is not None
