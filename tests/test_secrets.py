@@ -250,3 +250,39 @@ def test_every_piece_of_a_known_secret_is_scrubbed_wherever_it_is_cut():
     assert scrubber.text(f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}") == (
         f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}"
     )
+
+
+SESSION_TOKEN = "sess_Qw8rT5yU2iO9pL3kJ7hGx"
+
+
+def test_a_credential_learned_late_in_a_case_is_scrubbed_from_its_earlier_answers(inner):
+    """An answer hands out a session token; a later request sends it as its Authorization:
+    the cassette, written once the case ends, holds the token nowhere, not even in that first
+    answer (scrubbed when the token was not yet known to be a credential)."""
+    inner.server.script(
+        replies=[
+            {"match": "log in", "text": f"your session is {SESSION_TOKEN}"},
+            {"text": "your data"},
+        ]
+    )
+    inner.write(
+        """
+        import openai
+
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_session(llm_client, llm_model):
+            login = llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "log in"}])
+            token = login.choices[0].message.content.split()[-1]
+            session = openai.OpenAI(api_key=token, base_url=str(llm_client.base_url), max_retries=0)
+            session.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "my data"}])
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    text = inner.cassette("test_session").read_text()
+    assert SESSION_TOKEN not in text
+    assert "your session is REDACTED" in text
+    inner.replay().assert_outcomes(passed=1)

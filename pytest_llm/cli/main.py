@@ -11,14 +11,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_llm.cassette import checks, fast_yaml
+from pytest_llm.cassette import checks, fast_yaml, scrubbing
 from pytest_llm.cassette.file_format import (
     RefusedCassette,
     refused,
     render_cassette,
     write_atomically,
 )
-from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.cli import diff as cassette_diff
 from pytest_llm.cli import show
@@ -526,19 +525,7 @@ def _convert_scrubber(source: Path) -> Scrubber:
         ) from None
 
 
-def scrubbed(interaction: Interaction, scrubber: Scrubber) -> Interaction:
-    """The interaction as the recorder would store it: credential headers dropped (the values
-    of the vcrpy file's request credential headers learned first), secrets replaced."""
-    scrubber.learn_from_headers(
-        (name, value) for name, values in interaction.request_headers.items() for value in values
-    )
-    return dataclasses.replace(
-        interaction,
-        path=scrubber.url_path(interaction.path),
-        request_body=scrubber.body(interaction.request_body),
-        response_headers=scrubber.headers(interaction.response_headers),
-        response_body=scrubber.body(interaction.response_body),
-    )
+scrubbed = scrubbing.scrubbed_interaction
 
 
 # --------------------------------------------------------------------------- report merge

@@ -12,7 +12,7 @@ import pytest
 from pytest_llm import providers
 from pytest_llm.case import sequential
 from pytest_llm.case.state import Case
-from pytest_llm.cassette import file_format, paths, verification
+from pytest_llm.cassette import file_format, paths, scrubbing, verification
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
 from pytest_llm.cassette.tool_calls import ToolCall, stable_order
@@ -261,7 +261,10 @@ def _record(
         raise RecordingError(
             f"pytest-llm: recording {case.nodeid} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
-    interactions = stabilize(recorder.new, previous)
+    # once more, now that the case taught the scrubber every credential it used: a token that
+    # an earlier answer handed out and a later request sent is scrubbed in that answer too
+    rescrubbed = [scrubbing.scrubbed_interaction(item, engine.scrubber) for item in recorder.new]
+    interactions = stabilize(rescrubbed, previous)
     case.cassette.interactions = interactions
     recorded_tools = stable_order(tools.new, previous_tools)
     case.cassette.tool_calls = recorded_tools
