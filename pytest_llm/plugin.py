@@ -381,7 +381,9 @@ def pytest_runtest_makereport(
             report.outcome = "skipped"
             report.wasxfail = reason
             payload = dataclasses.replace(payload, tolerated=reason)
-    report.user_properties.append((case_payload.PROPERTY, payload.to_dict()))
+    # every text of it (answers before and after, data-set record ids, tool arguments) goes to
+    # the JSON and Markdown reports: scrubbed like the cassettes
+    report.user_properties.append((case_payload.PROPERTY, engine.scrubber.data(payload.to_dict())))
     return report
 
 

@@ -286,3 +286,25 @@ def test_a_credential_learned_late_in_a_case_is_scrubbed_from_its_earlier_answer
     assert SESSION_TOKEN not in text
     assert "your session is REDACTED" in text
     inner.replay().assert_outcomes(passed=1)
+
+
+def test_a_secret_in_a_data_set_record_id_stays_out_of_the_json_report(inner, monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "acmelive_7Hq2pZr9Xw4tLm")
+    (inner.pytester.path / "set.yaml").write_text(
+        '- id: "user-acmelive_7Hq2pZr9Xw4tLm-case"\n  question: hi\n'
+    )
+    inner.write(
+        """
+        import pytest_llm
+
+        @pytest_llm.cases("set.yaml")
+        def test_set(case, llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": case["question"]}])
+        """
+    )
+    inner.record("--llm-report=r.json", "--llm-report=r.md").assert_outcomes(passed=1)
+    for name in ("r.json", "r.md"):
+        text = (inner.pytester.path / name).read_text()
+        assert "acmelive_7Hq2pZr9Xw4tLm" not in text and "7Hq2pZr9Xw4t" not in text, name
+    assert "user-REDACTED-case" in (inner.pytester.path / "r.json").read_text()
