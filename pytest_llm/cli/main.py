@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
@@ -247,10 +248,12 @@ def run_diff(arguments: argparse.Namespace) -> int:
         for pair in pairs
         if (change := _compare_pair(pair, only_cassettes=only_cassettes, prices=prices)) is not None
     ]
+    scrubber = _convert_scrubber(Path.cwd() / "pyproject.toml")  # the project's own rules
     for change in changes:
         if change.error:
-            _error(change.error)
-    sys.stdout.write(cassette_diff.render(changes, arguments.format))
+            _error(scrubber.text(change.error))
+    # a cassette of a pull request may hold what the recorder would never write
+    sys.stdout.write(scrubber.text(cassette_diff.render(changes, arguments.format)))
     return cassette_diff.exit_status(changes)
 
 
@@ -432,6 +435,11 @@ def run_show(arguments: argparse.Namespace) -> int:
         _error(str(error))
         return failed
     examined = checks.examine(data.decode("utf-8", "replace"), path)
+    # what is printed is scrubbed: a cassette of a pull request may hold what the recorder
+    # would never write (an old recording, a hand edit, a plain vcrpy file)
+    scrubber = _convert_scrubber(path)
+    with contextlib.suppress(UnicodeDecodeError):  # binary: printed as it is (an error below)
+        data = scrubber.text(data.decode("utf-8")).encode("utf-8")
     if examined.kind is None:
         _write_raw(data)
         try:
@@ -445,7 +453,7 @@ def run_show(arguments: argparse.Namespace) -> int:
         _write_raw(data)
         _error(str(examined.error))
         return failed
-    sys.stdout.write(show.render(examined.interactions, examined.tool_calls))
+    sys.stdout.write(scrubber.text(show.render(examined.interactions, examined.tool_calls)))
     return 0
 
 
