@@ -239,6 +239,13 @@ def pytest_collection_modifyitems(
             item.stash[CASE_ERROR_KEY] = str(error)
             continue
         if case is not None:
+            shown = engine.scrubber.text(str(case.path))
+            if shown != str(case.path):  # a file name is never scrubbed: refuse it instead
+                item.stash[CASE_ERROR_KEY] = (
+                    f"{item.nodeid}: the cassette path {shown} holds a secret (shown here as "
+                    "REDACTED); name the cassette without it"
+                )
+                continue
             item.stash[CASE_KEY] = case
             cases.append((item, case))
     if engine.settings.recording:

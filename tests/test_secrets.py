@@ -308,3 +308,27 @@ def test_a_secret_in_a_data_set_record_id_stays_out_of_the_json_report(inner, mo
         text = (inner.pytester.path / name).read_text()
         assert "acmelive_7Hq2pZr9Xw4tLm" not in text and "7Hq2pZr9Xw4t" not in text, name
     assert "user-REDACTED-case" in (inner.pytester.path / "r.json").read_text()
+
+
+def test_a_cassette_path_holding_a_secret_is_refused(inner, monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "acmelive_7Hq2pZr9Xw4tLm")
+    (inner.pytester.path / "set.yaml").write_text(
+        '- id: leaky\n  question: hi\n  cassette: "sub/acmelive_7Hq2pZr9Xw4tLm.yaml"\n'
+    )
+    inner.write(
+        """
+        import pytest_llm
+
+        @pytest_llm.cases("set.yaml")
+        def test_set(case, llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": case["question"]}])
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(errors=1) if result.parseoutcomes().get(
+        "errors"
+    ) else result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the cassette path *sub/REDACTED.yaml holds a secret*"])
+    assert "7Hq2pZr9Xw4t" not in result.stdout.str()
+    assert not list(inner.pytester.path.rglob("*acmelive*"))
