@@ -240,6 +240,13 @@ def pytest_collection_modifyitems(
             item.stash[CASE_ERROR_KEY] = str(error)
             continue
         if case is not None:
+            shown = engine.scrubber.text(str(case.path))
+            if shown != str(case.path):  # a file name is never scrubbed: refuse it instead
+                item.stash[CASE_ERROR_KEY] = (
+                    f"{item.nodeid}: the cassette path {shown} holds a secret (shown here as "
+                    "REDACTED); name the cassette without it"
+                )
+                continue
             item.stash[CASE_KEY] = case
             cases.append((item, case))
     if engine.settings.recording:
@@ -411,7 +418,9 @@ def pytest_runtest_makereport(
             report.outcome = "skipped"
             report.wasxfail = reason
             payload = dataclasses.replace(payload, tolerated=reason)
-    report.user_properties.append((case_payload.PROPERTY, payload.to_dict()))
+    # every text of it (answers before and after, data-set record ids, tool arguments) goes to
+    # the JSON and Markdown reports: scrubbed like the cassettes
+    report.user_properties.append((case_payload.PROPERTY, engine.scrubber.data(payload.to_dict())))
     return report
 
 

@@ -300,3 +300,54 @@ def test_a_cut_failure_line_keeps_its_figures(message, expected):
 
     shown = failure_line(message, 70)
     assert shown == expected and len(shown) <= 70
+
+
+def test_an_interrupted_run_says_so_in_its_reports(inner, monkeypatch):
+    """Ctrl-C half-way: the terminal and both report files say the run was interrupted and how
+    many of the collected cases they cover, instead of passing for a complete run."""
+    inner.write(
+        """
+        import os
+
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_first(llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "one"}])
+
+        @llm_case
+        def test_second(llm_client, llm_model):
+            if os.environ.get("PRESS_CTRL_C"):
+                raise KeyboardInterrupt
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "two"}])
+
+        @llm_case
+        def test_third(llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "three"}])
+        """
+    )
+    inner.record().assert_outcomes(passed=3)
+    monkeypatch.setenv("PRESS_CTRL_C", "1")
+    # in a subprocess: in-process, pytester hands the KeyboardInterrupt on to this session
+    result = inner.pytester.runpytest_subprocess(
+        "--llm-report=report.json", "--llm-report=report.md"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*run interrupted: this report covers only the 1 LLM case that finished of 3 collected*"]
+    )
+    report = json.loads((inner.pytester.path / "report.json").read_text())
+    assert report["summary"]["interrupted"] is True
+    assert (report["summary"]["cases"], report["summary"]["collected"]) == (1, 3)
+    markdown = (inner.pytester.path / "report.md").read_text()
+    assert (
+        "**Run interrupted: this report covers only the 1 LLM case that finished of 3 collected.**"
+        in markdown
+    )
+    monkeypatch.delenv("PRESS_CTRL_C")
+    inner.replay("--llm-report=report.json").assert_outcomes(passed=3)
+    report = json.loads((inner.pytester.path / "report.json").read_text())
+    assert report["summary"]["interrupted"] is False

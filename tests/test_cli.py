@@ -445,6 +445,19 @@ def test_show_prints_yaml_that_is_no_cassette_unchanged(tmp_path, capsys):
     assert err == f"pytest-llm: {path}: not a cassette; printed as it is\n"
 
 
+def test_show_of_a_binary_file_prints_it_and_fails(tmp_path, capsysbinary):
+    path = tmp_path / "image.yaml"
+    data = b"\x89PNG\r\n\x1a\n\xff\xfe\x00"
+    path.write_bytes(data)
+    assert main.main(["show", str(path)]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == data
+    assert (
+        err.decode() == f"pytest-llm: {path}: not a cassette (not UTF-8 text); printed as it is\n"
+    )
+    assert main.main(["show", "--textconv", str(path)]) == 0  # git diff goes on
+
+
 def test_show_of_a_malformed_cassette_prints_it_raw_and_fails(tmp_path, capsys):
     path = tmp_path / "broken.yaml"
     path.write_text("format: pytest-llm\nversion: 1\ninteractions: [{request: \n")
@@ -786,3 +799,21 @@ def test_diff_of_a_deeply_nested_json_answer_never_crashes(tmp_path, capsys, out
     status, out, err = run(capsys, "diff", "--format", output_format, str(old), str(new))
     assert status == 1 and "Traceback" not in err
     assert "a 1 → [[[[" in out or '"path": "a"' in out
+
+
+def test_show_and_diff_scrub_what_a_cassette_should_never_have_held(tmp_path, capsys, monkeypatch):
+    """A cassette of a pull request recorded before a pattern existed (or edited by hand):
+    what the recorder would scrub is scrubbed from show's and diff's output too."""
+    monkeypatch.setenv("ACME_API_KEY", "acmelive_7Hq2pZr9Xw4tLm")
+    monkeypatch.chdir(tmp_path)
+    leaky = "old acmelive_7Hq2pZr9Xw4tLm sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234"
+    old = write_cassette(tmp_path / "old.yaml", chat_interaction(leaky))
+    new = write_cassette(tmp_path / "new.yaml", chat_interaction("a new answer"))
+    outputs = [run(capsys, "show", str(old))[1]]
+    outputs += [
+        run(capsys, "diff", str(old), str(new), "--format", f)[1]
+        for f in ("text", "markdown", "json")
+    ]
+    for out in outputs:
+        assert "7Hq2pZr9Xw4t" not in out and "AbCdEfGhIjKl" not in out, out
+        assert "old REDACTED REDACTED" in out

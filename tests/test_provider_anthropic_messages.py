@@ -490,3 +490,64 @@ def test_recording_with_only_an_anthropic_key_is_allowed(inner, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET_KEY)
     inner.pytester.runpytest("--llm-record").assert_outcomes(passed=1)
     assert SECRET_KEY not in inner.cassette("test_capital").read_text()
+
+
+def test_recording_through_the_sdks_own_base_url_variable_needs_no_key(inner, monkeypatch):
+    """ANTHROPIC_BASE_URL at the local server, no --llm-base-url and no key: the client the app
+    builds with no arguments gets the placeholder key, as in replay."""
+    inner.server.script(replies=[{"text": ANSWER}])
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", inner.server.root_url)
+    inner.write(
+        f"""
+        import anthropic
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_capital():
+            reply = anthropic.Anthropic(max_retries=0).messages.create(
+                model="{MODEL}", max_tokens=64,
+                messages=[{{"role": "user", "content": "What is the capital of France?"}}])
+            assert reply.content[0].text == {ANSWER!r}
+        """
+    )
+    inner.pytester.runpytest("--llm-record").assert_outcomes(passed=1)
+    assert "sk-ant-pytest-llm" not in inner.cassette("test_capital").read_text()
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_local_server_reads_the_question_past_a_tool_result_turn():
+    """A user turn holding only tool results is not the question: the rule matching the
+    person's question still answers the turn after the tool ran (as the other APIs do)."""
+    import httpx2
+
+    from pytest_llm.testing import LocalOpenAIServer
+
+    with LocalOpenAIServer() as server:
+        server.script(replies=[{"match": "weather in Oslo", "text": "Sunny in Oslo."}])
+        reply = httpx2.post(
+            f"{server.root_url}/v1/messages",
+            headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+            json={
+                "model": MODEL,
+                "max_tokens": 64,
+                "messages": [
+                    {"role": "user", "content": "What is the weather in Oslo?"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                             "input": {"city": "Oslo"}},
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 C"}
+                        ],
+                    },
+                ],
+            },
+        )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["content"][0]["text"] == "Sunny in Oslo."

@@ -253,7 +253,7 @@ TOOL_TURNS = """
 """
 
 
-def test_tool_calls_over_two_turns_with_parsed_arguments(gemini_inner, monkeypatch):
+def test_tool_calls_over_two_turns_with_parsed_arguments(gemini_inner, monkeypatch, capsys):
     inner = gemini_inner
     call = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
     inner.server.script(
@@ -270,6 +270,15 @@ def test_tool_calls_over_two_turns_with_parsed_arguments(gemini_inner, monkeypat
     replayed = replay_without_keys(inner, monkeypatch, "-s")
     replayed.assert_outcomes(passed=1)
     assert "TOOLS OK" in replayed.stdout.str()
+    # show reads Gemini's turns: the question, the model's function call, the function response
+    capsys.readouterr()
+    assert main.main(["show", str(inner.cassette("test_tools"))]) == 0
+    out = capsys.readouterr().out
+    assert "user: Weather in Paris?" in out
+    assert 'model: tool call get_weather({"city": "Paris", "unit": "celsius"})' in out
+    assert 'user: tool result: {"forecast": "sunny"}' in out
+    assert "tools=[get_weather]" in out
+    assert "contents=" not in out
 
 
 STREAM_ONLY = """

@@ -250,3 +250,85 @@ def test_every_piece_of_a_known_secret_is_scrubbed_wherever_it_is_cut():
     assert scrubber.text(f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}") == (
         f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}"
     )
+
+
+SESSION_TOKEN = "sess_Qw8rT5yU2iO9pL3kJ7hGx"
+
+
+def test_a_credential_learned_late_in_a_case_is_scrubbed_from_its_earlier_answers(inner):
+    """An answer hands out a session token; a later request sends it as its Authorization:
+    the cassette, written once the case ends, holds the token nowhere, not even in that first
+    answer (scrubbed when the token was not yet known to be a credential)."""
+    inner.server.script(
+        replies=[
+            {"match": "log in", "text": f"your session is {SESSION_TOKEN}"},
+            {"text": "your data"},
+        ]
+    )
+    inner.write(
+        """
+        import openai
+
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_session(llm_client, llm_model):
+            login = llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "log in"}])
+            token = login.choices[0].message.content.split()[-1]
+            session = openai.OpenAI(api_key=token, base_url=str(llm_client.base_url), max_retries=0)
+            session.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "my data"}])
+        """
+    )
+    inner.record().assert_outcomes(passed=1)
+    text = inner.cassette("test_session").read_text()
+    assert SESSION_TOKEN not in text
+    assert "your session is REDACTED" in text
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_a_secret_in_a_data_set_record_id_stays_out_of_the_json_report(inner, monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "acmelive_7Hq2pZr9Xw4tLm")
+    (inner.pytester.path / "set.yaml").write_text(
+        '- id: "user-acmelive_7Hq2pZr9Xw4tLm-case"\n  question: hi\n'
+    )
+    inner.write(
+        """
+        import pytest_llm
+
+        @pytest_llm.cases("set.yaml")
+        def test_set(case, llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": case["question"]}])
+        """
+    )
+    inner.record("--llm-report=r.json", "--llm-report=r.md").assert_outcomes(passed=1)
+    for name in ("r.json", "r.md"):
+        text = (inner.pytester.path / name).read_text()
+        assert "acmelive_7Hq2pZr9Xw4tLm" not in text and "7Hq2pZr9Xw4t" not in text, name
+    assert "user-REDACTED-case" in (inner.pytester.path / "r.json").read_text()
+
+
+def test_a_cassette_path_holding_a_secret_is_refused(inner, monkeypatch):
+    monkeypatch.setenv("ACME_API_KEY", "acmelive_7Hq2pZr9Xw4tLm")
+    (inner.pytester.path / "set.yaml").write_text(
+        '- id: leaky\n  question: hi\n  cassette: "sub/acmelive_7Hq2pZr9Xw4tLm.yaml"\n'
+    )
+    inner.write(
+        """
+        import pytest_llm
+
+        @pytest_llm.cases("set.yaml")
+        def test_set(case, llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": case["question"]}])
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(errors=1) if result.parseoutcomes().get(
+        "errors"
+    ) else result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the cassette path *sub/REDACTED.yaml holds a secret*"])
+    assert "7Hq2pZr9Xw4t" not in result.stdout.str()
+    assert not list(inner.pytester.path.rglob("*acmelive*"))

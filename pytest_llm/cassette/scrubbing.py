@@ -22,6 +22,8 @@ It scrubs what a reader sees, not only the raw bytes:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from pytest_llm import providers
+from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.providers import aws_event_stream
 
 REDACTED = "REDACTED"
@@ -180,11 +183,13 @@ class _Fragments:
         return left, right
 
 
+@functools.lru_cache(maxsize=4096)  # the same few header names on every request
 def is_credential_header(name: str) -> bool:
     lowered = name.lower()
     return lowered in CREDENTIAL_HEADERS or _CREDENTIAL_NAME.search(lowered) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_credential_parameter(name: str) -> bool:
     lowered = name.lower()
     return lowered in CREDENTIAL_QUERY_PARAMETERS or _CREDENTIAL_NAME.search(lowered) is not None
@@ -574,3 +579,20 @@ def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
         position = end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def scrubbed_interaction(interaction: Interaction, scrubber: Scrubber) -> Interaction:
+    """The interaction as it is stored: credential headers dropped (the values of its request
+    credential headers learned first), secrets replaced. Idempotent: the recorder scrubs each
+    exchange as it happens, and the runner once more when the case is written, with every
+    credential the case taught the scrubber (a session token a later request sent)."""
+    scrubber.learn_from_headers(
+        (name, value) for name, values in interaction.request_headers.items() for value in values
+    )
+    return dataclasses.replace(
+        interaction,
+        path=scrubber.url_path(interaction.path),
+        request_body=scrubber.body(interaction.request_body),
+        response_headers=scrubber.headers(interaction.response_headers),
+        response_body=scrubber.body(interaction.response_body),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
@@ -11,14 +12,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_llm.cassette import checks, fast_yaml
+from pytest_llm.cassette import checks, fast_yaml, scrubbing
 from pytest_llm.cassette.file_format import (
     RefusedCassette,
     refused,
     render_cassette,
     write_atomically,
 )
-from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.cli import diff as cassette_diff
 from pytest_llm.cli import show
@@ -36,8 +36,9 @@ exit status:
   diff     0 no cassette changed, 1 cassettes changed (added, deleted or different answers),
            2 error: not a git repository, unknown revision, unreadable path or cassette
            (the other cassettes are still compared and reported)
-  show     0 rendered, or a file that is YAML but no cassette printed as is;
-           2 unreadable or malformed cassette (its raw text is printed; 0 with --textconv)
+  show     0 rendered, or a text file that is no cassette printed as is;
+           2 unreadable, binary or malformed cassette (its raw bytes are printed; 0 with
+           --textconv)
   convert  0 every file converted or already in the pytest-llm format, 2 a file failed
   check    0 no problem, 1 problems found, 2 a path could not be read
   report merge  0 merged, 1 a data-set gate failed over the whole set or a case regressed,
@@ -46,7 +47,7 @@ exit status:
 
 git textconv driver (readable `git diff` / `git log -p` of cassettes):
   git config diff.llm-cassette.textconv "pytest-llm show --textconv"
-  echo 'cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes
+  echo '**/cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes
 """
 
 
@@ -126,7 +127,7 @@ def _add_show(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             "As a git textconv driver use --textconv: git aborts the whole diff when a textconv "
             "command fails.\n"
             '  git config diff.llm-cassette.textconv "pytest-llm show --textconv"\n'
-            "  echo 'cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes"
+            "  echo '**/cassettes/**/*.yaml diff=llm-cassette' >> .gitattributes"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -247,10 +248,12 @@ def run_diff(arguments: argparse.Namespace) -> int:
         for pair in pairs
         if (change := _compare_pair(pair, only_cassettes=only_cassettes, prices=prices)) is not None
     ]
+    scrubber = _convert_scrubber(Path.cwd() / "pyproject.toml")  # the project's own rules
     for change in changes:
         if change.error:
-            _error(change.error)
-    sys.stdout.write(cassette_diff.render(changes, arguments.format))
+            _error(scrubber.text(change.error))
+    # a cassette of a pull request may hold what the recorder would never write
+    sys.stdout.write(scrubber.text(cassette_diff.render(changes, arguments.format)))
     return cassette_diff.exit_status(changes)
 
 
@@ -432,15 +435,25 @@ def run_show(arguments: argparse.Namespace) -> int:
         _error(str(error))
         return failed
     examined = checks.examine(data.decode("utf-8", "replace"), path)
+    # what is printed is scrubbed: a cassette of a pull request may hold what the recorder
+    # would never write (an old recording, a hand edit, a plain vcrpy file)
+    scrubber = _convert_scrubber(path)
+    with contextlib.suppress(UnicodeDecodeError):  # binary: printed as it is (an error below)
+        data = scrubber.text(data.decode("utf-8")).encode("utf-8")
     if examined.kind is None:
         _write_raw(data)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # binary: no YAML at all
+            _error(f"{path}: not a cassette (not UTF-8 text); printed as it is")
+            return failed
         _error(f"{path}: not a cassette; printed as it is")
         return 0
     if examined.error is not None or examined.interactions is None:
         _write_raw(data)
         _error(str(examined.error))
         return failed
-    sys.stdout.write(show.render(examined.interactions, examined.tool_calls))
+    sys.stdout.write(scrubber.text(show.render(examined.interactions, examined.tool_calls)))
     return 0
 
 
@@ -520,19 +533,7 @@ def _convert_scrubber(source: Path) -> Scrubber:
         ) from None
 
 
-def scrubbed(interaction: Interaction, scrubber: Scrubber) -> Interaction:
-    """The interaction as the recorder would store it: credential headers dropped (the values
-    of the vcrpy file's request credential headers learned first), secrets replaced."""
-    scrubber.learn_from_headers(
-        (name, value) for name, values in interaction.request_headers.items() for value in values
-    )
-    return dataclasses.replace(
-        interaction,
-        path=scrubber.url_path(interaction.path),
-        request_body=scrubber.body(interaction.request_body),
-        response_headers=scrubber.headers(interaction.response_headers),
-        response_body=scrubber.body(interaction.response_body),
-    )
+scrubbed = scrubbing.scrubbed_interaction
 
 
 # --------------------------------------------------------------------------- report merge

@@ -31,7 +31,10 @@ from pytest_llm.report.answer_text import (
 WIDTH = 100
 INDENT = "  "
 #: Request fields shown by their own lines, not among the parameters.
-_SHOWN_FIELDS = frozenset({"model", "messages", "input", "prompt", "instructions", "stream"})
+_SHOWN_FIELDS = frozenset(
+    {"model", "messages", "input", "prompt", "instructions", "stream", "contents", "system"}
+    | {"systemInstruction"}
+)
 _EMBEDDING_PREVIEW = 3
 
 
@@ -153,9 +156,18 @@ def request_lines(request: Any, body: bytes) -> list[str]:
     lines = []
     if isinstance(request.get("instructions"), str):
         lines.append(f"instructions: {request['instructions']}")
+    for key in ("system", "systemInstruction"):  # Anthropic, Bedrock; Gemini
+        if key in request:
+            system = request[key]
+            parts = system.get("parts") if isinstance(system, dict) else system
+            lines.append(f"system: {content_text(parts)}")
     for key in ("messages", "input", "prompt"):
         if key in request:
             lines += _input_lines(key, request[key])
+    if isinstance(request.get("contents"), list):  # Gemini: {role, parts}
+        lines += [_gemini_content_line(content) for content in request["contents"]]
+    elif "contents" in request:
+        lines += _input_lines("contents", request["contents"])
     parameters = _parameters(request)
     if parameters:
         lines.append(f"parameters: {parameters}")
@@ -187,23 +199,49 @@ def _item_line(key: str, item: Any) -> str:
     return line
 
 
+def _gemini_content_line(content: Any) -> str:
+    if not isinstance(content, dict):
+        return f"contents: {content if isinstance(content, str) else compact_json(content)}"
+    role = content.get("role") or "user"
+    return f"{role}: {content_text(content.get('parts'))}".rstrip()
+
+
 def content_text(content: Any) -> str:
-    """A message content as text: parts joined, images and audio as placeholders."""
+    """A message content as text: parts joined; tool calls and tool results of every provider
+    (OpenAI-style blocks, Anthropic ``tool_use`` / ``tool_result``, Gemini ``functionCall`` /
+    ``functionResponse``, Bedrock ``toolUse`` / ``toolResult``) spelled out; images and audio as
+    placeholders."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         return compact_json(content)
-    parts = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, dict) and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-        elif isinstance(part, dict):
-            parts.append(f"[{part.get('type', 'part')}]")
-    return " ".join(parts)
+    return " ".join(_part_text(part) for part in content)
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict):
+        return compact_json(part)
+    if isinstance(part.get("text"), str):
+        return str(part["text"])
+    if part.get("type") == "tool_use":
+        return f"tool call {tool_call_text(part.get('name'), part.get('input'))}"
+    for key in ("functionCall", "toolUse"):
+        call = part.get(key)
+        if isinstance(call, dict):
+            arguments = call.get("args", call.get("input"))
+            return f"tool call {tool_call_text(call.get('name'), arguments)}"
+    if part.get("type") == "tool_result":
+        return f"tool result: {content_text(part.get('content'))}"
+    for key in ("functionResponse", "toolResult"):
+        result = part.get(key)
+        if isinstance(result, dict):
+            shown = result.get("response", result.get("content"))
+            return f"tool result: {content_text(shown) if isinstance(shown, list) else compact_json(shown)}"
+    return f"[{part.get('type', 'part')}]"
 
 
 def _parameters(request: dict[str, Any]) -> str:
@@ -221,6 +259,11 @@ def _parameters(request: dict[str, Any]) -> str:
 def _tool_name(tool: Any) -> str:
     if not isinstance(tool, dict):
         return "?"
+    declarations = tool.get("functionDeclarations", tool.get("function_declarations"))
+    if isinstance(declarations, list):  # Gemini: one tool holds several functions
+        return ", ".join(_tool_name(declaration) for declaration in declarations) or "?"
+    if isinstance(tool.get("toolSpec"), dict):  # Bedrock
+        return _tool_name(tool["toolSpec"])
     function = tool.get("function")
     named = function if isinstance(function, dict) else tool
     return str(named.get("name") or tool.get("type") or "?")

@@ -47,6 +47,8 @@ class AnthropicProvider:
     credential_query_parameters = frozenset({"x-api-key"})
     credential_env_vars: tuple[str, ...] = (API_KEY_VARIABLE, "ANTHROPIC_AUTH_TOKEN")
     replay_placeholders: Mapping[str, str] = {API_KEY_VARIABLE: PLACEHOLDER_API_KEY}
+    #: Where the SDK reads its endpoint from: at loopback, recording needs no key.
+    base_url_env_vars: tuple[str, ...] = (BASE_URL_VARIABLE,)
 
     def owns(self, host: str, path: str) -> bool:
         bare = path.split("?", 1)[0].rstrip("/")

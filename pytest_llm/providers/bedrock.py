@@ -66,6 +66,8 @@ class BedrockProvider:
         SESSION_TOKEN_VARIABLE,
         BEARER_TOKEN_VARIABLE,
     )
+    #: Where botocore reads the endpoint from: at loopback, recording needs no key.
+    base_url_env_vars: tuple[str, ...] = ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL")
     replay_placeholders: Mapping[str, str] = {
         ACCESS_KEY_VARIABLE: PLACEHOLDER_ACCESS_KEY_ID,
         SECRET_KEY_VARIABLE: PLACEHOLDER_SECRET_ACCESS_KEY,

@@ -56,6 +56,8 @@ class CohereProvider:
     credential_query_parameters: frozenset[str] = frozenset()
     credential_env_vars: tuple[str, ...] = (API_KEY_VARIABLE, LEGACY_API_KEY_VARIABLE)
     replay_placeholders: Mapping[str, str] = {API_KEY_VARIABLE: PLACEHOLDER_API_KEY}
+    #: Where the SDK reads its endpoint from: at loopback, recording needs no key.
+    base_url_env_vars: tuple[str, ...] = (BASE_URL_VARIABLE,)
 
     def owns(self, host: str, path: str) -> bool:
         return _bare(path).endswith(_CHAT_PATH)

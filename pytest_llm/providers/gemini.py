@@ -46,6 +46,8 @@ class GeminiProvider:
     credential_query_parameters = frozenset({"key"})
     credential_env_vars: tuple[str, ...] = (API_KEY_VARIABLE, "GOOGLE_API_KEY")
     replay_placeholders: Mapping[str, str] = {API_KEY_VARIABLE: PLACEHOLDER_API_KEY}
+    #: Where the SDK reads its endpoint from: at loopback, recording needs no key.
+    base_url_env_vars: tuple[str, ...] = (BASE_URL_VARIABLE,)
 
     def owns(self, host: str, path: str) -> bool:
         return _METHOD_PATH.search(_bare(path)) is not None

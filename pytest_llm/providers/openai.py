@@ -62,6 +62,8 @@ class OpenAIProvider:
         "OPENAI_PROJECT_ID",
     )
     replay_placeholders: Mapping[str, str] = {API_KEY_VARIABLE: PLACEHOLDER_API_KEY}
+    #: Where the SDK reads its endpoint from: at loopback, recording needs no key.
+    base_url_env_vars: tuple[str, ...] = (BASE_URL_VARIABLE,)
 
     def owns(self, host: str, path: str) -> bool:
         return True  # the fallback: any API no other provider claims speaks OpenAI's format

@@ -13,7 +13,7 @@ import pytest
 from pytest_llm import providers
 from pytest_llm.case import sequential
 from pytest_llm.case.state import Case
-from pytest_llm.cassette import file_format, matching, paths, verification
+from pytest_llm.cassette import file_format, matching, paths, scrubbing, verification
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import stabilize
 from pytest_llm.cassette.tool_calls import ToolCall, stable_order
@@ -324,7 +324,10 @@ def store(
         raise RecordingError(
             f"pytest-llm: recording {who} failed: {problem}; nothing was saved ({kept})."
         ) from outcome
-    interactions = stabilize(new, previous)
+    # once more, now that the case taught the scrubber every credential it used: a token that
+    # an earlier answer handed out and a later request sent is scrubbed in that answer too
+    rescrubbed = [scrubbing.scrubbed_interaction(item, engine.scrubber) for item in new]
+    interactions = stabilize(rescrubbed, previous)
     text = file_format.render_cassette(interactions, tools)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         try:

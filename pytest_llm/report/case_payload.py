@@ -43,7 +43,7 @@ class CallSummary:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in _CALL_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallSummary:
@@ -97,7 +97,11 @@ class CasePayload:
     live_tool_calls: tuple[dict[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # field by field, not dataclasses.asdict: its deep copies cost more than the rest of
+        # the per-case bookkeeping of a replayed case (every value here is immutable)
+        data = {name: getattr(self, name) for name in _PAYLOAD_FIELDS}
+        if self.dataset is not None:
+            data["dataset"] = dataclasses.asdict(self.dataset)
         data["calls"] = [call.to_dict() for call in self.calls]
         if self.live_tool_calls is not None:
             data["live_tool_calls"] = [dict(call) for call in self.live_tool_calls]
@@ -140,6 +144,10 @@ class CasePayload:
             f"tolerated by the data-set gate (min_pass_rate {self.dataset.min_pass_rate:g} for "
             f"{self.dataset.path}); the record failed: {self.message}"
         )
+
+
+_CALL_FIELDS = tuple(field.name for field in dataclasses.fields(CallSummary))
+_PAYLOAD_FIELDS = tuple(field.name for field in dataclasses.fields(CasePayload))
 
 
 def _live_tool_calls(value: Any) -> tuple[dict[str, Any], ...] | None:

@@ -65,6 +65,10 @@ class LLMSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.report.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(
+            session.shouldstop or session.shouldfail
+        )
+        self.report.collected = session.testscollected
         failing_gates = [gate for gate in self.report.gates() if gate.failed]  # not partial ones
         regressed = self.report.by_change()["regressed"]
         if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
@@ -119,7 +123,9 @@ class LLMSession:
             terminalreporter.write_line(self.report_error, red=True)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
         title = (
-            "LLM behaviour changes"
+            "LLM report"
+            if lines and lines[0] == self.report.interrupted_line() and len(lines) == 1
+            else "LLM behaviour changes"
             if self.settings.mode.value == "rerecord"
             else "LLM data sets"
             if self.report.gates()
@@ -129,7 +135,9 @@ class LLMSession:
             terminalreporter.write_sep("=", title)
         for line in lines:
             markup = (
-                {"red": True} if line.startswith("REGRESSED") or "BELOW THE GATE" in line else {}
+                {"red": True}
+                if line.startswith(("REGRESSED", "run interrupted")) or "BELOW THE GATE" in line
+                else {}
             )
             markup = {"green": True} if line.startswith("FIXED") else markup
             terminalreporter.write_line(line, **markup)

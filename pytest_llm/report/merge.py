@@ -85,6 +85,10 @@ def merge(paths: Sequence[Path]) -> run_report.RunReport:
         )
     datasets = _datasets(documents)
     merged = run_report.RunReport(mode=modes.pop())
+    # one interrupted shard: the merged report covers only what finished
+    merged.interrupted = any(
+        document["summary"].get("interrupted") is True for _, document in documents
+    )
     seen: dict[str, Path] = {}
     costs: dict[str, tuple[float | None, float | None]] = {}
     for path, document in documents:

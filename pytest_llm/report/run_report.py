@@ -244,6 +244,10 @@ class RunReport:
 
     #: Costs (after, before) by case id, as reports merged by ``pytest-llm report merge``
     #: priced them (their price tables are not in the reports).
+    #: The run stopped early (Ctrl-C, a signal, -x): the report covers only the cases that
+    #: finished, out of ``collected``.
+    interrupted: bool = False
+    collected: int | None = None
     stored_costs: dict[str, tuple[float | None, float | None]] = dataclasses.field(
         default_factory=dict
     )
@@ -343,6 +347,8 @@ class RunReport:
                 "pass_rate_before": self.pass_rate_before(),
                 **{change: len(groups[change]) for change in CHANGES},
                 **(self.chance() if self.mode == "rerecord" else {}),
+                "interrupted": self.interrupted,
+                "collected": self.collected,
             },
             "gates": [
                 {
@@ -404,8 +410,22 @@ class RunReport:
 
     # ------------------------------------------------------------------ terminal
 
+    def interrupted_line(self) -> str | None:
+        """What an interrupted run's report covers (None for a run that finished)."""
+        if not self.interrupted:
+            return None
+        of = f" of {self.collected} collected" if self.collected is not None else ""
+        count = len(self.cases)
+        return (
+            f"run interrupted: this report covers only the {count} LLM "
+            f"case{'' if count == 1 else 's'} that finished{of}"
+        )
+
     def summary_lines(self, verbosity: int = 0) -> list[str]:
         lines: list[str] = []
+        interrupted = self.interrupted_line()
+        if interrupted is not None:
+            lines.append(interrupted)
         if self.mode == "rerecord":
             lines += self._change_lines(verbosity)
         lines += self._live_tool_lines()
@@ -522,6 +542,9 @@ class RunReport:
     def render_markdown(self) -> str:
         summary = self.to_json()["summary"]
         out = [f"## LLM report ({self.mode})", ""]
+        interrupted = self.interrupted_line()
+        if interrupted is not None:
+            out += [f"**{html_text(interrupted[0].upper() + interrupted[1:])}.**", ""]
         out += [
             "| cases | passed | failed | skipped | pass rate |"
             + (" before | regressed | fixed | noisy | new |" if self.mode == "rerecord" else ""),

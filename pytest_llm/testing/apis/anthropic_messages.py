@@ -73,18 +73,23 @@ def request_texts(request: Mapping[str, Any]) -> list[str]:
 
 
 def last_user_text(messages: Sequence[Any]) -> str:
-    """The text blocks of the last ``user`` message ("" if none; tool results don't count)."""
+    """The text blocks of the last ``user`` message that has any ("" if none). A user turn
+    that holds only tool results is skipped: the question is still the last text a person
+    typed, as the other APIs' servers read it."""
     for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            blocks = content if isinstance(content, list) else []
-            return " ".join(
-                block["text"]
-                for block in blocks
-                if isinstance(block, Mapping) and isinstance(block.get("text"), str)
-            )
+        if not (isinstance(message, Mapping) and message.get("role") == "user"):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        blocks = content if isinstance(content, list) else []
+        texts = [
+            block["text"]
+            for block in blocks
+            if isinstance(block, Mapping) and isinstance(block.get("text"), str)
+        ]
+        if texts:
+            return " ".join(texts)
     return ""
 
 
