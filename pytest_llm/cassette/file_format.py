@@ -1,7 +1,7 @@
 """Reading and writing cassette files.
 
-The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams as
-one literal block plus the assembled text, a summary of each call (model, timing, tokens),
+The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams (and
+NDJSON streams, one JSON document a line) as one literal block plus the assembled text, a summary of each call (model, timing, tokens),
 stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
 plain, gzip or base64 bodies, the older httpx layout too) are read as well.
 """
@@ -22,9 +22,16 @@ from typing import Any
 import yaml
 
 from pytest_llm.cassette import fast_yaml
-from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.cassette.interaction import (
+    Interaction,
+    StreamFormat,
+    Timing,
+    parse_json,
+    parse_stream,
+    path_of,
+)
 from pytest_llm.errors import CassetteError, ContentTooLarge
-from pytest_llm.providers import Provider, llm_call, sse, volatile_header_prefixes, volatile_headers
+from pytest_llm.providers import Provider, llm_call, volatile_header_prefixes, volatile_headers
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -201,6 +208,14 @@ def _decode_body(part: dict[str, Any]) -> bytes:
         return json.dumps(part["json"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if "sse" in part:
         return str(part["sse"]).encode("utf-8")
+    if "ndjson" in part:
+        lines = part["ndjson"]
+        if not isinstance(lines, str):
+            raise ValueError(
+                f"its 'ndjson' stream is {type(lines).__name__}, not a block of text "
+                "(one JSON document a line)"
+            )
+        return lines.encode("utf-8")
     if "text" in part:
         return str(part["text"]).encode("utf-8")
     if "base64" in part:
@@ -360,7 +375,7 @@ def render_cassette(interactions: Sequence[Interaction]) -> str:
 def interaction_document(interaction: Interaction) -> dict[str, Any]:
     request: dict[str, Any] = {"method": interaction.method, "path": interaction.path}
     request.update(
-        _body_document(interaction.request_body, stream=False, provider=interaction.provider)
+        _body_document(interaction.request_body, stream=None, provider=interaction.provider)
     )
     response: dict[str, Any] = {"status": interaction.status}
     if interaction.reason and interaction.reason != _default_reason(interaction.status):
@@ -374,22 +389,28 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
         response["headers"] = headers
     response.update(
         _body_document(
-            interaction.response_body, stream=interaction.is_stream, provider=interaction.provider
+            interaction.response_body,
+            stream=interaction.stream_format,
+            provider=interaction.provider,
         )
     )
     return {"request": request, "response": response, "call": _call_summary(interaction)}
 
 
-def _body_document(body: bytes, *, stream: bool, provider: Provider) -> dict[str, Any]:
+def _body_document(
+    body: bytes, *, stream: StreamFormat | None, provider: Provider
+) -> dict[str, Any]:
     if not body:
         return {}
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(body).decode("ascii")}
-    if stream:
+    if stream == "ndjson":  # kept byte for byte: replay gives back exactly what was sent
+        return {"ndjson": text, "text": provider.stream_answer(parse_stream(text, stream)).text}
+    if stream == "sse":
         text = text.replace("\r\n", "\n")
-        return {"sse": text, "text": provider.stream_answer(sse.parse_events(text)).text}
+        return {"sse": text, "text": provider.stream_answer(parse_stream(text, stream)).text}
     parsed = parse_json(body)
     if parsed is not None or text.strip() == "null":
         return {"json": parsed}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pytest_llm.cassette.bounded_json import MAX_JSON_DEPTH, parse_json
-from pytest_llm.providers import Provider, provider_for, sse
+from pytest_llm.providers import Provider, ndjson, provider_for, sse
 
-__all__ = ["MAX_JSON_DEPTH", "Interaction", "Timing", "parse_json", "path_of"]
+__all__ = ["MAX_JSON_DEPTH", "Interaction", "StreamFormat", "Timing", "parse_json", "path_of"]
+
+#: How a streamed answer is framed: server-sent events, or one JSON document per line.
+StreamFormat = Literal["sse", "ndjson"]
 
 
 @dataclasses.dataclass
@@ -45,8 +48,13 @@ class Interaction:
         return values[0]
 
     @property
+    def stream_format(self) -> StreamFormat | None:
+        """``sse``, ``ndjson`` (Ollama), or None for an answer that is not a stream."""
+        return stream_format_of(self.content_type)
+
+    @property
     def is_stream(self) -> bool:
-        return sse.is_event_stream(self.content_type)
+        return self.stream_format is not None
 
     def request_json(self) -> Any | None:
         return parse_json(self.request_body)
@@ -60,11 +68,8 @@ class Interaction:
         return provider_for(self.path)
 
     def events(self) -> list[sse.Event]:
-        return (
-            sse.parse_events(self.response_body.decode("utf-8", "replace"))
-            if self.is_stream
-            else []
-        )
+        """The events of a streamed answer (an NDJSON stream's lines); [] for a plain one."""
+        return parse_stream(self.response_body, self.stream_format)
 
     def to_vcr_response(self) -> dict[str, Any]:
         """The response in the shape vcrpy's stubs replay."""
@@ -73,6 +78,22 @@ class Interaction:
             "headers": {name: list(values) for name, values in self.response_headers.items()},
             "body": {"string": self.response_body},
         }
+
+
+def stream_format_of(content_type: str | None) -> StreamFormat | None:
+    if sse.is_event_stream(content_type):
+        return "sse"
+    if ndjson.is_ndjson_stream(content_type):
+        return "ndjson"
+    return None
+
+
+def parse_stream(body: bytes | str, stream_format: StreamFormat | None) -> list[sse.Event]:
+    """The events of a stream body of this format ([] when it is no stream)."""
+    if stream_format is None:
+        return []
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return ndjson.parse_lines(text) if stream_format == "ndjson" else sse.parse_events(text)
 
 
 def path_of(uri: str) -> str:

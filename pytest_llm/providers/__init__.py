@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import anthropic, cohere, gemini, openai
+from pytest_llm.providers import anthropic, cohere, gemini, ollama, openai
 from pytest_llm.providers.base import Answer, Provider
 from pytest_llm.providers.sse import Event
 
@@ -19,6 +19,7 @@ REGISTRY: tuple[Provider, ...] = (
     anthropic.PROVIDER,
     cohere.PROVIDER,
     gemini.PROVIDER,
+    ollama.PROVIDER,
     openai.PROVIDER,
 )
 

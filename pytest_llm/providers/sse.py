@@ -10,7 +10,8 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """One SSE event: its ``event:`` name (or None), its data, and where it starts in the stream."""
+    """One event of a stream: an SSE event (its ``event:`` name or None, its data) or one line of
+    an NDJSON stream (:mod:`pytest_llm.providers.ndjson`), and where it starts in the stream."""
 
     name: str | None
     data: str

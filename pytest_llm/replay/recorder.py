@@ -19,7 +19,13 @@ from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
 from pytest_llm.cassette.file_format import decode_content
-from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.cassette.interaction import (
+    Interaction,
+    Timing,
+    parse_json,
+    parse_stream,
+    path_of,
+)
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ContentTooLarge, ReplayMiss
 from pytest_llm.replay import timing
@@ -221,7 +227,9 @@ class CassetteRecorder:
         if measured is not None:
             interaction.timing = Timing(
                 latency_s=measured.latency_s(),
-                ttft_s=measured.ttft_s(content, interaction.provider)
+                ttft_s=measured.ttft_s(
+                    parse_stream(content, interaction.stream_format), interaction.provider
+                )
                 if interaction.is_stream
                 else None,
             )
@@ -343,10 +351,11 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     )
     if streamed and not provider.stream_is_complete(interaction.events()):
         return (
-            "the event stream was cut off before its end marker "
+            f"the {'NDJSON' if interaction.stream_format == 'ndjson' else 'event'} stream was "
+            "cut off before its end marker "
             f"({provider.end_marker_description})"
         )
-    declared_json = "json" in interaction.content_type.lower()
+    declared_json = not interaction.is_stream and "json" in interaction.content_type.lower()
     if declared_json and interaction.response_body and interaction.response_json() is None:
         excerpt = interaction.response_body[:80].decode("utf-8", "replace")
         return f"the answer is not valid JSON although its content-type says so ({excerpt!r})"

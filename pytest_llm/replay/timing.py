@@ -14,10 +14,11 @@ import contextvars
 import dataclasses
 import importlib.util
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from pytest_llm.providers import Provider, first_content_offset, sse
+from pytest_llm.providers import Provider, first_content_offset
+from pytest_llm.providers.sse import Event
 
 
 @dataclasses.dataclass
@@ -46,9 +47,8 @@ class TransportTiming:
             arrived = at
         return None if arrived is None else arrived - self.started
 
-    def ttft_s(self, body: bytes, provider: Provider) -> float | None:
-        """Time to the first chunk holding answer text of an event stream."""
-        events = sse.parse_events(body.decode("utf-8", "replace"))
+    def ttft_s(self, events: Sequence[Event], provider: Provider) -> float | None:
+        """Time to the first chunk holding answer text of a stream (its events, as parsed)."""
         offset = first_content_offset(provider, events)
         return None if offset is None else self.time_at_offset_s(offset)
 

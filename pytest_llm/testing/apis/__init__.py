@@ -11,4 +11,5 @@ from pytest_llm.testing.apis import (  # noqa: F401 - each registers its API's r
     anthropic_messages,
     cohere_chat,
     gemini,
+    ollama,
 )
