@@ -225,13 +225,19 @@ def _decode_body(part: dict[str, Any]) -> bytes:
 
 def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
     request, response = entry["request"], entry["response"]
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        raise ValueError("its request and response must be mappings")
     if "status_code" in response:  # older vcrpy httpx layout: content / status_code / http_version
         status, reason, raw = response["status_code"], "", response.get("content")
     else:
         status_field = response["status"]
-        status, reason = status_field["code"], status_field.get("message") or ""
-        body = response.get("body")
-        raw = body.get("string") if isinstance(body, dict) else body
+        if isinstance(status_field, int) and not isinstance(status_field, bool):
+            status, reason = status_field, ""  # cassetter (pydantic-ai): a bare status code
+        elif isinstance(status_field, dict):
+            status, reason = status_field["code"], status_field.get("message") or ""
+        else:
+            raise ValueError(f"response status {status_field!r} is neither a code nor a mapping")
+        raw = _foreign_body(response, "response")
     headers = {
         str(name).lower(): _header_values(value)
         for name, value in (response.get("headers") or {}).items()
@@ -241,13 +247,10 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (request.get("headers") or {}).items()
     }
-    request_body = request.get("body")
-    if isinstance(request_body, dict):
-        request_body = request_body.get("string")
     return Interaction(
         method=str(request["method"]).upper(),
         path=path_of(str(request["uri"])),
-        request_body=_as_bytes(request_body),
+        request_body=_as_bytes(_foreign_body(request, "request")),
         request_content_type=next(iter(request_headers.get("content-type") or ()), None),
         status=int(status),
         reason=str(reason),
@@ -255,6 +258,45 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         response_body=body_bytes,
         request_headers=request_headers,
     )
+
+
+#: The ``type`` values of cassetter's (pydantic-ai's recorder) typed bodies.
+_TYPED_BODY_KINDS = ("json", "text", "none")
+
+
+def _foreign_body(part: dict[str, Any], side: str) -> Any:
+    """The body of a vcrpy request or response as stored: vcrpy's ``body`` (a string, or
+    ``{string: ...}`` for a response); pydantic-ai's serializer's ``parsed_body`` (the JSON body
+    as YAML, which wins over ``body`` as it does there); cassetter's typed ``body: {type,
+    content}``. A body that cannot be JSON again is a ValueError naming the field."""
+    if part.get("parsed_body") is not None:
+        return _json_text(part["parsed_body"], f"its {side}'s parsed_body")
+    body = part.get("body")
+    if isinstance(body, dict) and "type" in body and "string" not in body:
+        kind = body.get("type")
+        if kind not in _TYPED_BODY_KINDS:
+            raise ValueError(
+                f"its {side} body has type {kind!r}; pytest-llm reads the types "
+                f"{', '.join(_TYPED_BODY_KINDS)} (re-record the cassette with pytest-llm)"
+            )
+        content = body.get("content")
+        if kind == "none" or content is None:
+            return None
+        if kind == "text":
+            if not isinstance(content, str):
+                raise ValueError(f"its {side} body of type text holds {type(content).__name__}")
+            return content
+        return _json_text(content, f"its {side} body of type json")
+    if isinstance(body, dict):
+        return body.get("string")
+    return body
+
+
+def _json_text(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{what} is not JSON data ({error})") from None
 
 
 def decode_content(
