@@ -1,5 +1,6 @@
 """Ollama's native API on the local server: ``POST /api/chat``, ``/api/generate``, ``/api/embed``
-and the older ``/api/embeddings``, as the ``ollama`` SDK reads them.
+and the older ``/api/embeddings``, as the ``ollama`` SDK reads them; ``/api/show`` (a model's
+details) as LiteLLM asks for it.
 
 Plain answers are one JSON document; streams (``stream`` true, Ollama's default when the field
 is absent) are NDJSON (``application/x-ndjson``): one compact JSON document a line, as Ollama's
@@ -279,6 +280,23 @@ def _serve_embeddings(handler: OpenAIRequestHandler, payload: Any, _match: re.Ma
 Serve = Callable[["OpenAIRequestHandler", Any, "re.Match[str]"], None]
 
 
+def _serve_show(handler: OpenAIRequestHandler, payload: Any, _match: re.Match[str]) -> None:
+    """A model's details (LiteLLM asks for them to learn a model's context length)."""
+    request = payload if isinstance(payload, dict) else {}
+    model = request.get("model", request.get("name"))
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model is required")
+    family = model.split(":", 1)[0].rstrip("0123456789.") or "llama"
+    handler.send_json(
+        200,
+        {
+            "details": {"format": "gguf", "family": family, "parameter_size": "3.2B"},
+            "model_info": {f"{family}.context_length": 131072},
+            "capabilities": ["completion", "tools"],
+        },
+    )
+
+
 def _guarded(serve: Serve) -> Serve:
     """``serve``, with an invalid request answered 400 in Ollama's error shape."""
 
@@ -298,5 +316,6 @@ register_api_routes(
         ("POST", re.compile(r"/api/generate/?"), _guarded(_serve_generate)),
         ("POST", re.compile(r"/api/embed/?"), _guarded(_serve_embed)),
         ("POST", re.compile(r"/api/embeddings/?"), _guarded(_serve_embeddings)),
+        ("POST", re.compile(r"/api/show/?"), _guarded(_serve_show)),
     ]
 )
