@@ -58,7 +58,7 @@ def test_openai_route(llm_calls):
     assert [call.provider for call in llm_calls] == ["openai", "openai"]
     assert (plain.text, plain.model, plain.prompt_tokens, plain.completion_tokens) == (
         ANSWER, "gpt-4o-mini", 5, 6)
-    assert stream.text == ANSWER and stream.ttft_s is not None
+    assert stream.text == ANSWER and stream.ttft_s is not None and plain.latency_s is not None
     # with a custom base URL litellm does not ask for stream_options.include_usage
     assert "stream_options" not in stream.request and stream.prompt_tokens is None
 
@@ -70,6 +70,7 @@ def test_anthropic_route(llm_calls):
     assert reply.choices[0].message.content == ANSWER
     assert streamed(litellm.completion(model=model, api_base=root(), messages=MESSAGES, stream=True)) == ANSWER
     for call in llm_calls:
+        assert call.latency_s is not None
         assert (call.provider, call.endpoint, call.text) == ("anthropic", "messages", ANSWER)
         assert (call.model, call.prompt_tokens, call.completion_tokens) == (
             "claude-3-5-haiku-20241022", 5, 6)
@@ -85,7 +86,9 @@ def test_ollama_route(llm_calls):
     assert streamed(chunks) == ANSWER
     chats = [call for call in llm_calls if call.endpoint == "ollama.chat"]
     assert [call.stream for call in chats] == [False, True]
+    assert chats[1].ttft_s is not None
     for call in chats:
+        assert call.latency_s is not None
         assert (call.provider, call.model, call.text) == ("ollama", "llama3.2", ANSWER)
         assert (call.prompt_tokens, call.completion_tokens) == (5, 6)
 """
