@@ -42,9 +42,15 @@ def root():
     return os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:9/v1").removesuffix("/v1")
 
 
-# litellm's cost logging asks OLLAMA_API_BASE (default http://localhost:11434), not the call's
-# api_base, for a model's details (/api/show): point it at the same server.
-os.environ["OLLAMA_API_BASE"] = root()
+# An Ollama model litellm's price map does not know is looked up with /api/show, from its
+# logging thread after the call, at OLLAMA_API_BASE (default http://localhost:11434) rather than
+# the call's api_base: a request outside the case. A registered model is never looked up.
+litellm.register_model({
+    "ollama_chat/llama3.2": {
+        "litellm_provider": "ollama", "mode": "chat", "max_tokens": 131072,
+        "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+    }
+})
 
 
 def streamed(chunks):
@@ -88,7 +94,8 @@ def test_ollama_route(llm_calls):
     chunks = litellm.completion(
         model="ollama_chat/llama3.2", api_base=root(), messages=MESSAGES, stream=True)
     assert streamed(chunks) == ANSWER
-    chats = [call for call in llm_calls if call.endpoint == "ollama.chat"]
+    chats = list(llm_calls)
+    assert [call.endpoint for call in chats] == ["ollama.chat", "ollama.chat"]  # no /api/show
     assert [call.stream for call in chats] == [False, True]
     assert chats[1].ttft_s is not None
     for call in chats:
@@ -122,6 +129,7 @@ def test_litellm_routes_record_and_replay_with_no_key(inner):
     inner.record().assert_outcomes(passed=3)
     paths = [request.path for request in inner.server.requests]
     assert {"/v1/chat/completions", "/v1/messages", "/api/chat"} <= set(paths)
+    assert "/api/show" not in paths  # the registered model is not looked up
     for test in ("test_openai_route", "test_anthropic_route", "test_ollama_route"):
         text = inner.cassette(test).read_text()
         assert "placeholder" not in text and "x-api-key" not in text.lower()
