@@ -13,6 +13,16 @@ subprocess; best and median of R runs, after one untimed warm-up run):
                            ``openai.OpenAI`` client (both suites share one client per session),
                            recorded with ``--record-mode=once``, timed with
                            ``--record-mode=none -p no:llm``.
+* ``floor: mock transport`` N tests, each the same one ``openai`` call answered by an in-memory
+                           ``MockTransport`` (a module-level client, no cassette, no recorder):
+                           the floor any replaying plugin is measured against.
+* ``cassetter``            the same N tests as pytest-recording's under cassetter (a Rust-core
+                           pytest-recording replacement), recorded with ``--record-mode=once``,
+                           timed with ``--record-mode=none``. cassetter and pytest-recording
+                           both register ``--record-mode``, so they cannot share an environment:
+                           the benchmark installs cassetter with ``pip install --target`` into
+                           its temporary folder (or uses ``--cassetter-site DIR``) and puts it
+                           on ``PYTHONPATH`` for its suite only; without it the row is skipped.
 * ``SDK floor``            one test making N calls on an ``httpx2.MockTransport`` client, timed
                            inside the test: the openai SDK's own per-call cost, no recorder.
 
@@ -61,7 +71,8 @@ from pytest_llm.testing import LocalOpenAIServer
 
 PYTEST_BASE = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 
-NO_PLUGINS = ("-p", "no:llm", "-p", "no:recording")
+NO_PLUGINS = ("-p", "no:llm", "-p", "no:recording", "-p", "no:cassetter")
+CASSETTER_VERSION = "0.16.1"
 #: Environment variables that would change what the generated suites do.
 SCRUBBED_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
 BYTECODE_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
@@ -72,6 +83,11 @@ LLM_REPLAY = "pytest_llm replay"
 VCR_REPLAY = "pytest-recording"
 LLM_FRESH = "pytest_llm, OpenAI() per call"
 VCR_FRESH = "pytest-recording, OpenAI()/call"
+FLOOR = "floor: mock transport"
+CASSETTER = "cassetter"
+#: Targets of issue #14 on the overhead per case over trivial tests, one run side by side.
+FLOOR_TARGET = 1.1
+CASSETTER_TARGET = 1.0
 #: Plugins of a development environment that have nothing to do with what is measured; the
 #: hypothesis plugin, say, imports hypothesis at the end of every session and of every xdist
 #: worker (about 1 s each). ``-p no:<name>`` is harmless when they are not installed.
@@ -98,12 +114,22 @@ class Runner:
         return env
 
     def pytest(
-        self, folder: Path, args: Sequence[str], *, prefix: Sequence[str] = ()
+        self,
+        folder: Path,
+        args: Sequence[str],
+        *,
+        prefix: Sequence[str] = (),
+        python_path: Path | None = None,
     ) -> tuple[float, str]:
         """Run pytest in ``folder``; returns (wall seconds, output)."""
         command = [sys.executable, *prefix, *PYTEST_BASE, *UNRELATED_PLUGINS, *args]
+        env = self.env()
+        if python_path is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(python_path), env.get("PYTHONPATH")])
+            )
         start = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, env=self.env(), capture_output=True, text=True)
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         return elapsed, done.stdout + done.stderr
 
@@ -117,6 +143,7 @@ class Suite:
     cases: int
     args: tuple[str, ...]
     replays: bool = False  # must not reach the server
+    python_path: Path | None = None  # prepended to PYTHONPATH (cassetter's private install)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +232,74 @@ def pytest_recording_fresh_client_source(cases: int, base_url: str) -> str:
     )
 
 
+def floor_source(cases: int) -> str:
+    """N tests, each the one call of the replay suites, answered in memory: no cassette."""
+    return repeated_source(
+        textwrap.dedent(
+            """\
+            import httpx2
+            import openai
+
+            BODY = {
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "An answer."}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+            }
+
+            client = openai.OpenAI(
+                api_key="sk-test",
+                base_url="http://127.0.0.1:9/v1",
+                http_client=httpx2.Client(
+                    transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json=BODY))
+                ),
+            )
+
+
+            """
+        ),
+        """\
+        def test_{i}():
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "question {i}"}]
+            )
+        """,
+        cases,
+    )
+
+
+def install_cassetter(root: Path, site: Path | None) -> Path | None:
+    """A folder holding cassetter (``--cassetter-site``, or a private ``pip install
+    --target``), or None when it cannot be installed (the row is then skipped)."""
+    if site is not None:
+        return site
+    target = root / "cassetter_site"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+            str(target),
+            f"cassetter=={CASSETTER_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        print(
+            f"cassetter not installed, its row is skipped: {done.stderr.strip()[-300:]}",
+            file=sys.stderr,
+        )
+        return None
+    return target
+
+
 def sdk_floor_source(cases: int) -> str:
     return textwrap.dedent(
         f"""\
@@ -278,7 +373,9 @@ def checked_run(
 ) -> float:
     """One run, verified: every test passed, and a replay reached no server."""
     before = len(server.requests)
-    elapsed, output = runner.pytest(suite.folder, suite.args, prefix=prefix)
+    elapsed, output = runner.pytest(
+        suite.folder, suite.args, prefix=prefix, python_path=suite.python_path
+    )
     check_all_passed(suite.name, output, suite.cases)
     sent = len(server.requests) - before
     if suite.replays and sent:
@@ -293,10 +390,11 @@ def record(
     args: Sequence[str],
     cases: int,
     server: LocalOpenAIServer,
+    python_path: Path | None = None,
 ) -> None:
     """Record a suite's cassettes against the local server (untimed), checking it did."""
     before = len(server.requests)
-    _, output = runner.pytest(folder, args)
+    _, output = runner.pytest(folder, args, python_path=python_path)
     check_all_passed(f"{name} (recording)", output, cases)
     sent = len(server.requests) - before
     if sent != cases:
@@ -324,14 +422,43 @@ def time_sdk_floor(runner: Runner, folder: Path, repeat: int) -> Timing:
 
 
 def build_suites(
-    runner: Runner, root: Path, cases: int, server: LocalOpenAIServer, *, fresh_client: bool
+    runner: Runner,
+    root: Path,
+    cases: int,
+    server: LocalOpenAIServer,
+    *,
+    fresh_client: bool,
+    cassetter_site: Path | None = None,
 ) -> list[Suite]:
     """Write the suites of ``cases`` tests and record the cassettes of the replay suites."""
     trivial = write_suite(root / "trivial", trivial_source(cases))
     suites = [
         Suite(BASELINE, trivial, cases, NO_PLUGINS),
-        Suite("trivial, pytest_llm", trivial, cases, ("-p", "no:recording")),
+        Suite("trivial, pytest_llm", trivial, cases, ("-p", "no:recording", "-p", "no:cassetter")),
+        Suite(FLOOR, write_suite(root / "floor", floor_source(cases)), cases, NO_PLUGINS),
     ]
+    if cassetter_site is not None:
+        folder = write_suite(root / CASSETTER, pytest_recording_source(cases, server.base_url))
+        only_cassetter = ("-p", "no:llm", "-p", "no:recording")
+        record(
+            runner,
+            CASSETTER,
+            folder,
+            (*only_cassetter, "--record-mode=once"),
+            cases,
+            server,
+            python_path=cassetter_site,
+        )
+        suites.append(
+            Suite(
+                CASSETTER,
+                folder,
+                cases,
+                (*only_cassetter, "--record-mode=none"),
+                replays=True,
+                python_path=cassetter_site,
+            )
+        )
     pairs = [(LLM_REPLAY, pytest_llm_source(cases), VCR_REPLAY, pytest_recording_source)]
     if fresh_client:
         pairs.append(
@@ -342,15 +469,31 @@ def build_suites(
                 pytest_recording_fresh_client_source,
             )
         )
-    llm_record = ("-p", "no:recording", "--llm-record", f"--llm-base-url={server.base_url}")
+    llm_record = (
+        "-p",
+        "no:recording",
+        "-p",
+        "no:cassetter",
+        "--llm-record",
+        f"--llm-base-url={server.base_url}",
+    )
     for llm_name, llm_source, vcr_name, vcr_source in pairs:
         llm = write_suite(root / _folder_name(llm_name), llm_source)
         vcr = write_suite(root / _folder_name(vcr_name), vcr_source(cases, server.base_url))
         record(runner, llm_name, llm, llm_record, cases, server)
-        record(runner, vcr_name, vcr, ("-p", "no:llm", "--record-mode=once"), cases, server)
-        suites.append(Suite(llm_name, llm, cases, ("-p", "no:recording"), replays=True))
+        vcr_record = ("-p", "no:llm", "-p", "no:cassetter", "--record-mode=once")
+        record(runner, vcr_name, vcr, vcr_record, cases, server)
         suites.append(
-            Suite(vcr_name, vcr, cases, ("-p", "no:llm", "--record-mode=none"), replays=True)
+            Suite(llm_name, llm, cases, ("-p", "no:recording", "-p", "no:cassetter"), replays=True)
+        )
+        suites.append(
+            Suite(
+                vcr_name,
+                vcr,
+                cases,
+                ("-p", "no:llm", "-p", "no:cassetter", "--record-mode=none"),
+                replays=True,
+            )
         )
     return suites
 
@@ -430,6 +573,7 @@ def render_table(
         )
     lines.append("-" * len(header))
     lines.append(ratio_line("overhead ms/case", figures.overhead, LLM_REPLAY, VCR_REPLAY))
+    lines += target_lines(figures.marginal or figures.overhead)
     if figures.marginal:
         lines.append(ratio_line("marginal ms/case", figures.marginal, LLM_REPLAY, VCR_REPLAY))
     if LLM_FRESH in figures.overhead:
@@ -437,6 +581,20 @@ def render_table(
             ratio_line("OpenAI() per call, overhead", figures.overhead, LLM_FRESH, VCR_FRESH)
         )
     return "\n".join(lines)
+
+
+def target_lines(figures: dict[str, float]) -> list[str]:
+    """pytest_llm's replay against the floor and against cassetter, with the targets."""
+    lines = []
+    for anchor, target in ((FLOOR, FLOOR_TARGET), (CASSETTER, CASSETTER_TARGET)):
+        if anchor not in figures:
+            lines.append(f"pytest_llm / {anchor}: not measured")
+            continue
+        value = ratio(figures, LLM_REPLAY, anchor)
+        verdict = "n/a" if value is None else ("met" if value <= target else "NO")
+        shown = f"{value:.2f}x" if value is not None else "n/a"
+        lines.append(f"pytest_llm / {anchor}: {shown} (target <= {target:.2f}x: {verdict})")
+    return lines
 
 
 def ratio(figures: dict[str, float], llm_name: str, vcr_name: str) -> float | None:
@@ -507,6 +665,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the suites whose tests build an openai.OpenAI() per call",
     )
     parser.add_argument(
+        "--no-cassetter",
+        dest="cassetter",
+        action="store_false",
+        help="skip the cassetter suite (otherwise installed privately with pip --target)",
+    )
+    parser.add_argument(
+        "--cassetter-site",
+        type=Path,
+        default=None,
+        help="a folder where cassetter is already installed (pip install --target DIR)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="also profile one pytest_llm replay run (cProfile)"
     )
     parser.add_argument("--profile-top", type=int, default=15, help="rows per profile listing")
@@ -526,13 +696,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_benchmark(args: argparse.Namespace, root: Path) -> tuple[str, Figures]:
     runner = Runner(None if args.cold_bytecode else root / "pycache")
+    site = install_cassetter(root, args.cassetter_site) if args.cassetter else None
     with LocalOpenAIServer() as server:
         fresh = args.fresh_client
-        suites = build_suites(runner, root / "full", args.cases, server, fresh_client=fresh)
+        suites = build_suites(
+            runner, root / "full", args.cases, server, fresh_client=fresh, cassetter_site=site
+        )
         full = [time_suite(runner, suite, args.repeat, server) for suite in suites]
         single = None
         if args.marginal:
-            small = build_suites(runner, root / "single", 1, server, fresh_client=fresh)
+            small = build_suites(
+                runner, root / "single", 1, server, fresh_client=fresh, cassetter_site=site
+            )
             single = [time_suite(runner, suite, args.repeat, server) for suite in small]
         sdk = None
         if args.sdk_floor:

@@ -13,6 +13,8 @@ other error is also an ``Exception`` (some a ``ValueError``, ``LookupError`` or
 
 from __future__ import annotations
 
+import pytest
+
 
 class PytestLLMError(BaseException):
     """The base of every exception pytest_llm raises."""
@@ -62,6 +64,12 @@ class ContentTooLarge(PytestLLMError, ValueError):
     byte limit."""
 
 
+class MalformedEventStream(PytestLLMError, ValueError):
+    """Bytes that are not a valid AWS event stream (a bad checksum, an impossible length, a
+    malformed header); the message says where. In a cassette it is reported as a
+    :class:`CassetteError` naming the file."""
+
+
 class PassRateTooLow(PytestLLMError, AssertionError):
     """Too few of a case's samples passed: reported with its message only."""
 
@@ -93,3 +101,28 @@ class NoJSONFound(PytestLLMError, ValueError):
 
 class JudgeAnswerError(PytestLLMError, Exception):
     """The judge's answer holds no usable verdict."""
+
+
+class ToolCallError(PytestLLMError, TypeError):
+    """A call of an ``@llm_tool`` function whose arguments or result cannot be stored in a
+    cassette (not JSON data); the message names the tool."""
+
+
+class RecordedToolException(PytestLLMError, Exception):
+    """Raised in replay for a recorded ``@llm_tool`` call that raised an exception whose class
+    cannot be rebuilt (its module is not imported, or it does not take a message)."""
+
+
+class CassetteExpired(CassetteError):
+    """In replay, with ``llm_on_expiry = fail``: the case's cassette was last verified against
+    the live API longer ago than ``llm_max_age`` (or its ``max_age``) allows."""
+
+
+class CassetteExpiredWarning(pytest.PytestWarning):
+    """In replay, with ``llm_on_expiry = warn`` (the default): the case's cassette is older
+    than ``llm_max_age`` (or its ``max_age``) allows."""
+
+
+class ReportMergeError(PytestLLMError, ValueError):
+    """``pytest-llm report merge`` got reports that cannot be merged; the message names the
+    file."""

@@ -23,6 +23,7 @@ from pytest_llm.errors import (
     PassRateTooLow,
     RecordingError,
     ReplayMiss,
+    ToolCallError,
 )
 from pytest_llm.replay import active_case, case_runner, network_guard
 from pytest_llm.replay.session_machinery import Engine
@@ -81,6 +82,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Endpoint for this run; also exported as OPENAI_BASE_URL for clients the application builds.",
     )
     group.addoption(
+        "--llm-tools",
+        dest="llm_tools",
+        choices=("live", "replay"),
+        default="live",
+        help="Where @llm_tool calls get their results when a case is recorded (--llm-rerecord, "
+        "--llm-record): live (default) runs every tool; replay gives a call the old "
+        "cassette's result for the same arguments and runs only the others live. "
+        "Replay mode always replays tools.",
+    )
+    group.addoption(
         "--llm-prune",
         action="store_true",
         dest="llm_prune",
@@ -122,9 +133,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "How --llm-rerecord measures how far an answer drifted: fuzzy (default) or local.",
     )
     parser.addini(
+        "llm_false_discovery_rate",
+        "Under --llm-rerecord, decide which sampled cases regressed or were fixed by "
+        "Benjamini-Hochberg over the whole run, controlling the false discovery rate at this "
+        "value in (0, 1), e.g. 0.1 (default: unset, each case at the 0.05 level).",
+    )
+    parser.addini(
         "llm_local_embedding_model",
         "Folder of a sentence-transformers model for similarity method 'local' (default: the one "
         "of the 'local' extra).",
+    )
+    parser.addini(
+        "llm_max_age",
+        "Longest time since a cassette was last verified against the live API (e.g. 30d, "
+        "12h, 2w); older cassettes warn or fail in replay (llm_on_expiry). Default: no limit.",
+    )
+    parser.addini(
+        "llm_on_expiry",
+        "What replay does with a cassette older than llm_max_age: warn (default) or fail.",
     )
     parser.addini(
         "llm_redact",
@@ -315,6 +341,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             CassetteError,
             BudgetConfigurationError,
             JudgeAnswerError,
+            ToolCallError,
         ) as error:
             message = str(error)
             item.stash[NOT_THE_MODEL_KEY] = True  # no data-set gate tolerates it

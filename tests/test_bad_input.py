@@ -222,7 +222,7 @@ def test_long_cassette_names_are_recorded_under_a_stable_short_name(inner):
         """
     )
     inner.record().assert_outcomes(passed=1)  # no OSError: the name was too long as given
-    [written] = (inner.pytester.path / "cassettes" / "test_app").iterdir()
+    [written] = (inner.pytester.path / "cassettes" / "test_app").glob("*.yaml")
     assert len(written.name.encode()) <= paths.MAX_COMPONENT_BYTES
     assert written.name.startswith("n" * 100) and written.name.endswith(".yaml")
     inner.replay().assert_outcomes(passed=1)  # the same short name is found again

@@ -229,3 +229,74 @@ def test_concurrent_calls_are_compared_with_their_own_old_answers(inner):
     case = json.loads((inner.pytester.path / "report.json").read_text())["cases"][0]
     assert (case["before"], case["change"], case["drift"]) == ("passed", "still_passing", 1.0)
     inner.replay().assert_outcomes(passed=1)
+
+
+TRIP_SUITE = """
+    import json
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_trip(llm_client, llm_model):
+        text = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "Plan my trip"}]
+        ).choices[0].message.content
+        plan = json.loads(text)
+        score = 0.9 if plan["city"] == "Oslo" else 0.42
+        assert score >= 0.8, (
+            "the itinerary does not match what the traveller asked for: "
+            + "the wrong city, the wrong number of days and a budget nobody asked for; " * 3
+            + f"score {score:.2f} < 0.80"
+        )
+"""
+
+
+def test_json_answers_unescaped_and_a_long_failure_keeps_its_score(inner):
+    """A regressed structured-output case: the summary shows both JSON answers as JSON (no
+    ``\\u00e9`` escapes, no quoted JSON), in the terminal, Markdown and JSON reports, and the
+    failure line, cut to fit, keeps ``score 0.42 < 0.80``."""
+    inner.write(TRIP_SUITE)
+    inner.server.script(replies=[{"text": json.dumps({"city": "Oslo", "days": 2})}])
+    inner.record().assert_outcomes(passed=1)
+    inner.server.script(replies=[{"text": json.dumps({"city": "Belém", "days": 3})}])
+    assert "\\u00e9" in json.dumps({"city": "Belém"})  # the model's text is escaped JSON
+    result = inner.rerecord("--llm-report=report.json", "--llm-report=report.md")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "REGRESSED test_app.py::test_trip*",
+            '  old: {"city": "Oslo", "days": 2}',
+            '  new: {"city": "Belém", "days": 3}',
+            "  failure: AssertionError: the itinerary does not match what the traveller*… score 0.42 < 0.80",
+        ]
+    )
+    [failure] = [line for line in result.outlines if line.startswith("  failure: ")]
+    assert len(failure) <= len("  failure: ") + 100
+    report_text = (inner.pytester.path / "report.json").read_text()
+    assert "\\u00e9" not in report_text
+    [case] = json.loads(report_text)["cases"]
+    assert json.loads(case["answers_after"][0]) == {"city": "Belém", "days": 3}
+    markdown = (inner.pytester.path / "report.md").read_text()
+    assert '```json\n{\n  "city": "Belém",\n  "days": 3\n}\n```' in markdown
+    assert "\\u00e9" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("AssertionError: short, score 0.9 < 0.95", "AssertionError: short, score 0.9 < 0.95"),
+        (
+            "AssertionError: " + "words " * 30 + "\nassert 0.42 >= 0.8",
+            ("AssertionError: " + "words " * 30)[:57].rstrip() + "… 0.42 >= 0.8",
+        ),
+        (
+            "AssertionError: the answer is off\n  details\n  similarity 0.31 < threshold 0.80",
+            "AssertionError: the answer is off … similarity 0.31 < threshold 0.80",
+        ),
+        ("AssertionError: " + "x" * 120, "AssertionError: " + "x" * 53 + "…"),
+    ],
+)
+def test_a_cut_failure_line_keeps_its_figures(message, expected):
+    from pytest_llm.report.run_report import failure_line
+
+    shown = failure_line(message, 70)
+    assert shown == expected and len(shown) <= 70

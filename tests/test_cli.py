@@ -647,3 +647,142 @@ def test_project_config_is_found_the_way_pytest_finds_it(tmp_path):
     assert ini_lines(deep, "llm_prices") == (root / "a" / "setup.cfg", ["m-3 5 6"])
     (deep / "pytest.ini").write_text("")  # pytest.ini wins even without a [pytest] section
     assert ini_lines(deep, "llm_prices") == (deep / "pytest.ini", [])
+
+
+TRIP_CASE = """
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_trip(llm_client, llm_model):
+        llm_client.chat.completions.create(
+            model=llm_model,
+            response_format={"type": "json_object"},
+            messages=[{"role": "user", "content": "Plan my trip"}],
+        )
+"""
+
+OLD_TRIP = {
+    "city": "Oslo",
+    "budget_eur": 450,
+    "days": [{"day": 1, "plan": "fjord"}, {"day": 2, "plan": "museum"}],
+    "notes": "bring a coat",
+}
+NEW_TRIP = {
+    "city": "Belém",
+    "budget_eur": 420,
+    "days": [
+        {"day": 1, "plan": "fjord"},
+        {"day": 2, "plan": "tower"},
+        {"day": 3, "plan": "pastéis"},
+    ],
+    "extras": {"wifi": True},
+}
+
+
+@pytest.fixture
+def rerecorded_json(inner, tmp_path):
+    """A structured-output case recorded, then re-recorded with a changed JSON answer (the
+    new one escaped the way json.dumps writes it: ``Bel\\u00e9m``)."""
+    inner.server.script(replies=[{"text": json.dumps(OLD_TRIP)}])
+    inner.write(TRIP_CASE)
+    inner.record().assert_outcomes(passed=1)
+    old = tmp_path / "old" / "test_trip.yaml"
+    old.parent.mkdir()
+    shutil.copy(inner.cassette("test_trip"), old)
+    inner.server.script(replies=[{"text": "```json\n" + json.dumps(NEW_TRIP) + "\n```"}])
+    inner.rerecord().assert_outcomes(passed=1)
+    return old, inner.cassette("test_trip")
+
+
+JSON_PATHS = [
+    'city "Oslo" → "Belém"',
+    "budget_eur 450 → 420",
+    'days[1].plan "museum" → "tower"',
+    'days[2] added: {"day": 3, "plan": "pastéis"}',
+    'notes removed (was "bring a coat")',
+    'extras added: {"wifi": true}',
+]
+
+
+def test_diff_of_json_answers_lists_the_changed_paths(rerecorded_json, capsys):
+    old, new = rerecorded_json
+    status, out, _ = run(capsys, "diff", str(old), str(new))
+    assert status == 1
+    assert "    JSON changes (6 paths):" in out
+    listed = out[out.index("JSON changes") : out.index("old answer:")]
+    assert [line.strip() for line in listed.splitlines()[1:] if line.strip()] == JSON_PATHS
+    assert "\\u00e9" not in out
+
+    status, out, _ = run(capsys, "diff", "--format", "markdown", str(old), str(new))
+    assert "JSON changes (6 paths):\n\n- `budget_eur 450 → 420`" in out.replace(
+        '- `city "Oslo" → "Belém"`\n', ""
+    )
+    assert out.index("JSON changes") < out.index("Before:")
+
+    status, out, _ = run(capsys, "diff", "--format", "json", str(old), str(new))
+    [interaction] = json.loads(out)["cassettes"][0]["interactions"]
+    assert [change["text"] for change in interaction["json_changes"]] == JSON_PATHS
+    assert interaction["json_changes"][1] == {
+        "path": "budget_eur",
+        "kind": "changed",
+        "old": 450,
+        "new": 420,
+        "text": "budget_eur 450 → 420",
+    }
+    assert interaction["json_changes_more"] == 0
+
+
+def test_json_changes_are_bounded_and_only_for_two_json_documents(tmp_path, capsys):
+    old_document = {f"field_{n}": n for n in range(30)}
+    new_document = {f"field_{n}": n + 1 for n in range(30)}
+    pairs = [
+        (json.dumps(old_document), json.dumps(new_document)),
+        ("Plain prose, not JSON.", json.dumps(new_document)),
+        ('The answer is {"a": 1} in prose.', 'The answer is {"a": 2} in prose.'),
+    ]
+    old = write_cassette(
+        tmp_path / "old.yaml",
+        *(chat_interaction(a, question=str(i)) for i, (a, _) in enumerate(pairs)),
+    )
+    new = write_cassette(
+        tmp_path / "new.yaml",
+        *(chat_interaction(b, question=str(i)) for i, (_, b) in enumerate(pairs)),
+    )
+    status, out, _ = run(capsys, "diff", str(old), str(new))
+    assert status == 1
+    assert out.count("JSON changes") == 1
+    assert "    JSON changes (30 paths):" in out
+    assert "      field_19 19 → 20" in out and "field_20 20" not in out
+    assert "      ... and 10 more" in out
+    status, out, _ = run(capsys, "diff", "--format", "json", str(old), str(new))
+    first, prose, embedded = json.loads(out)["cassettes"][0]["interactions"]
+    assert (len(first["json_changes"]), first["json_changes_more"]) == (20, 10)
+    assert prose["json_changes"] is None and embedded["json_changes"] is None
+
+
+def test_json_changes_name_paths_and_survive_hostile_documents():
+    from pytest_llm.report import json_changes
+
+    found = json_changes.compare_documents(
+        {"a b": 1, "flag": True, "n": 1, "list": [1]}, {"a b": 2, "flag": 1, "n": 1.0, "list": []}
+    )
+    assert found.lines() == ['["a b"] 1 → 2', "flag true → 1", "list[0] removed (was 1)"]
+    assert json_changes.compare_documents([1], {"a": 1}).lines() == ['$ [1] → {"a": 1}']
+    deep = "[" * 100_000 + "]" * 100_000
+    assert json_changes.json_document(deep) is None  # too deep to parse: no diff, no crash
+    nested: list[object] = []
+    for _ in range(5000):
+        nested = [nested]
+    assert json_changes.compare_documents(nested, [1]).lines() == [
+        "[0] (nested too deeply to show) → 1"
+    ]
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_diff_of_a_deeply_nested_json_answer_never_crashes(tmp_path, capsys, output_format):
+    deep = "[" * 900 + "]" * 900
+    old = write_cassette(tmp_path / "old.yaml", chat_interaction('{"a": 1}'))
+    new = write_cassette(tmp_path / "new.yaml", chat_interaction('{"a": ' + deep + "}"))
+    status, out, err = run(capsys, "diff", "--format", output_format, str(old), str(new))
+    assert status == 1 and "Traceback" not in err
+    assert "a 1 → [[[[" in out or '"path": "a"' in out

@@ -153,6 +153,7 @@ def as_cassette(body: str) -> str:
     """``body`` (mapping lines indented six spaces) as the JSON answer of a cassette."""
     return (
         HEAD + "- request: {method: POST, path: /v1/chat/completions}\n"
+        "  call: {latency_s: 0.1}\n"  # written last by the plugin; kept first so body ends the file
         "  response:\n    status: 200\n    json:\n" + body
     )
 
@@ -338,6 +339,7 @@ def test_every_command_reads_a_large_fair_cassette_within_budget(pytester, name)
             {
                 "request": {"method": "POST", "path": "/v1/chat/completions"},
                 "response": {"status": 200, "json": {"padding": "@PADDING@"}},
+                "call": {"latency_s": 0.1},
             }
         ],
     }
@@ -600,6 +602,7 @@ def test_every_command_reads_a_deeply_nested_event_as_text(pytester):
     text = _with_a_deep_event(
         "format: pytest-llm\nversion: 1\ninteractions:\n"
         "- request: {method: POST, path: /v1/chat/completions, json: {model: m, stream: true}}\n"
+        "  call: {latency_s: 0.1}\n"
         "  response:\n    status: 200\n    headers: {content-type: text/event-stream}\n"
         '    sse: "data: {\\"choices\\":[{\\"index\\":0,\\"delta\\":{\\"content\\":\\"hi\\"}}]}'
         '\\n\\ndata: [DONE]\\n\\n"\n'

@@ -170,7 +170,7 @@ def test_a_hostile_answer_stays_in_its_block_of_the_diff_comment(inner, tmp_path
     inner.write(SUITE)
     inner.server.script(replies=[{"text": "a good answer"}])
     inner.record().assert_outcomes(passed=1)
-    (cassette,) = (inner.pytester.path / "cassettes" / "test_app").iterdir()
+    (cassette,) = (inner.pytester.path / "cassettes" / "test_app").glob("*.yaml")
     old = tmp_path / "o`l|d<b>[x](y)" / "x.yaml"
     old.parent.mkdir()
     shutil.copy(cassette, old)

@@ -138,7 +138,7 @@ TWO_TURN_CASE = """
             (tool_call,) = call.tool_calls
             assert tool_call["name"] == "get_weather"
             assert tool_call["id"].startswith("toolu_")
-            assert json.loads(tool_call["arguments"]) == {{"city": "Paris"}}
+            assert tool_call["arguments"] == {{"city": "Paris"}}
             assert call.text == ""
             assert call.completion_tokens == 2  # the words of {{"city": "Paris"}}
         assert llm_calls[0].tool_calls[0]["id"] == tool_use.id
@@ -329,7 +329,7 @@ def test_langchain_anthropic_records_and_replays_with_no_key(inner):
             assert all(call.latency_s > 0 for call in llm_calls)
             assert stream.ttft_s >= 0.05
             assert tool.tool_calls[0]["name"] == "get_weather"
-            assert json.loads(tool.tool_calls[0]["arguments"]) == {{"city": "Oslo"}}
+            assert tool.tool_calls[0]["arguments"] == {{"city": "Oslo"}}
         """,
     )
     streamed = yaml.safe_load(inner.cassette("test_chain").read_text())["interactions"][1]

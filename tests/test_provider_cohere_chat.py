@@ -116,13 +116,13 @@ TOOL_CASE = (
         assert [call.provider for call in llm_calls] == ["cohere"] * 3
         [call] = turn_one.tool_calls
         assert (call["id"], call["name"]) == (tool_call.id, "get_weather")
-        assert json.loads(call["arguments"]) == {"city": "Paris", "unit": "celsius"}
+        assert call["arguments"] == {"city": "Paris", "unit": "celsius"}
         assert turn_one.text == ""
         assert turn_two.text == "It is 21 degrees in Paris." and turn_two.tool_calls == ()
         assert turn_two.messages[2]["tool_call_id"] == tool_call.id
         [streamed_call] = in_stream.tool_calls
         assert streamed_call["name"] == "get_weather" and streamed_call["id"]
-        assert json.loads(streamed_call["arguments"]) == {"city": "Oslo", "unit": "celsius"}
+        assert streamed_call["arguments"] == {"city": "Oslo", "unit": "celsius"}
         assert in_stream.completion_tokens == turn_one.completion_tokens
 """
 )

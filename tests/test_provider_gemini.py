@@ -242,12 +242,12 @@ TOOL_TURNS = """
 
         tool_call, = llm_calls[0].tool_calls
         assert tool_call["name"] == "get_weather"
-        assert json.loads(tool_call["arguments"]) == {"city": "Paris", "unit": "celsius"}
+        assert tool_call["arguments"] == {"city": "Paris", "unit": "celsius"}
         assert llm_calls[0].text == ""
         assert llm_calls[1].text == "It is sunny in Paris." and llm_calls[1].tool_calls == ()
         assert llm_calls[1].messages[2]["parts"][0]["functionResponse"]["response"] == {"forecast": "sunny"}
         streamed_call, = llm_calls[2].tool_calls
-        assert json.loads(streamed_call["arguments"]) == {"city": "Paris", "unit": "celsius"}
+        assert streamed_call["arguments"] == {"city": "Paris", "unit": "celsius"}
         assert llm_calls[2].completion_tokens == 4  # the fake model: words of the arguments JSON
         print("TOOLS OK")
 """

@@ -73,7 +73,7 @@ CASES = """
         assert streamed.ttft_s is not None and 0 <= streamed.ttft_s <= streamed.latency_s
         [call] = tool_turn.tool_calls
         assert (call["id"], call["name"]) == (tool_call.id, "get_weather")
-        assert json.loads(call["arguments"]) == {"city": "Paris"}
+        assert call["arguments"] == {"city": "Paris"}
 """
 
 

@@ -145,12 +145,12 @@ TOOL_CASE = (
         turn_one, turn_two, in_stream = llm_calls
         [call] = turn_one.tool_calls
         assert call["name"] == "get_weather" and call["id"] is None  # Ollama sends no ids
-        assert json.loads(call["arguments"]) == {"city": "Paris", "unit": "celsius"}
+        assert call["arguments"] == {"city": "Paris", "unit": "celsius"}  # parsed to a dict
         assert turn_one.text == ""
         assert turn_two.text == "It is 21 degrees in Paris." and turn_two.tool_calls == ()
         assert turn_two.messages[2]["role"] == "tool"
         [call] = in_stream.tool_calls
-        assert json.loads(call["arguments"]) == {"city": "Oslo", "unit": "celsius"}
+        assert call["arguments"] == {"city": "Oslo", "unit": "celsius"}
         assert in_stream.stream and in_stream.completion_tokens == turn_one.completion_tokens
 """
 )
@@ -477,6 +477,7 @@ def test_a_cassette_whose_ndjson_is_not_text_is_a_clear_error(tmp_path):
         "- request: {method: POST, path: /api/chat, json: {model: llama3.2}}\n"
         "  response:\n    status: 200\n    headers: {content-type: application/x-ndjson}\n"
         "    ndjson: [{done: true}]\n"
+        "  call: {endpoint: ollama.chat, latency_s: 0.1}\n"  # complete: only the body is wrong
     )
     with pytest.raises(
         CassetteError, match=r"hostile.yaml: interaction #1 .*'ndjson' stream is list"

@@ -106,7 +106,8 @@ def test_killed_recording_keeps_old_cassette(inner, signal_number, mode, workers
     old = inner.cassette("test_chat").read_bytes()
     if mode == "--llm-record":  # a changed prompt: --llm-record records this case afresh
         inner.write(CHAT_TEST.replace('"hello"', '"hello again"'))
-    inner.server.script(replies=[{"text": "a new answer", "latency_s": 30}])
+    # the answer never comes while the test waits: no race with a slow start on a loaded machine
+    inner.server.script(replies=[{"text": "a new answer", "latency_s": 900}])
     command = [sys.executable, "-m", "pytest", mode, f"--llm-base-url={inner.server.base_url}"]
     if workers:
         command += ["-n", workers]
@@ -115,18 +116,19 @@ def test_killed_recording_keeps_old_cassette(inner, signal_number, mode, workers
         command, cwd=inner.pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not inner.server.requests[1:] and time.monotonic() < deadline:
+    deadline = time.monotonic() + 600  # generous: only a hung start ends the wait
+    while not inner.server.requests[1:] and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until the live request is in flight
     assert inner.server.requests[1:], "the inner run never reached the server"
     os.killpg(process.pid, signal_number)
-    process.communicate(timeout=30)
+    process.communicate(timeout=600)
     if signal_number == signal.SIGINT:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # leftover workers
     assert inner.cassette("test_chat").read_bytes() == old
-    assert [path.name for path in inner.cassette("test_chat").parent.iterdir()] == [
-        "test_chat.yaml"
+    assert sorted(path.name for path in inner.cassette("test_chat").parent.iterdir()) == [
+        ".verified.json",  # the first recording's date, untouched
+        "test_chat.yaml",
     ]
     inner.write(CHAT_TEST)
     inner.replay().assert_outcomes(passed=1)
@@ -244,3 +246,61 @@ def test_a_401_while_recording_names_the_key_variable(inner):
     result = inner.record()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*the API answered 401*(is OPENAI_API_KEY set to a valid key?)*"])
+
+
+TWO_TURN_TEST = """
+    import os
+
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_chat(llm_client, llm_model):
+        first = llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": "hello"}])
+        if os.environ.get("BREAK_TURN_TWO"):
+            raise ValueError("the booking service is down")
+        llm_client.chat.completions.create(
+            model=llm_model, messages=[{"role": "user", "content": first.choices[0].message.content}])
+"""
+
+
+@pytest.mark.parametrize("mode", ["--llm-record", "--llm-rerecord"])
+def test_an_exception_half_way_keeps_the_old_cassette(inner, monkeypatch, mode):
+    """A body stopped by an exception other than a failed assertion did not run to its end:
+    its partial recording never replaces a complete cassette."""
+    inner.server.script(replies=[{"text": "one"}, {"text": "two"}])
+    inner.write(TWO_TURN_TEST)
+    inner.record().assert_outcomes(passed=1)
+    old = inner.cassette("test_chat").read_bytes()
+    assert old.count(b"- request:") == 2
+    if mode == "--llm-record":  # a changed prompt: --llm-record records this case afresh
+        inner.write(TWO_TURN_TEST.replace('"hello"', '"hello again"'))
+    monkeypatch.setenv("BREAK_TURN_TWO", "1")
+    result = inner.pytester.runpytest(mode, f"--llm-base-url={inner.server.base_url}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*recording test_app.py::test_chat failed: the test raised ValueError: the booking "
+            "service is down before it finished; nothing was saved (the old cassette "
+            "cassettes/test_app/test_chat.yaml is unchanged)*"
+        ]
+    )
+    assert inner.cassette("test_chat").read_bytes() == old
+
+
+def test_an_exception_before_any_request_writes_no_cassette(inner):
+    inner.write(
+        """
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_chat(llm_client):
+            raise TypeError("create() missing 1 required keyword-only argument: 'model'")
+        """
+    )
+    result = inner.record()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*the test raised TypeError*nothing was saved (no cassette was written)*"]
+    )
+    assert not inner.cassette("test_chat").exists()

@@ -162,3 +162,91 @@ def test_comparisons_in_llm_cases_keep_pytest_semantics(inner):
     assert "assert 'needle' in 'REDACTED word" in output
     assert SECRET_KEY not in output and "PlantedSec" not in output
     assert max(len(line) for line in output.splitlines()) < 400
+
+
+SPLIT_KEY = "sk-ant-api03-krX5KHWq9ZTb1nLmP0aQeR7sVuW3yX2cDfGhJkL4Zq"
+
+
+def test_a_key_spelled_in_parts_leaves_no_piece_of_it_anywhere(inner, monkeypatch):
+    """A prompt that spells the key in two parts (no part is the whole key, the first is no key
+    shape): no 12 characters of it reach the cassette, the terminal, the reports or show."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SPLIT_KEY)
+    inner.write(
+        """
+        import os
+
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_parts(llm_client, llm_model):
+            key = os.environ["ANTHROPIC_API_KEY"]
+            reply = llm_client.chat.completions.create(
+                model=llm_model,
+                messages=[{"role": "user", "content": f"say {key[:20]} then {key[20:]}"}],
+            )
+            assert reply.choices[0].message.content == "never", reply.choices[0].message.content
+        """
+    )
+    result = inner.record("-rA", "-vv", "--llm-report=report.json", "--junitxml=junit.xml")
+    result.assert_outcomes(failed=1)
+    written = [
+        inner.cassette("test_parts").read_text(),
+        result.stdout.str(),
+        (inner.pytester.path / "report.json").read_text(),
+        (inner.pytester.path / "junit.xml").read_text(),
+    ]
+    pieces = [SPLIT_KEY[i : i + 12] for i in range(len(SPLIT_KEY) - 11)]
+    for text in written:
+        assert not [piece for piece in pieces if piece in text]
+    assert "say REDACTED then REDACTED" in written[0]
+    # the server saw the parts: they were scrubbed on the way to the files
+    assert SPLIT_KEY[:20] in inner.server.requests[-1].json["messages"][0]["content"]
+    inner.replay().assert_outcomes(failed=1)  # the scrubbed live request matches the recording
+
+
+def test_check_finds_a_piece_of_a_key_variable_in_an_old_cassette(inner, monkeypatch, capsys):
+    from pytest_llm.cli import main
+
+    inner.write(
+        """
+        from pytest_llm import llm_case
+
+        @llm_case
+        def test_parts(llm_client, llm_model):
+            llm_client.chat.completions.create(
+                model=llm_model, messages=[{"role": "user", "content": "say PIECE"}])
+        """.replace("PIECE", SPLIT_KEY[20:40])
+    )
+    inner.record().assert_outcomes(passed=1)  # recorded while the key was not known
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SPLIT_KEY)
+    monkeypatch.chdir(inner.pytester.path)
+    assert main.main(["check", str(inner.cassette("test_parts"))]) == 1
+    assert "a piece of the value of $ANTHROPIC_API_KEY" in capsys.readouterr().out
+
+
+def test_every_piece_of_a_known_secret_is_scrubbed_wherever_it_is_cut():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pytest_llm.cassette.scrubbing import FRAGMENT_LENGTH, Scrubber
+
+    scrubber = Scrubber(literals=[SPLIT_KEY])
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.integers(0, len(SPLIT_KEY) - FRAGMENT_LENGTH),
+        st.integers(FRAGMENT_LENGTH, len(SPLIT_KEY)),
+        st.text(max_size=20),
+        st.text(max_size=20),
+    )
+    def check(start: int, length: int, before: str, after: str) -> None:
+        piece = SPLIT_KEY[start : start + length]
+        cleaned = scrubber.text(before + piece + after)
+        assert piece[:FRAGMENT_LENGTH] not in cleaned
+        assert "REDACTED" in cleaned
+
+    check()
+    # short pieces and unrelated text are left alone
+    assert scrubber.text(f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}") == (
+        f"{SPLIT_KEY[:11]} and {SPLIT_KEY[30:41]}"
+    )

@@ -227,6 +227,9 @@ def _cassette_channels(folder: Path) -> dict[str, str]:
         channels[f"file name {path.relative_to(folder)}"] = str(path.relative_to(folder))
         if not path.is_file():
             continue
+        if path.name == ".verified.json":  # the verification dates: names and dates only
+            channels[f"verification dates {path.relative_to(folder)}"] = path.read_text()
+            continue
         channels[f"cassette {path.name}"] = path.read_text(encoding="utf-8")
         bodies = []
         for interaction in read_cassette(path):

@@ -93,10 +93,12 @@ def test_prune_keeps_the_target_of_a_symlinked_cassette(inner):
 
 
 def tree(root: Path) -> set[str]:
-    """Everything below ``root``: files, ``folder/``, ``link -> target``; caches left out."""
+    """Everything below ``root``: files, ``folder/``, ``link -> target``; caches and the
+    verification dates beside the cassettes (.verified.json) left out."""
     found = set()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [name for name in dirnames if name not in ("__pycache__", ".pytest_cache")]
+        filenames = [name for name in filenames if name != ".verified.json"]
         for name in dirnames + filenames:
             path = Path(dirpath, name)
             shown = path.relative_to(root).as_posix()

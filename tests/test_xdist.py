@@ -22,7 +22,9 @@ SUITE = """
 def test_record_and_replay_under_xdist(inner, workers):
     inner.write(SUITE)
     inner.record("-n", workers).assert_outcomes(passed=6)
-    files = sorted(path.name for path in (inner.pytester.path / "cassettes" / "test_app").iterdir())
+    files = sorted(
+        path.name for path in (inner.pytester.path / "cassettes" / "test_app").glob("*.yaml")
+    )
     assert files == [f"test_many[{n}].yaml" for n in range(6)]
     received = len(inner.server.requests)
     inner.replay("-n", workers).assert_outcomes(passed=6)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from pytest_llm.errors import CassetteError
 from pytest_llm.replay import active_case

@@ -52,9 +52,12 @@ def case_for(item: pytest.Item, cassette_dir: str) -> Case | None:
         cassette=CassetteView(path=path, shown=shown_path(path, item.config.rootpath)),
     )
     if dataset is not None:
+        record = item.callspec.params.get("case") if hasattr(item, "callspec") else None
         case.dataset = {
             "path": shown_path(Path(dataset.kwargs["path"]), item.config.rootpath),
             "min_pass_rate": dataset.kwargs.get("min_pass_rate"),
+            "size": dataset.kwargs.get("size"),
+            "record": dataset.kwargs.get("record_ids", {}).get(id(record)),
         }
     return case
 

@@ -129,13 +129,19 @@ def cases(path: str | Path, *, min_pass_rate: float | None = None) -> Callable[[
         records = load_records(resolved)
         if not records:
             raise DatasetError(f"{resolved}: the data set has no records")
+        idents = record_ids(resolved, records)
         params = [
-            pytest.param(record, id=ident)
-            for record, ident in zip(records, record_ids(resolved, records), strict=True)
+            pytest.param(record, id=ident) for record, ident in zip(records, idents, strict=True)
         ]
         marked = pytest.mark.parametrize("case", params)(function)
         dataset_marker: pytest.MarkDecorator = getattr(pytest.mark, DATASET_MARKER)
-        result: F = dataset_marker(path=str(resolved), min_pass_rate=min_pass_rate)(marked)
+        result: F = dataset_marker(
+            path=str(resolved),
+            min_pass_rate=min_pass_rate,
+            size=len(records),
+            # each record's id, found again by the record object the test receives
+            record_ids={id(record): ident for record, ident in zip(records, idents, strict=True)},
+        )(marked)
         return result
 
     return decorate

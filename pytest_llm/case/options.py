@@ -19,12 +19,15 @@ class CaseOptions:
 
     cassette: str | None = None
     samples: int = 1
+    sequential: bool = False
     min_pass_rate: float = 1.0
     latency_budget: float | None = None
     ttft_budget: float | None = None
     token_budget: int | None = None
     cost_budget: float | None = None
     tags: tuple[str, ...] = ()
+    #: The longest time since the cassette was verified live (``30d``); overrides llm_max_age.
+    max_age: str | None = None
 
     def __post_init__(self) -> None:
         if self.cassette is not None and (
@@ -37,6 +40,12 @@ class CaseOptions:
             )
         if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
             raise CaseOptionsError(f"samples must be an integer >= 1, got {self.samples!r}")
+        if not isinstance(self.sequential, bool):
+            raise CaseOptionsError(f"sequential must be True or False, got {self.sequential!r}")
+        if self.sequential and self.samples < 2:
+            raise CaseOptionsError(
+                f"sequential=True needs samples=N with N >= 2 (the most runs), got samples={self.samples!r}"
+            )
         if not _is_number(self.min_pass_rate) or not 0.0 <= self.min_pass_rate <= 1.0:
             raise CaseOptionsError(
                 f"min_pass_rate must be a number between 0 and 1, got {self.min_pass_rate!r}"
@@ -61,12 +70,26 @@ class CaseOptions:
             isinstance(tag, str) for tag in self.tags
         ):
             raise CaseOptionsError(f"tags must be a list of strings, got {self.tags!r}")
+        if self.max_age is not None:
+            from pytest_llm.cassette.verification import parse_duration
+
+            try:
+                parse_duration(self.max_age)
+            except ValueError as error:
+                raise CaseOptionsError(f"max_age: {error}") from None
+
+    @property
+    def max_age_s(self) -> float | None:
+        """``max_age`` in seconds (None: the run's llm_max_age applies)."""
+        from pytest_llm.cassette.verification import parse_duration
+
+        return None if self.max_age is None else parse_duration(self.max_age)
 
 
 KEYWORDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(CaseOptions))
 MARKER_SIGNATURE = (
-    "llm_case(*, cassette=None, samples=1, min_pass_rate=1.0, latency_budget=None, "
-    "ttft_budget=None, token_budget=None, cost_budget=None, tags=())"
+    "llm_case(*, cassette=None, samples=1, sequential=False, min_pass_rate=1.0, latency_budget=None, "
+    "ttft_budget=None, token_budget=None, cost_budget=None, tags=(), max_age=None)"
 )
 
 

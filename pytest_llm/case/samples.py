@@ -34,7 +34,9 @@ def run_samples(
     unknown_figures: str = "fail",
 ) -> SampleResults:
     """Run ``body`` ``samples`` times. With one sample its failure propagates as it is; with
-    several, the case fails (AssertionError) only when the pass rate is below ``min_pass_rate``."""
+    several, the case fails (AssertionError) only when the pass rate is below ``min_pass_rate``.
+    A sequential case stops earlier, once ``case.stop_sampling`` says its verdict is settled
+    (the pass rate is then over the runs it used)."""
     __tracebackhide__ = True
     options = case.options
     results = SampleResults()
@@ -57,9 +59,22 @@ def run_samples(
             results.failures.append((run, _one_line(error)))
         else:
             results.passed += 1
+        if (
+            options.sequential
+            and case.stop_sampling is not None
+            and run < options.samples
+            and case.stop_sampling(results.passed, results.total)
+        ):
+            break
     if options.samples > 1 and results.pass_rate < options.min_pass_rate:
+        used = (
+            f" (sequential: stopped after {results.total} of at most {options.samples} runs)"
+            if results.total < options.samples
+            else ""
+        )
         lines = [
-            f"{results.passed}/{results.total} samples passed, below min_pass_rate {options.min_pass_rate:g}:"
+            f"{results.passed}/{results.total} samples passed, below min_pass_rate "
+            f"{options.min_pass_rate:g}{used}:"
         ]
         lines += [f"  run {run}: {message}" for run, message in results.failures]
         raise PassRateTooLow("\n".join(lines))

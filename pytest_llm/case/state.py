@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from pytest_llm.case.options import CaseOptions
 from pytest_llm.cassette.interaction import Interaction
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.config.settings import Mode
 from pytest_llm.providers import llm_call
 
 if TYPE_CHECKING:
     from pytest_llm.case.samples import SampleResults
     from pytest_llm.replay.case_runner import Before
+    from pytest_llm.replay.recorded_tools import ToolSession
 
 
 class DatasetMembership(TypedDict):
@@ -21,6 +24,9 @@ class DatasetMembership(TypedDict):
 
     path: str
     min_pass_rate: float | None
+    #: How many records the data set holds, and this record's id (a shard runs only some).
+    size: int | None
+    record: str | None
 
 
 class CallLog(list[llm_call.LLMCall]):
@@ -54,6 +60,8 @@ class CassetteView:
     shown: str = ""  # the path as messages show it (relative to the rootdir)
     mode: str = "replay"
     interactions: list[Interaction] = dataclasses.field(default_factory=list)
+    #: The calls of ``@llm_tool`` functions it holds (its ``tools:`` list).
+    tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -71,6 +79,9 @@ class Case:
     dataset: DatasetMembership | None = None
     #: The runs of the body and their outcomes, once it ran.
     samples: SampleResults | None = None
+    #: Of a sequential case, for the current pass through a cassette: given (passed, total)
+    #: so far, whether its verdict is settled and sampling stops (set by the case runner).
+    stop_sampling: Callable[[int, int], bool] | None = None
     #: Under --llm-rerecord: whether the case was compared, its outcome on the old cassette
     #: (None: no old cassette) and the old cassette's interactions.
     rerecorded: bool = False
@@ -78,6 +89,11 @@ class Case:
     previous: list[Interaction] | None = None
     #: Embeddings fetched in the current pass through the cassette, by (model, text).
     embeddings: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
+    #: The ``@llm_tool`` calls of the current pass through the cassette (None: no pass runs).
+    tool_session: ToolSession | None = None
+    #: Of a recorded case whose tools got old results (``--llm-tools replay``): the tool calls
+    #: that ran live because the old cassette did not record their arguments.
+    live_tool_calls: list[ToolCall] | None = None
 
     @property
     def path(self) -> Path:
@@ -86,8 +102,12 @@ class Case:
     def release(self) -> None:
         """Drop what the finished case no longer needs: recorded bodies, calls, comparisons."""
         self.cassette.interactions = []
+        self.cassette.tool_calls = []
+        self.tool_session = None
+        self.live_tool_calls = None
         self.calls.reset()
         self.samples = None
+        self.stop_sampling = None
         self.rerecorded = False
         self.before = None
         self.previous = None

@@ -257,7 +257,15 @@ def prune(paths: Iterable[Path], folders: Iterable[str]) -> list[Path]:
 
 
 def _is_empty_folder(folder: Path) -> bool:
+    """Whether ``folder`` is empty, or holds only the verification dates of cassettes (then
+    that file, of cassettes that are gone, is deleted)."""
+    from pytest_llm.cassette.verification import SIDECAR_NAME
+
     if folder.is_symlink() or not folder.is_dir():
         return False
     with os.scandir(folder) as entries:
-        return next(entries, None) is None
+        names = [entry.name for entry, _ in zip(entries, range(2), strict=False)]
+    if names == [SIDECAR_NAME] and _is_regular(folder / SIDECAR_NAME):
+        (folder / SIDECAR_NAME).unlink()
+        return True
+    return not names

@@ -18,9 +18,11 @@ from pytest_llm.cassette.file_format import (
     RefusedCassette,
     load_yaml,
     parse_document,
+    parse_document_file,
 )
 from pytest_llm.cassette.interaction import Interaction
-from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES
+from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES, fragment_windows
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.errors import CassetteError
 from pytest_llm.providers import credential_env_vars, replay_placeholders
 from pytest_llm.replay.recorder import UNSTORABLE_STATUSES
@@ -43,6 +45,10 @@ def project_secrets(redact_patterns: Sequence[str], environ: Mapping[str, str]) 
         value = environ.get(name, "").strip()
         if len(value) >= _MIN_SECRET_LENGTH and value not in placeholders:
             found.append((f"the value of ${name}", re.compile(re.escape(value))))
+            pieces = fragment_windows(value)
+            if pieces:  # a key spelled in parts: any 12 characters of it
+                pattern = re.compile("|".join(re.escape(piece) for piece in pieces))
+                found.append((f"a piece of the value of ${name}", pattern))
     return found
 
 
@@ -63,6 +69,7 @@ class Examined:
     interactions: list[Interaction] | None = None
     error: CassetteError | None = None
     document: Any = None
+    tool_calls: list[ToolCall] = dataclasses.field(default_factory=list)
 
 
 def cassette_kind(text: str) -> str | None:
@@ -88,9 +95,15 @@ def examine(text: str, path: Path | str) -> Examined:
             return Examined(None, document=document)
         kind = UNKNOWN_FORMAT
     try:
-        return Examined(kind, interactions=parse_document(document, path), document=document)
+        contents = parse_document_file(document, path)
     except CassetteError as error:
         return Examined(kind, error=error, document=document)
+    return Examined(
+        kind,
+        interactions=contents.interactions,
+        document=document,
+        tool_calls=contents.tool_calls,
+    )
 
 
 def _kind_of(document: Any) -> str | None:
@@ -207,3 +220,27 @@ def _error_responses(path: Path | str, interactions: list[Interaction]) -> Itera
                 f"{path}: interaction #{number}: stored error response {interaction.status} "
                 f"for {interaction.method} {interaction.path} (re-record it when the API answers)"
             )
+
+
+def stale_cassettes(files: Sequence[Path], max_age_s: float) -> list[str]:
+    """``path: stale: ...`` for each cassette verified longer ago than ``max_age_s`` (or
+    never), and ``path: ...`` for a verification file that cannot be read."""
+    from pytest_llm.cassette import verification
+
+    dates = verification.VerificationDates()
+    at = verification.now()
+    found: list[str] = []
+    broken: set[Path] = set()
+    for file in files:
+        sidecar = verification.sidecar_of(file)
+        try:
+            verified = dates.verified_at(file)
+        except CassetteError as error:
+            if sidecar not in broken:
+                broken.add(sidecar)
+                found.append(str(error))
+            continue
+        stale = verification.staleness(file, verified, max_age_s, at)
+        if stale is not None:
+            found.append(f"{file}: stale: {stale.describe()} (re-record: pytest --llm-rerecord)")
+    return found

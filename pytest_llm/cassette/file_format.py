@@ -1,14 +1,16 @@
 """Reading and writing cassette files.
 
 The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams (and
-NDJSON streams, one JSON document a line) as one literal block plus the assembled text, a summary of each call (model, timing, tokens),
-stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
+NDJSON streams, one JSON document a line) as one literal block plus the assembled text, AWS
+event streams as their decoded frames plus the assembled text, a summary of each call (model,
+timing, tokens), stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
 plain, gzip or base64 bodies, the older httpx layout too) are read as well.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -21,17 +23,18 @@ from typing import Any
 
 import yaml
 
-from pytest_llm.cassette import fast_yaml
-from pytest_llm.cassette.interaction import (
-    Interaction,
-    StreamFormat,
-    Timing,
-    parse_json,
-    parse_stream,
-    path_of,
+from pytest_llm.cassette import fast_yaml, tool_calls
+from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
+from pytest_llm.errors import CassetteError, ContentTooLarge, MalformedEventStream
+from pytest_llm.providers import (
+    Provider,
+    aws_event_stream,
+    llm_call,
+    streams,
+    volatile_header_prefixes,
+    volatile_headers,
 )
-from pytest_llm.errors import CassetteError, ContentTooLarge
-from pytest_llm.providers import Provider, llm_call, volatile_header_prefixes, volatile_headers
+from pytest_llm.providers.streams import StreamFormat
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -90,8 +93,21 @@ def is_volatile_header(name: str) -> bool:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclasses.dataclass(frozen=True)
+class CassetteFile:
+    """What a cassette file holds: its HTTP interactions and its recorded tool calls."""
+
+    interactions: list[Interaction]
+    tool_calls: list[tool_calls.ToolCall] = dataclasses.field(default_factory=list)
+
+
 def read_cassette(path: Path) -> list[Interaction]:
     """Load a cassette file of either format; every problem is a :class:`CassetteError`."""
+    return read_cassette_file(path).interactions
+
+
+def read_cassette_file(path: Path) -> CassetteFile:
+    """Load a cassette file of either format, its tool calls too (see :func:`read_cassette`)."""
     try:
         text = fast_yaml.read_bounded(path).decode("utf-8")
     except UnicodeDecodeError as error:
@@ -100,7 +116,7 @@ def read_cassette(path: Path) -> list[Interaction]:
         raise CassetteError(f"{path}: cannot be read: {error.strerror or error}") from None
     except fast_yaml.RefusedDocument as error:
         raise refused(path, error) from None
-    return parse_cassette(text, path)
+    return parse_document_file(load_yaml(text, path), path)
 
 
 class RefusedCassette(CassetteError):
@@ -136,6 +152,12 @@ def load_yaml(text: str, path: Path | str) -> Any:
 
 def parse_document(document: Any, path: Path | str) -> list[Interaction]:
     """The interactions of a loaded cassette document (:func:`load_yaml`) of either format."""
+    return parse_document_file(document, path).interactions
+
+
+def parse_document_file(document: Any, path: Path | str) -> CassetteFile:
+    """The interactions and tool calls of a loaded cassette document of either format (a
+    vcrpy cassette has no tool calls)."""
     if not isinstance(document, dict):
         raise CassetteError(
             f"{path}: not a cassette (expected a mapping with 'interactions', got "
@@ -148,13 +170,16 @@ def parse_document(document: Any, path: Path | str) -> list[Interaction]:
                 f"{document.get('version')!r}; this pytest-llm reads format {FORMAT_NAME!r} "
                 f"version {FORMAT_VERSION} and vcrpy version {VCRPY_VERSION} (upgrade pytest-llm?)"
             )
-        return _parse_entries(document, path, _own_interaction)
+        return CassetteFile(
+            _parse_entries(document, path, _own_interaction),
+            tool_calls.parse_tool_calls(document, path),
+        )
     if document.get("version") != VCRPY_VERSION:
         raise CassetteError(
             f"{path}: unknown cassette version {document.get('version')!r}; expected a pytest-llm "
             f"cassette ('format: {FORMAT_NAME}') or a vcrpy cassette ('version: {VCRPY_VERSION}')"
         )
-    return _parse_entries(document, path, _vcrpy_interaction)
+    return CassetteFile(_parse_entries(document, path, _vcrpy_interaction))
 
 
 def _parse_entries(
@@ -182,7 +207,11 @@ def _parse_entries(
 
 def _own_interaction(entry: dict[str, Any]) -> Interaction:
     request, response = entry["request"], entry["response"]
-    call = entry.get("call") or {}
+    call = entry.get("call")
+    # The writer ends every interaction with its call summary, latency included: a file cut off
+    # anywhere before that line (even on a line break, where the YAML still parses) lacks it.
+    if not isinstance(call, dict) or "latency_s" not in call:
+        raise ValueError("its 'call' summary with 'latency_s', written last, is missing")
     status = response["status"]
     if not isinstance(status, int):
         raise ValueError(f"response status {status!r} is not an integer")
@@ -198,12 +227,14 @@ def _own_interaction(entry: dict[str, Any]) -> Interaction:
         status=status,
         reason=str(response.get("reason") or ""),
         response_headers=headers,
-        response_body=_decode_body(response),
+        response_body=_checked_frames(_decode_body(response), headers),
         timing=Timing(latency_s=_number(call.get("latency_s")), ttft_s=_number(call.get("ttft_s"))),
     )
 
 
 def _decode_body(part: dict[str, Any]) -> bytes:
+    if "aws_event_stream" in part:  # encoded again, with valid checksums, for the SDK to parse
+        return aws_event_stream.frames_from_document(part["aws_event_stream"])
     if "json" in part:
         return json.dumps(part["json"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if "sse" in part:
@@ -242,7 +273,7 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (response.get("headers") or {}).items()
     }
-    body_bytes = decode_content(_as_bytes(raw), headers)
+    body_bytes = _checked_frames(decode_content(_as_bytes(raw), headers), headers)
     request_headers = {
         str(name).lower(): _header_values(value)
         for name, value in (request.get("headers") or {}).items()
@@ -297,6 +328,15 @@ def _json_text(value: Any, what: str) -> str:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(f"{what} is not JSON data ({error})") from None
+
+
+def _checked_frames(body: bytes, headers: dict[str, list[str]]) -> bytes:
+    """An AWS event stream body as stored; MalformedEventStream (a ValueError: the cassette's
+    error names the file and interaction) when a frame is malformed (a bad checksum, say)."""
+    content_type = next(iter(headers.get("content-type") or ()), None)
+    if aws_event_stream.is_aws_event_stream(content_type) and body:
+        aws_event_stream.decode_complete_frames(body)
+    return body
 
 
 def decode_content(
@@ -397,12 +437,17 @@ _CassetteDumper.add_representer(str, _represent_str)
 _CassetteDumper.add_representer(list, _represent_list)
 
 
-def render_cassette(interactions: Sequence[Interaction]) -> str:
-    document = {
+def render_cassette(
+    interactions: Sequence[Interaction], recorded_tools: Sequence[tool_calls.ToolCall] = ()
+) -> str:
+    """The cassette file's text; a ``tools:`` list only when ``recorded_tools`` has calls."""
+    document: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "interactions": [interaction_document(item) for item in interactions],
     }
+    if recorded_tools:
+        document[tool_calls.TOOLS_KEY] = tool_calls.tool_calls_document(recorded_tools)
     body = yaml.dump(
         document,
         Dumper=_CassetteDumper,
@@ -444,19 +489,34 @@ def _body_document(
 ) -> dict[str, Any]:
     if not body:
         return {}
+    if stream == "aws_event_stream":
+        return _aws_event_stream_document(body, provider)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(body).decode("ascii")}
-    if stream == "ndjson":  # kept byte for byte: replay gives back exactly what was sent
-        return {"ndjson": text, "text": provider.stream_answer(parse_stream(text, stream)).text}
-    if stream == "sse":
-        text = text.replace("\r\n", "\n")
-        return {"sse": text, "text": provider.stream_answer(parse_stream(text, stream)).text}
+    if stream is not None:  # SSE and NDJSON: the stream as one literal block, its text assembled
+        if stream == "sse":
+            text = text.replace("\r\n", "\n")
+        # NDJSON is kept byte for byte: replay gives back exactly what was sent.
+        return {stream: text, "text": provider.stream_answer(streams.events_of(stream, text)).text}
     parsed = parse_json(body)
     if parsed is not None or text.strip() == "null":
         return {"json": parsed}
     return {"text": text}
+
+
+def _aws_event_stream_document(body: bytes, provider: Provider) -> dict[str, Any]:
+    """An AWS event stream's frames as readable events (headers, payload as YAML) and the
+    assembled text; bytes that do not decode as frames are kept as base64."""
+    try:
+        frames = aws_event_stream.decode_frames(body)
+    except MalformedEventStream:
+        return {"base64": base64.b64encode(body).decode("ascii")}
+    return {
+        "aws_event_stream": aws_event_stream.frames_document(frames),
+        "text": provider.stream_answer(streams.events_of("aws_event_stream", body)).text,
+    }
 
 
 def _call_summary(interaction: Interaction) -> dict[str, Any]:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_llm.cassette.bounded_json import MAX_JSON_DEPTH, parse_json
-from pytest_llm.providers import Provider, ndjson, provider_for, sse
+from pytest_llm.providers import Provider, provider_for, sse, streams
+from pytest_llm.providers.streams import StreamFormat
 
 __all__ = ["MAX_JSON_DEPTH", "Interaction", "StreamFormat", "Timing", "parse_json", "path_of"]
-
-#: How a streamed answer is framed: server-sent events, or one JSON document per line.
-StreamFormat = Literal["sse", "ndjson"]
 
 
 @dataclasses.dataclass
@@ -49,8 +47,9 @@ class Interaction:
 
     @property
     def stream_format(self) -> StreamFormat | None:
-        """``sse``, ``ndjson`` (Ollama), or None for an answer that is not a stream."""
-        return stream_format_of(self.content_type)
+        """``sse``, ``ndjson`` (Ollama), ``aws_event_stream`` (Bedrock), or None for an answer
+        that is not a stream."""
+        return streams.stream_format(self.content_type)
 
     @property
     def is_stream(self) -> bool:
@@ -68,8 +67,9 @@ class Interaction:
         return provider_for(self.path)
 
     def events(self) -> list[sse.Event]:
-        """The events of a streamed answer (an NDJSON stream's lines); [] for a plain one."""
-        return parse_stream(self.response_body, self.stream_format)
+        """The events of a streamed answer (an NDJSON stream's lines, an AWS event stream's
+        frames); [] for a plain one."""
+        return streams.parse_stream(self.content_type, self.response_body)
 
     def to_vcr_response(self) -> dict[str, Any]:
         """The response in the shape vcrpy's stubs replay."""
@@ -78,22 +78,6 @@ class Interaction:
             "headers": {name: list(values) for name, values in self.response_headers.items()},
             "body": {"string": self.response_body},
         }
-
-
-def stream_format_of(content_type: str | None) -> StreamFormat | None:
-    if sse.is_event_stream(content_type):
-        return "sse"
-    if ndjson.is_ndjson_stream(content_type):
-        return "ndjson"
-    return None
-
-
-def parse_stream(body: bytes | str, stream_format: StreamFormat | None) -> list[sse.Event]:
-    """The events of a stream body of this format ([] when it is no stream)."""
-    if stream_format is None:
-        return []
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return ndjson.parse_lines(text) if stream_format == "ndjson" else sse.parse_events(text)
 
 
 def path_of(uri: str) -> str:

@@ -21,6 +21,7 @@ It scrubs what a reader sees, not only the raw bytes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from pytest_llm import providers
+from pytest_llm.providers import aws_event_stream
 
 REDACTED = "REDACTED"
 
@@ -41,6 +43,34 @@ SECRET_SHAPES: dict[str, re.Pattern[str]] = {
     "slack_token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     "bearer_token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
 }
+
+#: Text each shape starts with (lower-cased where the shape ignores case): a shape is searched
+#: for only where one of its hints is in the text, a fast substring test.
+_SHAPE_HINTS: dict[str, tuple[str, ...]] = {
+    "openai_key": ("sk-",),
+    "aws_access_key": ("AKIA", "ASIA"),
+    "google_api_key": ("AIza",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    "slack_token": ("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"),
+    "bearer_token": ("bearer",),
+}
+_CASELESS_SHAPES = frozenset({"bearer_token"})
+
+
+def shapes_in(text: str) -> list[re.Pattern[str]]:
+    """The secret shapes that may match ``text`` (those whose hint it contains)."""
+    lowered: str | None = None
+    found = []
+    for name, pattern in SECRET_SHAPES.items():
+        if name in _CASELESS_SHAPES:
+            lowered = text.lower() if lowered is None else lowered
+            haystack = lowered
+        else:
+            haystack = text
+        if any(hint in haystack for hint in _SHAPE_HINTS[name]):
+            found.append(pattern)
+    return found
+
 
 #: Names that say "this is a credential", in a header, a query parameter, a cookie-less JSON
 #: key or an environment variable: ``authorization``, ``x-api-key``, ``api_key``,
@@ -83,6 +113,71 @@ _CREDENTIAL_ENV_NAME = re.compile(
     r"(?i)(?:API_?KEY|TOKEN|SECRET|SECRET_ACCESS_KEY|SESSION_TOKEN|PASSWORD|ACCESS_KEY_ID)$"
 )
 _MIN_SECRET_LENGTH = 8
+#: The shortest piece of a known secret that is scrubbed on its own: a key spelled in two
+#: parts (a prompt, a log line) or cut by a stream's chunks leaves no piece this long anywhere.
+FRAGMENT_LENGTH = 12
+#: Only secrets at least this long (keys, tokens) are looked for piece by piece.
+_FRAGMENT_SOURCE_LENGTH = 20
+
+
+def fragment_windows(secret: str) -> list[str]:
+    """Every ``FRAGMENT_LENGTH``-character piece of ``secret`` (none for a short secret)."""
+    if len(secret) < _FRAGMENT_SOURCE_LENGTH:
+        return []
+    return [secret[i : i + FRAGMENT_LENGTH] for i in range(len(secret) - FRAGMENT_LENGTH + 1)]
+
+
+class _Fragments:
+    """Pieces of the known long secrets. Each secret is cut into blocks of ``_BLOCK``
+    characters; any run of ``FRAGMENT_LENGTH`` (>= 2 x _BLOCK - 1) of its characters holds a
+    whole block, so a block found in a text is grown on both sides along the secret, and the
+    run is scrubbed when it is at least ``FRAGMENT_LENGTH`` long."""
+
+    _BLOCK = 6
+
+    def __init__(self) -> None:
+        self._sources: list[str] = []
+        self._at: dict[str, list[tuple[int, int]]] = {}  # block -> (source, offset)
+        self.pattern: re.Pattern[str] | None = None
+
+    def add(self, secret: str) -> None:
+        if len(secret) < _FRAGMENT_SOURCE_LENGTH or secret in self._sources:
+            return
+        index = len(self._sources)
+        self._sources.append(secret)
+        for offset in range(0, len(secret) - self._BLOCK + 1, self._BLOCK):
+            self._at.setdefault(secret[offset : offset + self._BLOCK], []).append((index, offset))
+        self.pattern = re.compile("|".join(re.escape(block) for block in self._at))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        if self.pattern is None:
+            return []
+        found: list[tuple[int, int]] = []
+        position = 0
+        while (match := self.pattern.search(text, position)) is not None:
+            best: tuple[int, int] | None = None
+            for index, offset in self._at[match.group()]:
+                start, end = self._grown(text, match.start(), self._sources[index], offset)
+                if end - start >= FRAGMENT_LENGTH and (
+                    best is None or end - start > best[1] - best[0]
+                ):
+                    best = (start, end)
+            if best is None:
+                position = match.start() + 1
+                continue
+            found.append(best)
+            position = best[1]
+        return found
+
+    def _grown(self, text: str, at: int, source: str, offset: int) -> tuple[int, int]:
+        """The run around ``text[at:at+_BLOCK]`` that equals ``source`` around ``offset``."""
+        left, before = at, offset
+        while left > 0 and before > 0 and text[left - 1] == source[before - 1]:
+            left, before = left - 1, before - 1
+        right, after = at + self._BLOCK, offset + self._BLOCK
+        while right < len(text) and after < len(source) and text[right] == source[after]:
+            right, after = right + 1, after + 1
+        return left, right
 
 
 def is_credential_header(name: str) -> bool:
@@ -112,6 +207,7 @@ class Scrubber:
         self._user_patterns = [re.compile(pattern) for pattern in patterns]
         self._literals: set[str] = set()
         self._literal_pattern: re.Pattern[str] | None = None
+        self._fragments = _Fragments()
         self._multiline = 0
         for literal in literals:
             self.add_literal(literal)
@@ -134,6 +230,7 @@ class Scrubber:
         )
         if "\n" in value:
             self._multiline = max(self._multiline, len(value))
+        self._fragments.add(value)
         alternatives = sorted(self._literals, key=len, reverse=True)
         self._literal_pattern = re.compile("|".join(re.escape(item) for item in alternatives))
 
@@ -164,22 +261,27 @@ class Scrubber:
     def text(self, text: str) -> str:
         if self._literal_pattern is not None:
             text = self._literal_pattern.sub(REDACTED, text)
-        for pattern in SECRET_SHAPES.values():
+        # Shapes and patterns before pieces of known secrets: a piece scrubbed first would cut
+        # a shaped token (``ghp_...``) so that its shape no longer matches and its rest leaks.
+        for pattern in shapes_in(text):
             text = pattern.sub(REDACTED, text)
         for pattern in self._user_patterns:
             text = pattern.sub(REDACTED, text)
+        if self._fragments.pattern is not None:
+            text = _replaced(text, self._fragments.spans(text))
         return text
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where secrets are in `text`: merged, sorted ``(start, end)`` spans."""
         found: list[tuple[int, int]] = []
-        patterns = [*SECRET_SHAPES.values(), *self._user_patterns]
+        patterns = [*shapes_in(text), *self._user_patterns]
         if self._literal_pattern is not None:
             patterns.append(self._literal_pattern)
         for pattern in patterns:
             found += [
                 match.span() for match in pattern.finditer(text) if match.end() > match.start()
             ]
+        found += self._fragments.spans(text)
         merged: list[tuple[int, int]] = []
         for start, end in sorted(found):
             if merged and start <= merged[-1][1]:
@@ -220,11 +322,14 @@ class Scrubber:
 
     # -- bodies ---------------------------------------------------------------------
 
-    def body(self, body: bytes) -> bytes:
-        """Scrub a body: JSON value by value, an event stream event by event and assembled,
-        other text as text, the text parts of a body that is not UTF-8."""
+    def body(self, body: bytes, content_type: str | None = None) -> bytes:
+        """Scrub a body: JSON value by value, an event stream event by event and assembled
+        (an AWS event stream's binary frames too: ``content_type`` says so), other text as text,
+        the text parts of a body that is not UTF-8."""
         if not body:
             return body
+        if aws_event_stream.is_aws_event_stream(content_type):
+            return self._aws_event_stream(body)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -275,6 +380,45 @@ class Scrubber:
                 rendered = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 lines[number] = prefix + rendered + ending
         return "".join(lines)
+
+    def _aws_event_stream(self, body: bytes) -> bytes:
+        """Scrub the frames of an AWS event stream: string headers as text, JSON payloads
+        event by event and assembled, other payloads as bodies; each changed frame is encoded
+        again with valid checksums. A cut-off or malformed tail is scrubbed as bytes."""
+        frames, rest = aws_event_stream.decode_complete_frames(body, stop_at_malformed=True)
+        parsed: dict[int, Any] = {}
+        for number, frame in enumerate(frames):
+            if frame.payload.lstrip()[:1] in (b"{", b"["):
+                with contextlib.suppress(ValueError, RecursionError):
+                    parsed[number] = json.loads(frame.payload)
+        for payload in parsed.values():
+            self._learn_credential_fields(payload)
+        scrubbed = {number: self.data(payload) for number, payload in parsed.items()}
+        self._scrub_across_events(list(scrubbed.values()))
+        pieces = []
+        for number, frame in enumerate(frames):
+            headers = {
+                name: self.text(value) if isinstance(value, str) else value
+                for name, value in frame.headers.items()
+            }
+            if number in scrubbed:
+                payload = (
+                    frame.payload
+                    if scrubbed[number] == parsed[number]
+                    else json.dumps(
+                        scrubbed[number], ensure_ascii=False, separators=(",", ":")
+                    ).encode("utf-8")
+                )
+            else:
+                payload = self.body(frame.payload)
+            if headers == dict(frame.headers) and payload == frame.payload:
+                pieces.append(body[frame.offset : frame.offset + frame.length])
+            else:
+                pieces.append(aws_event_stream.encode_frame(headers, payload))
+        if rest:
+            text = rest.decode("utf-8", "surrogateescape")
+            rest = self.text(text).encode("utf-8", "surrogateescape")
+        return b"".join(pieces) + rest
 
     def _scrub_across_events(self, events: list[Any]) -> None:
         """Replace secrets that only the joined values of successive events show; in place."""
@@ -418,3 +562,17 @@ def _redact_pieces(pieces: list[str], spans: list[tuple[int, int]]) -> list[str]
         result.append("".join(parts))
         offset = end
     return result
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of the (sorted, disjoint) ``spans`` replaced by ``REDACTED``."""
+    if not spans:
+        return text
+    pieces, position = [], 0
+    for start, end in spans:
+        if end <= position:
+            continue
+        pieces += [text[position : max(start, position)], REDACTED]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)

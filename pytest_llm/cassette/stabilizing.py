@@ -13,11 +13,12 @@ import functools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pytest_llm import providers
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json
+from pytest_llm.providers import aws_event_stream
 
 #: Body fields whose values change on every call without saying anything about the answer.
 #: Each provider lists its own (:attr:`pytest_llm.providers.base.Provider.volatile_fields`).
@@ -88,7 +89,9 @@ def _with_ids_replaced(interaction: Interaction, carried: dict[str, str]) -> Int
     for new_id, old_id in carried.items():
         quoted_new, quoted_old = json.dumps(new_id).encode(), json.dumps(old_id).encode()
         request_body = request_body.replace(quoted_new, quoted_old)
-        response_body = response_body.replace(quoted_new, quoted_old)
+        response_body = _rewritten(
+            interaction, response_body, functools.partial(_replaced, new=quoted_new, old=quoted_old)
+        )
         path = path.replace(new_id, old_id)
     if (request_body, response_body, path) == (
         interaction.request_body,
@@ -99,6 +102,18 @@ def _with_ids_replaced(interaction: Interaction, carried: dict[str, str]) -> Int
     return dataclasses.replace(
         interaction, request_body=request_body, response_body=response_body, path=path
     )
+
+
+def _rewritten(interaction: Interaction, body: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
+    """``rewrite`` applied to a response body: to each frame's payload of an AWS event stream
+    (whose frames are then encoded again with valid checksums), else to the whole body."""
+    if aws_event_stream.is_aws_event_stream(interaction.content_type):
+        return aws_event_stream.map_payloads(body, rewrite)
+    return rewrite(body)
+
+
+def _replaced(data: bytes, new: bytes, old: bytes) -> bytes:
+    return data.replace(new, old)
 
 
 def _endpoint_key(interaction: Interaction) -> str:
@@ -115,7 +130,11 @@ def _carry_over(new: Interaction, old: Interaction) -> Interaction:
             if new_value != old_value and type(new_value) is type(old_value)
         }
         if replacements:
-            body = _replace_field_values(body, field, replacements)
+            body = _rewritten(
+                new,
+                body,
+                functools.partial(_replace_field_values, field=field, replacements=replacements),
+            )
     return dataclasses.replace(
         new,
         response_body=body,

@@ -16,14 +16,15 @@ from typing import Any, Literal
 
 from pytest_llm.assertions import similarity
 from pytest_llm.cassette import checks, matching
-from pytest_llm.cassette.file_format import parse_document
+from pytest_llm.cassette.file_format import parse_document_file
 from pytest_llm.cassette.interaction import Interaction, parse_json
 from pytest_llm.cassette.stabilizing import timing_moved
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.cli import show
 from pytest_llm.errors import CassetteError, UnknownFigure
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price, cost_of
-from pytest_llm.report import comparison
+from pytest_llm.report import comparison, json_changes
 from pytest_llm.report.markdown import code_span, fenced, html_text, table_cell
 
 CassetteStatus = Literal["changed", "added", "deleted", "unreadable"]
@@ -57,6 +58,11 @@ class InteractionChange:
     similarity: float | None
     old: Figures | None
     new: Figures | None
+    #: When both answers are JSON documents: the changed paths (the first 20, and how many more).
+    json_changes: json_changes.JsonChanges | None = None
+    #: ``interaction`` (an HTTP exchange) or ``tool`` (a recorded ``@llm_tool`` call, whose
+    #: ``request`` is the call and whose answers are its results).
+    kind: str = "interaction"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,19 +100,27 @@ def compare_texts(
     if only_cassettes and not any(file is not None and file.kind for file in (old_file, new_file)):
         return None
     try:
-        old = None if old_file is None else _interactions(old_file, name)
-        new = None if new_file is None else _interactions(new_file, name)
+        old = None if old_file is None else _contents(old_file, name)
+        new = None if new_file is None else _contents(new_file, name)
     except CassetteError as error:
         return unreadable(name, str(error))
-    return compare(name, old, new, prices=prices)
+    return compare(
+        name,
+        None if old is None else old[0],
+        None if new is None else new[0],
+        prices=prices,
+        old_tools=() if old is None else old[1],
+        new_tools=() if new is None else new[1],
+    )
 
 
-def _interactions(file: checks.Examined, name: str) -> list[Interaction]:
+def _contents(file: checks.Examined, name: str) -> tuple[list[Interaction], list[ToolCall]]:
     if file.error is not None:
         raise file.error
     if file.interactions is None:  # YAML, but no cassette: what parsing it says
-        return parse_document(file.document, name)
-    return file.interactions
+        contents = parse_document_file(file.document, name)
+        return contents.interactions, contents.tool_calls
+    return file.interactions, file.tool_calls
 
 
 def unreadable(name: str, error: str) -> CassetteChange:
@@ -119,18 +133,24 @@ def compare(
     new: Sequence[Interaction] | None,
     *,
     prices: Mapping[str, Price] = BUILTIN_PRICES,
+    old_tools: Sequence[ToolCall] = (),
+    new_tools: Sequence[ToolCall] = (),
 ) -> CassetteChange | None:
-    """The change from ``old`` to ``new`` interactions (None: the cassette does not exist)."""
+    """The change from ``old`` to ``new`` interactions (None: the cassette does not exist),
+    their recorded tool calls included."""
     if old is None and new is None:
         return None
     if old is None:
-        return CassetteChange(name, "added", interaction_count=len(new or ()))
+        return CassetteChange(name, "added", interaction_count=len(new or ()) + len(new_tools))
     if new is None:
-        return CassetteChange(name, "deleted", interaction_count=len(old))
-    changes = tuple(interaction_changes(old, new, prices=prices))
+        return CassetteChange(name, "deleted", interaction_count=len(old) + len(old_tools))
+    changes = tuple(interaction_changes(old, new, prices=prices)) + tuple(
+        tool_call_changes(old_tools, new_tools)
+    )
     if not changes:
         return None
-    count = max(len(new), len(old))  # removed interactions are changes too
+    # removed interactions are changes too
+    count = max(len(new), len(old)) + max(len(new_tools), len(old_tools))
     return CassetteChange(name, "changed", interaction_count=count, interactions=changes)
 
 
@@ -155,6 +175,61 @@ def interaction_changes(
 
 
 Numbered = tuple[int, Interaction]
+
+
+def tool_call_changes(
+    old: Sequence[ToolCall], new: Sequence[ToolCall]
+) -> Iterator[InteractionChange]:
+    """Changed, added and removed tool calls, paired by position among the calls of a tool."""
+    remaining: dict[str, list[tuple[int, ToolCall]]] = defaultdict(list)
+    for number, call in enumerate(old, start=1):
+        remaining[call.name].append((number, call))
+    for number, call in enumerate(new, start=1):
+        counterparts = remaining[call.name]
+        if not counterparts:
+            yield _tool_change(number, "added", None, call)
+            continue
+        _, before = counterparts.pop(0)
+        if (before.arguments, before.result, before.raised) != (
+            call.arguments,
+            call.result,
+            call.raised,
+        ):
+            yield _tool_change(number, "changed", before, call)
+    for number, call in sorted(
+        (item for items in remaining.values() for item in items), key=lambda item: item[0]
+    ):
+        yield _tool_change(number, "removed", call, None)
+
+
+def _tool_change(
+    number: int, status: InteractionStatus, old: ToolCall | None, new: ToolCall | None
+) -> InteractionChange:
+    shown = new or old
+    assert shown is not None
+    old_result = None if old is None else show.tool_result_text(old)
+    new_result = None if new is None else show.tool_result_text(new)
+    differences = (
+        matching.data_differences(old.arguments, new.arguments, limit=_REQUEST_DIFFERENCES)
+        if old is not None and new is not None
+        else []
+    )
+    return InteractionChange(
+        number=number,
+        status=status,
+        request=f"tool {shown.describe()}",
+        request_differences=tuple(differences),
+        old_answer=old_result,
+        new_answer=new_result,
+        similarity=None
+        if old_result is None or new_result is None
+        else 1.0
+        if old_result == new_result
+        else comparison.answer_similarity(old_result, new_result),
+        old=None,
+        new=None,
+        kind="tool",
+    )
 
 
 def pair_by_endpoint(
@@ -246,7 +321,20 @@ def _changed(
         similarity=answer_similarity(old, new, old_answer, new_answer),
         old=figures_of(old, prices),
         new=figures_of(new, prices),
+        json_changes=_json_changes(old, new),
     )
+
+
+def _json_changes(old: Interaction, new: Interaction) -> json_changes.JsonChanges | None:
+    """The changed paths when both answers are JSON documents (structured outputs)."""
+    if old.status >= 400 or new.status >= 400:
+        return None
+    old_document = json_changes.json_document(llm_call.describe(old).text)
+    new_document = json_changes.json_document(llm_call.describe(new).text)
+    if old_document is None or new_document is None:
+        return None
+    found = json_changes.compare_documents(old_document, new_document)
+    return found if found.changes else None
 
 
 def _request_summary(interaction: Interaction) -> str:
@@ -342,7 +430,8 @@ def _lowest(change: CassetteChange) -> str:
 
 
 def _interaction_title(item: InteractionChange) -> str:
-    title = f"#{item.number} {item.status}: {item.request}"
+    prefix = "tool " if item.kind == "tool" else ""
+    title = f"{prefix}#{item.number} {item.status}: {item.request.removeprefix(prefix)}"
     if item.similarity is not None:
         title += f" (similarity {item.similarity:.2f})"
     return title
@@ -404,7 +493,11 @@ def render_text(changes: Sequence[CassetteChange]) -> str:
 def _interaction_text_lines(item: InteractionChange) -> list[str]:
     lines = [f"  {_interaction_title(item)}"]
     lines += [f"    request changed: {difference}" for difference in item.request_differences]
-    for label, answer in (("old answer", item.old_answer), ("new answer", item.new_answer)):
+    if item.json_changes is not None:
+        lines.append(f"    JSON changes ({_json_count(item.json_changes)}):")
+        lines += [f"      {line}" for line in item.json_changes.lines()]
+    what = "result" if item.kind == "tool" else "answer"
+    for label, answer in ((f"old {what}", item.old_answer), (f"new {what}", item.new_answer)):
         if answer is not None:
             lines.append(f"    {label}:")
             lines += show.wrap(answer, "      ", show.WIDTH)
@@ -467,11 +560,20 @@ def _markdown_details(change: CassetteChange) -> str:
 
 
 def _markdown_interaction(item: InteractionChange) -> list[str]:
-    title = f"**#{item.number} {item.status}** {code_span(item.request)}"
+    prefix = "tool " if item.kind == "tool" else ""
+    title = (
+        f"**{prefix}#{item.number} {item.status}** {code_span(item.request.removeprefix(prefix))}"
+    )
     if item.similarity is not None:
         title += f" similarity **{item.similarity:.2f}**"
     parts = [title]
     parts += [f"- request changed: {code_span(diff)}" for diff in item.request_differences]
+    if item.json_changes is not None:
+        lines = item.json_changes.lines()
+        parts.append(
+            f"JSON changes ({_json_count(item.json_changes)}):\n\n"
+            + "\n".join(f"- {code_span(line)}" for line in lines)
+        )
     for label, answer in (("Before", item.old_answer), ("After", item.new_answer)):
         if answer is not None:
             parts.append(f"{label}:\n\n{_fenced(answer)}")
@@ -479,6 +581,11 @@ def _markdown_interaction(item: InteractionChange) -> list[str]:
     if figures:
         parts.append(figures)
     return parts
+
+
+def _json_count(found: json_changes.JsonChanges) -> str:
+    total = len(found.changes) + found.more
+    return f"{total} path{'' if total == 1 else 's'}"
 
 
 def _fenced(text: str) -> str:
@@ -498,11 +605,18 @@ def render_json(changes: Sequence[CassetteChange]) -> str:
 
 
 def _change_document(change: CassetteChange) -> dict[str, Any]:
-    document = dataclasses.asdict(change)
+    # the JSON changes are written by hand below: their values may be nested deeply
+    bare = [dataclasses.replace(item, json_changes=None) for item in change.interactions]
+    document = dataclasses.asdict(dataclasses.replace(change, interactions=tuple(bare)))
     document["lowest_similarity"] = _rounded(change.lowest_similarity)
-    for item in document["interactions"]:
+    for item, interaction in zip(document["interactions"], change.interactions, strict=True):
         item["similarity"] = _rounded(item["similarity"])
         item["request_differences"] = list(item["request_differences"])
+        found = interaction.json_changes
+        # the changed paths of two JSON answers: [{path, kind, old, new, text}], and the count
+        # of those left out (null when the answers are not both JSON documents)
+        item["json_changes"] = None if found is None else [one.to_dict() for one in found.changes]
+        item["json_changes_more"] = 0 if found is None else found.more
     return document
 
 

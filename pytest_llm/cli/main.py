@@ -40,6 +40,8 @@ exit status:
            2 unreadable or malformed cassette (its raw text is printed; 0 with --textconv)
   convert  0 every file converted or already in the pytest-llm format, 2 a file failed
   check    0 no problem, 1 problems found, 2 a path could not be read
+  report merge  0 merged, 1 a data-set gate failed over the whole set or a case regressed,
+           2 error: a report unreadable or malformed, overlapping shards, mixed modes
   any      2 wrong command-line arguments
 
 git textconv driver (readable `git diff` / `git log -p` of cassettes):
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show(commands)
     _add_convert(commands)
     _add_check(commands)
+    _add_report(commands)
     return parser
 
 
@@ -167,7 +170,50 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="exit status: 0 clean, 1 problems found, 2 a path could not be read",
     )
     check.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    check.add_argument(
+        "--max-age",
+        metavar="AGE",
+        help="also list cassettes last verified against the live API longer ago than AGE "
+        "(e.g. 30d, 12h, 2w; dates from each folder's .verified.json); a cassette with no "
+        "date counts as stale",
+    )
     check.set_defaults(run=run_check)
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="work with the JSON reports of --llm-report (merge the reports of CI shards)",
+        description="Work with the JSON reports written by pytest --llm-report PATH.json.",
+    )
+    actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
+    merge = actions.add_parser(
+        "merge",
+        help="merge the JSON reports of runs that each saw part of the suite",
+        description=(
+            "Merge the JSON reports of runs that each saw part of the suite (CI shards, -k "
+            "selections) into one report: data-set gates and the before/after summary are "
+            "judged over the cases of all of them. A case id found in two reports (overlapping "
+            "shards) and reports of different modes are errors. A gate whose data set still "
+            "did not run whole is reported as partial, neither passed nor failed."
+        ),
+        epilog="exit status: 0 merged, 1 a gate failed or a case regressed, 2 error",
+    )
+    merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    merge.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT.md|OUT.json",
+        help="write the merged report here (its format follows the suffix); default: Markdown "
+        "on standard output",
+    )
+    merge.add_argument(
+        "--format",
+        choices=("markdown", "json"),
+        help="the format on standard output (default: markdown)",
+    )
+    merge.set_defaults(run=run_report_merge)
 
 
 def _error(message: str) -> None:
@@ -394,7 +440,7 @@ def run_show(arguments: argparse.Namespace) -> int:
         _write_raw(data)
         _error(str(examined.error))
         return failed
-    sys.stdout.write(show.render(examined.interactions))
+    sys.stdout.write(show.render(examined.interactions, examined.tool_calls))
     return 0
 
 
@@ -489,6 +535,41 @@ def scrubbed(interaction: Interaction, scrubber: Scrubber) -> Interaction:
     )
 
 
+# --------------------------------------------------------------------------- report merge
+
+
+def run_report_merge(arguments: argparse.Namespace) -> int:
+    from pytest_llm.errors import ReportMergeError
+    from pytest_llm.report import merge
+
+    output: Path | None = arguments.output
+    if output is not None and output.suffix.lower() not in (".md", ".json"):
+        raise CommandError(
+            f"report merge -o {output}: the format follows the suffix; use .md or .json"
+        )
+    if output is not None and arguments.format is not None:
+        raise CommandError("report merge: --format is for standard output; -o takes the suffix")
+    try:
+        merged = merge.merge(arguments.reports)
+    except ReportMergeError as error:
+        raise CommandError(f"report merge: {error}") from None
+    as_json = output.suffix.lower() == ".json" if output is not None else arguments.format == "json"
+    text = merged.render_json() if as_json else merged.render_markdown()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            write_atomically(output, text)
+        except OSError as error:
+            raise CommandError(
+                f"report merge: cannot write {output}: {error.strerror or error}"
+            ) from None
+        for line in merged.summary_lines():
+            print(line)
+        print(f"merged {len(arguments.reports)} reports ({len(merged.cases)} cases) into {output}")
+    return merge.exit_status(merged)
+
+
 # --------------------------------------------------------------------------- check
 
 
@@ -499,8 +580,9 @@ def run_check(arguments: argparse.Namespace) -> int:
     default = Path(os.path.relpath(config_file.parent, start)) if config_file else Path(".")
     paths: list[Path] = arguments.paths or [default]
     extra = checks.project_secrets(redact_patterns, os.environ)
+    max_age_s = _max_age(arguments.max_age)
     files, unreadable = _check_targets(paths, cassette_dir)
-    problems: list[str] = []
+    problems: list[str] = checks.stale_cassettes(files, max_age_s) if max_age_s else []
     for file in files:
         try:
             text = fast_yaml.read_bounded(file).decode("utf-8")
@@ -520,6 +602,17 @@ def run_check(arguments: argparse.Namespace) -> int:
         _error(line)
     _error(_check_summary(len(files), len(problems)))
     return 2 if unreadable else 1 if problems else 0
+
+
+def _max_age(text: str | None) -> float | None:
+    from pytest_llm.cassette.verification import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise CommandError(f"check --max-age {error}") from None
 
 
 def _check_settings(start: Path) -> tuple[Path | None, list[str], str]:

@@ -19,6 +19,7 @@ from typing import Any
 from pytest_llm.assertions import similarity
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.stabilizing import VOLATILE_FIELDS
+from pytest_llm.cassette.tool_calls import ToolCall
 from pytest_llm.providers import llm_call
 from pytest_llm.providers.llm_call import LLMCall
 from pytest_llm.report.answer_text import (
@@ -34,15 +35,45 @@ _SHOWN_FIELDS = frozenset({"model", "messages", "input", "prompt", "instructions
 _EMBEDDING_PREVIEW = 3
 
 
-def render(interactions: Sequence[Interaction], *, width: int = WIDTH) -> str:
-    """Every interaction of a cassette, numbered, as plain text ending in a newline."""
+def render(
+    interactions: Sequence[Interaction],
+    tool_calls: Sequence[ToolCall] = (),
+    *,
+    width: int = WIDTH,
+) -> str:
+    """Every interaction of a cassette, numbered, then its recorded tool calls (``@llm_tool``),
+    as plain text ending in a newline."""
     count = len(interactions)
-    blocks = [f"{count} interaction{'' if count == 1 else 's'}"]
+    headline = f"{count} interaction{'' if count == 1 else 's'}"
+    if tool_calls:
+        headline += f", {len(tool_calls)} recorded tool call{'' if len(tool_calls) == 1 else 's'}"
+    blocks = [headline]
     blocks += [
         render_interaction(number, interaction, width=width)
         for number, interaction in enumerate(interactions, start=1)
     ]
+    blocks += [
+        render_tool_call(number, call, width=width)
+        for number, call in enumerate(tool_calls, start=1)
+    ]
     return "\n\n".join(blocks) + "\n"
+
+
+def render_tool_call(number: int, call: ToolCall, *, width: int = WIDTH) -> str:
+    """``tool #1 get_weather`` with its arguments and result as compact JSON."""
+    lines = [f"tool #{number} {call.name}"]
+    lines += wrap(f"arguments: {compact_json(call.arguments)}", INDENT, width, hanging=INDENT * 2)
+    label = "raised" if call.raised is not None else "result"
+    lines += wrap(f"{label}: {tool_result_text(call)}", INDENT, width, hanging=INDENT * 2)
+    return "\n".join(lines)
+
+
+def tool_result_text(call: ToolCall) -> str:
+    """A tool call's result as text: a string as it is, other JSON compact; the exception it
+    raised as ``module:Class: message``."""
+    if call.raised is not None:
+        return f"{call.raised['type']}: {call.raised['message']}"
+    return call.result if isinstance(call.result, str) else compact_json(call.result)
 
 
 def render_interaction(number: int, interaction: Interaction, *, width: int = WIDTH) -> str:

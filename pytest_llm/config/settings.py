@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -45,6 +46,14 @@ class Settings:
     prices: dict[str, Price]
     drift_method: str
     unknown_figures: str = "fail"
+    #: Where ``@llm_tool`` calls of a recorded case get their results: live, or replay (the
+    #: old cassette's result for arguments it recorded).
+    tools: str = "live"
+    #: ``llm_false_discovery_rate``: None (each sampled case at the significance level) or q.
+    false_discovery_rate: float | None = None
+    #: ``llm_max_age`` in seconds (None: cassettes never expire), and ``llm_on_expiry``.
+    max_age_s: float | None = None
+    on_expiry: str = "warn"
 
     @property
     def recording(self) -> bool:
@@ -112,7 +121,50 @@ def from_config(config: pytest.Config) -> Settings:
         prices=_prices(config.getini("llm_prices")),
         drift_method=_drift_method(config.getini("llm_drift_method") or "fuzzy"),
         unknown_figures=_unknown_figures(config.getini("llm_unknown_figures") or "fail"),
+        tools=str(config.getoption("llm_tools", "live") or "live"),
+        false_discovery_rate=false_discovery_rate(config.getini("llm_false_discovery_rate")),
+        max_age_s=_max_age(config.getini("llm_max_age") or ""),
+        on_expiry=_on_expiry(config.getini("llm_on_expiry") or "warn"),
     )
+
+
+def false_discovery_rate(value: object) -> float | None:
+    """ini ``llm_false_discovery_rate``: empty (per-case significance level) or a rate in (0, 1)."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not 0.0 < rate < 1.0:  # also NaN
+        raise pytest.UsageError(
+            f"ini llm_false_discovery_rate = {text[:60]!r} is not a number between 0 and 1 "
+            "(exclusive), e.g. 0.1: the share of the regressed and fixed cases of a re-record "
+            "that may be chance. Leave it unset to judge each sampled case at the 0.05 level."
+        )
+    return rate
+
+
+def _max_age(value: str) -> float | None:
+    from pytest_llm.cassette.verification import parse_duration
+
+    if not value.strip():
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini llm_max_age: {error}.") from None
+
+
+def _on_expiry(value: str) -> str:
+    choice = value.strip()
+    if choice not in ("warn", "fail"):
+        raise pytest.UsageError(
+            f"ini llm_on_expiry = {value!r}: choose 'warn' (the default: a cassette older than "
+            "llm_max_age replays with a warning) or 'fail' (its case fails)."
+        )
+    return choice
 
 
 def _unknown_figures(value: str) -> str:

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import anthropic, cohere, gemini, ollama, openai
+from pytest_llm.providers import anthropic, bedrock, cohere, gemini, ollama, openai
 from pytest_llm.providers.base import Answer, Provider
 from pytest_llm.providers.sse import Event
 
@@ -19,6 +19,7 @@ REGISTRY: tuple[Provider, ...] = (
     anthropic.PROVIDER,
     cohere.PROVIDER,
     gemini.PROVIDER,
+    bedrock.PROVIDER,
     ollama.PROVIDER,
     openai.PROVIDER,
 )
@@ -78,6 +79,25 @@ def volatile_header_prefixes() -> tuple[str, ...]:
 def replay_placeholders() -> dict[str, str]:
     """Every provider's placeholder credentials for replay (set only where unset)."""
     return {name: value for p in REGISTRY for name, value in p.replay_placeholders.items()}
+
+
+def credential_placeholders() -> dict[str, str]:
+    """The replay placeholders that stand for credentials (not the other settings some
+    providers need in replay, such as Bedrock's ``AWS_EC2_METADATA_DISABLED``)."""
+    credentials = set(credential_env_vars())
+    return {name: value for name, value in replay_placeholders().items() if name in credentials}
+
+
+def missing_credentials_hint(error: BaseException | None) -> str | None:
+    """What to set, when a recording failed because an SDK found no credentials before sending
+    anything (botocore's ``NoCredentialsError``). Asks each provider's optional
+    ``missing_credentials_hint(error)``; None when none knows the error."""
+    for provider in REGISTRY:
+        hint = getattr(provider, "missing_credentials_hint", None)
+        found = hint(error) if callable(hint) and error is not None else None
+        if isinstance(found, str):
+            return found
+    return None
 
 
 def first_content_offset(provider: Provider, events: Sequence[Event]) -> int | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pytest_llm.cassette.interaction import Interaction
@@ -61,8 +63,32 @@ def describe(interaction: Interaction) -> LLMCall:
         completion_tokens=answer.completion_tokens,
         status=interaction.status,
         stream=interaction.is_stream,
-        tool_calls=answer.tool_calls,
+        tool_calls=parsed_tool_calls(answer.tool_calls),
         request=request,
         response=answer.document,
         provider=provider.name,
     )
+
+
+def parsed_tool_calls(tool_calls: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Tool calls as ``{id, name, arguments}``, the arguments parsed to a dict when they are a
+    JSON object's text (every provider's wire format: OpenAI's JSON text, Anthropic's and
+    Gemini's objects); other arguments (not JSON, a cut-off fragment) stay as they came."""
+    return tuple(
+        {
+            "id": call.get("id"),
+            "name": call.get("name"),
+            "arguments": _parsed_arguments(call.get("arguments")),
+        }
+        for call in tool_calls
+    )
+
+
+def _parsed_arguments(arguments: Any) -> Any:
+    if not isinstance(arguments, str):
+        return arguments
+    try:
+        parsed = json.loads(arguments or "{}")
+    except (ValueError, RecursionError):
+        return arguments
+    return parsed if isinstance(parsed, dict) else arguments

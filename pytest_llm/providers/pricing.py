@@ -77,9 +77,27 @@ BUILTIN_PRICES: dict[str, Price] = {
     "gemini-2.0-flash": (0.10, 0.40),
     "gemini-2.0-flash-lite": (0.075, 0.30),
     "gemini-embedding-001": (0.15, 0.0),
+    # Amazon Bedrock on-demand, us-east-1. Model ids (amazon.nova-pro-v1:0) match by prefix;
+    # a cross-region profile's prefix (us., eu., apac., global.) and another vendor's prefix
+    # are dropped, so anthropic.claude-3-5-sonnet-20240620-v1:0 finds claude-3-5-sonnet.
+    "amazon.nova-premier": (2.50, 12.50),
+    "amazon.nova-pro": (0.80, 3.20),
+    "amazon.nova-lite": (0.06, 0.24),
+    "amazon.nova-micro": (0.035, 0.14),
+    "meta.llama3-3-70b-instruct": (0.72, 0.72),
+    "meta.llama3-1-405b-instruct": (2.40, 2.40),
+    "meta.llama3-1-70b-instruct": (0.72, 0.72),
+    "meta.llama3-1-8b-instruct": (0.22, 0.22),
+    "meta.llama3-70b-instruct": (2.65, 3.50),
+    "meta.llama3-8b-instruct": (0.30, 0.60),
 }
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+#: A Bedrock model id's cross-region inference profile (``us.``) and an ARN's path.
+_BEDROCK_REGION_PREFIX = re.compile(r"^(?:arn:[^/]*/)?(?:us|eu|apac|global|us-gov|ca|jp|au)\.")
+#: A Bedrock model id's vendor (``anthropic.``) and version (``-v1:0``, ``-v2``).
+_BEDROCK_VENDOR = re.compile(r"^[a-z0-9-]+\.")
+_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
 
 
 def parse_price_lines(lines: Iterable[str]) -> dict[str, Price]:
@@ -108,14 +126,30 @@ def parse_price_lines(lines: Iterable[str]) -> dict[str, Price]:
 
 def price_of(model: str, table: Mapping[str, Price]) -> Price:
     """The price of ``model``: exact name, then without a date suffix, then the longest
-    known prefix (``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``)."""
-    for name in (model, _DATE_SUFFIX.sub("", model)):
-        if name in table:
-            return table[name]
-    prefixes = [name for name in table if model.startswith(name + "-")]
-    if prefixes:
-        return table[max(prefixes, key=len)]
+    known prefix (``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``). A Bedrock model id is also
+    tried without its region profile, then without its vendor and version
+    (``us.anthropic.claude-3-5-sonnet-20240620-v1:0`` -> ``claude-3-5-sonnet``)."""
+    for candidate in _names_to_try(model):
+        for name in (candidate, _DATE_SUFFIX.sub("", candidate)):
+            if name in table:
+                return table[name]
+        prefixes = [name for name in table if candidate.startswith(name + "-")]
+        if prefixes:
+            return table[max(prefixes, key=len)]
     raise UnknownModelPrice(model)
+
+
+def _names_to_try(model: str) -> list[str]:
+    names = [model]
+    without_region = _BEDROCK_REGION_PREFIX.sub("", model)
+    if without_region.startswith("arn:"):
+        without_region = without_region.rpartition("/")[2]
+    if without_region != model:
+        names.append(without_region)
+    bare = _BEDROCK_VERSION.sub("", _BEDROCK_VENDOR.sub("", without_region))
+    if bare != without_region and "." in without_region:
+        names.append(bare)
+    return names
 
 
 def cost_usd(

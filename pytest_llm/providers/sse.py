@@ -10,12 +10,14 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Event:
-    """One event of a stream: an SSE event (its ``event:`` name or None, its data) or one line of
-    an NDJSON stream (:mod:`pytest_llm.providers.ndjson`), and where it starts in the stream."""
+    """One streamed event: its name (SSE's ``event:``, an AWS frame's ``:event-type``) or None,
+    its data (one line of an NDJSON stream, :mod:`pytest_llm.providers.ndjson`), and where it
+    starts in the stream; an AWS frame's ``:message-type`` too."""
 
     name: str | None
     data: str
     offset: int
+    message_type: str | None = None
 
     def json(self) -> Any | None:
         """The data parsed as JSON, or None when it is not JSON (e.g. ``[DONE]``)."""

@@ -28,17 +28,34 @@ _active: contextvars.ContextVar[ActiveCase | None] = contextvars.ContextVar(
 )
 
 
+#: The cases running in this process, for code in threads that do not copy the context
+#: (a ``ThreadPoolExecutor``'s workers): see :func:`current_or_only`.
+_running: list[ActiveCase] = []
+
+
 @contextlib.contextmanager
 def running(engine: Engine, case: Case) -> Iterator[None]:
-    token = _active.set(ActiveCase(engine, case))
+    active = ActiveCase(engine, case)
+    token = _active.set(active)
+    _running.append(active)
     try:
         yield
     finally:
+        _running.remove(active)
         _active.reset(token)
 
 
 def current() -> ActiveCase | None:
     return _active.get()
+
+
+def current_or_only() -> ActiveCase | None:
+    """The running case of this context, else the only case running in the process (a thread
+    started by the test body without its context), else None."""
+    active = _active.get()
+    if active is None and len(_running) == 1:
+        return _running[0]
+    return active
 
 
 def require(what: str) -> ActiveCase:

@@ -19,13 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
 from pytest_llm.cassette.file_format import decode_content
-from pytest_llm.cassette.interaction import (
-    Interaction,
-    Timing,
-    parse_json,
-    parse_stream,
-    path_of,
-)
+from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ContentTooLarge, ReplayMiss
 from pytest_llm.replay import timing
@@ -128,6 +122,11 @@ class CassetteRecorder:
     def play_counts(self) -> collections.Counter[int]:
         return collections.Counter(self.played)
 
+    def exhausted(self) -> bool:
+        """Whether every recording has been played (replay): a sequential case stops there."""
+        with self._lock:
+            return not any(self._unplayed.values())
+
     def __len__(self) -> int:
         return len(self.recorded) + len(self.new)
 
@@ -222,14 +221,12 @@ class CassetteRecorder:
             status=status,
             reason=str(response["status"].get("message") or ""),
             response_headers=self._scrubber.headers(headers),
-            response_body=self._scrubber.body(content),
+            response_body=self._scrubber.body(content, _first(headers.get("content-type"))),
         )
         if measured is not None:
             interaction.timing = Timing(
                 latency_s=measured.latency_s(),
-                ttft_s=measured.ttft_s(
-                    parse_stream(content, interaction.stream_format), interaction.provider
-                )
+                ttft_s=measured.ttft_s(content, interaction.provider, interaction.content_type)
                 if interaction.is_stream
                 else None,
             )

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pytest_llm.cassette.scrubbing import Scrubber
+from pytest_llm.cassette.verification import VerificationDates
 from pytest_llm.config.settings import Settings
 from pytest_llm.providers import openai as openai_api
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price
@@ -27,6 +28,7 @@ class Engine:
         self.prices: dict[str, Price] = {**BUILTIN_PRICES, **settings.prices}
         self._sync_client: Any = None
         self.local_models: dict[str, Any] = {}  # similarity method "local": loaded once
+        self.verification = VerificationDates()  # the .verified.json sidecars, read once
 
     @functools.cached_property
     def transport_patches(self) -> tuple[tuple[Any, str, Any], ...]:

@@ -2,8 +2,9 @@
 
 vcrpy reads a whole response before the client sees any of it, so timing taken in the
 client is wrong for streams. While recording, pytest_llm wraps the connection pool of
-httpcore / httpcore2 (below vcrpy, where the bytes arrive from the socket) and notes when
-the request was sent and when each chunk arrived. The measurement travels to the recorder
+httpcore / httpcore2 (below vcrpy, where the bytes arrive from the socket), and the read of
+``http.client`` responses (urllib3, requests, boto3), and notes when the request was sent and
+when each chunk arrived. The measurement travels to the recorder
 in a context variable: each thread and each asyncio task has its own, so concurrent
 requests are timed separately.
 """
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import http.client
 import importlib.util
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from pytest_llm.providers import Provider, first_content_offset
-from pytest_llm.providers.sse import Event
+from pytest_llm.providers import Provider, first_content_offset, streams
 
 
 @dataclasses.dataclass
@@ -47,8 +48,9 @@ class TransportTiming:
             arrived = at
         return None if arrived is None else arrived - self.started
 
-    def ttft_s(self, events: Sequence[Event], provider: Provider) -> float | None:
-        """Time to the first chunk holding answer text of a stream (its events, as parsed)."""
+    def ttft_s(self, body: bytes, provider: Provider, content_type: str) -> float | None:
+        """Time to the first chunk holding answer text of a stream (any wire form)."""
+        events = streams.parse_stream(content_type, body)
         offset = first_content_offset(provider, events)
         return None if offset is None else self.time_at_offset_s(offset)
 
@@ -122,10 +124,37 @@ def _timed_handle_async_request(original: Any) -> Any:
     return handle_async_request
 
 
+def _timed_read(original: Any) -> Any:
+    """``http.client.HTTPResponse.read`` that, while a request made through http.client
+    (urllib3, requests, boto3) is being timed, reads the whole body piece by piece as it
+    arrives and notes each piece: vcrpy reads the body at once, so this is where its chunks can
+    be timed."""
+
+    def read(self: Any, amt: int | None = None) -> bytes:
+        timing = _current.get()
+        if amt is not None or timing is None or timing.chunks:
+            return bytes(original(self, amt))
+        pieces = []
+        while piece := self.read1(_READ_PIECE):
+            timing.note_chunk(len(piece))
+            pieces.append(piece)
+        pieces.append(original(self, None))  # whatever is left; closes the response
+        timing.finished = time.perf_counter()
+        return b"".join(pieces)
+
+    return read
+
+
+_READ_PIECE = 65536
+
+
 def transport_patches() -> list[tuple[Any, str, Any]]:
     """(object, attribute, replacement) triples for vcrpy's ``custom_patches``: the connection
-    pools of every installed httpcore flavour, wrapped to time their responses."""
-    patches: list[tuple[Any, str, Any]] = []
+    pools of every installed httpcore flavour and http.client's responses (under urllib3,
+    requests, boto3), wrapped to time their responses."""
+    patches: list[tuple[Any, str, Any]] = [
+        (http.client.HTTPResponse, "read", _timed_read(http.client.HTTPResponse.read))
+    ]
     for name in ("httpcore2", "httpcore"):
         if importlib.util.find_spec(name) is None:
             continue

@@ -9,12 +9,15 @@ turn that only calls a tool is not blank.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pytest_llm.providers.llm_call import LLMCall
 
 #: JSON shorter than this stays on one line.
 SHORT_JSON = 80
+#: An answer that is one Markdown code fence (```json ... ```), nothing around it.
+_WHOLE_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL)
 
 
 def answer_of(call: LLMCall) -> str | None:
@@ -45,9 +48,16 @@ def compact_json(value: Any) -> str:
 
 
 def pretty_if_json(text: str) -> str:
-    if not is_json_text(text) or text.strip()[:1] not in ("{", "["):
-        return text
-    return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    """A JSON answer pretty-printed and unescaped (``Belém``, not ``Bel\\u00e9m``): bare, or
+    the whole answer one Markdown code fence (kept as a ``json`` fence); other text as it is."""
+    stripped = text.strip()
+    if is_json_text(text) and stripped[:1] in ("{", "["):
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    fence = _WHOLE_FENCE.fullmatch(stripped)
+    if fence and is_json_text(fence.group(1)) and fence.group(1).strip()[:1] in ("{", "["):
+        pretty = json.dumps(json.loads(fence.group(1)), indent=2, ensure_ascii=False)
+        return f"```json\n{pretty}\n```"
+    return text
 
 
 def is_json_text(value: Any) -> bool:
@@ -58,3 +68,14 @@ def is_json_text(value: Any) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
+
+
+def json_value(text: str) -> Any:
+    """The JSON object or array an answer is (bare, or the whole answer one code fence);
+    None for any other answer."""
+    stripped = text.strip()
+    fence = _WHOLE_FENCE.fullmatch(stripped)
+    inner = fence.group(1).strip() if fence else stripped
+    if inner[:1] not in ("{", "[") or not is_json_text(inner):
+        return None
+    return json.loads(inner)

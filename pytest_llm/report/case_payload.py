@@ -56,6 +56,10 @@ class DatasetOrigin:
 
     path: str
     min_pass_rate: float | None = None
+    #: How many records the data set holds, and which one this case ran (None: not known,
+    #: e.g. a report of an older version).
+    size: int | None = None
+    record: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +71,8 @@ class CasePayload:
     calls: tuple[CallSummary, ...] = ()
     #: ``(passed, total)`` of a sampled case's runs; None for a case run once.
     samples_after: tuple[int, int] | None = None
+    #: Of a sequential case: the most runs it could have used (``samples=N``).
+    samples_most: int | None = None
     rerecorded: bool = False
     #: Of a re-recorded case: the outcome and samples of the "before" run on the old cassette,
     #: the answers before and after (as text), their drift, the old calls.
@@ -81,10 +87,16 @@ class CasePayload:
     #: Of a re-recorded case: why it failed on its old cassette (a FIXED case's story).
     message_before: str | None = None
     tolerated: str | None = None
+    #: Of a case recorded with ``--llm-tools replay``: the ``@llm_tool`` calls that ran live
+    #: (their arguments not in the old cassette), each ``{"name": ..., "arguments": {...}}``;
+    #: None when the tools did not get old results.
+    live_tool_calls: tuple[dict[str, Any], ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["calls"] = [call.to_dict() for call in self.calls]
+        if self.live_tool_calls is not None:
+            data["live_tool_calls"] = [dict(call) for call in self.live_tool_calls]
         if self.calls_before is not None:
             data["calls_before"] = [call.to_dict() for call in self.calls_before]
         return data
@@ -95,9 +107,10 @@ class CasePayload:
         calls_before = data.get("calls_before")
         return cls(
             tags=tuple(data.get("tags") or ()),
-            dataset=None if not dataset else DatasetOrigin(**dataset),
+            dataset=None if not dataset else _dataset_origin(dataset),
             calls=tuple(CallSummary.from_dict(call) for call in data.get("calls") or ()),
             samples_after=_pair(data.get("samples_after")),
+            samples_most=_count(data.get("samples_most")),
             rerecorded=bool(data.get("rerecorded")),
             before=data.get("before"),
             samples_before=_pair(data.get("samples_before")),
@@ -110,6 +123,7 @@ class CasePayload:
             message=data.get("message"),
             message_before=data.get("message_before"),
             tolerated=data.get("tolerated"),
+            live_tool_calls=_live_tool_calls(data.get("live_tool_calls")),
         )
 
     def gate_tolerance(self) -> str | None:
@@ -120,6 +134,29 @@ class CasePayload:
             f"tolerated by the data-set gate (min_pass_rate {self.dataset.min_pass_rate:g} for "
             f"{self.dataset.path}); the record failed: {self.message}"
         )
+
+
+def _live_tool_calls(value: Any) -> tuple[dict[str, Any], ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(
+        {"name": str(call.get("name")), "arguments": call.get("arguments") or {}}
+        for call in value
+        if isinstance(call, dict)
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dataset_origin(data: Mapping[str, Any]) -> DatasetOrigin:
+    return DatasetOrigin(
+        str(data.get("path")),
+        data.get("min_pass_rate"),
+        size=data.get("size"),
+        record=data.get("record"),
+    )
 
 
 def _pair(value: Any) -> tuple[int, int] | None:
@@ -134,10 +171,21 @@ def case_payload(case: Case, *, drift_method: str) -> CasePayload:
         tags=tuple(case.options.tags),
         dataset=None
         if dataset is None
-        else DatasetOrigin(str(dataset["path"]), dataset.get("min_pass_rate")),
+        else DatasetOrigin(
+            str(dataset["path"]),
+            dataset.get("min_pass_rate"),
+            size=dataset.get("size"),
+            record=dataset.get("record"),
+        ),
         calls=tuple(CallSummary.of(call) for call in case.calls.history),
         samples_after=(results.passed, results.total) if sampled and results else None,
+        samples_most=case.options.samples if sampled and case.options.sequential else None,
         rerecorded=case.rerecorded,
+        live_tool_calls=None
+        if case.live_tool_calls is None
+        else tuple(
+            {"name": call.name, "arguments": call.arguments} for call in case.live_tool_calls
+        ),
     )
     if not case.rerecorded:
         return payload

@@ -17,10 +17,11 @@ from pytest_llm.cassette import matching
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.providers import llm_call
 from pytest_llm.report.answer_text import answer_of
-
-#: A flip of a sampled case counts as regressed/fixed only below this one-sided (mid-p Fisher)
-#: p-value; above it the flip is reported as "noisy".
-SIGNIFICANCE_LEVEL = 0.05
+from pytest_llm.report.significance import (
+    SIGNIFICANCE_LEVEL,
+    curtailed_p_value,
+    fisher_one_sided,
+)
 
 
 def answers(interactions: Sequence[Interaction]) -> list[str]:
@@ -98,64 +99,50 @@ def answer_similarity(old: str, new: str, *, method: str = "fuzzy") -> float:
     return similarity.similarity(old, new, method=method)
 
 
-def fisher_one_sided(
-    passed_before: int, total_before: int, passed_after: int, total_after: int, *, worse: bool
-) -> float:
-    """One-sided Fisher exact test with the mid-p correction on the 2x2 table of passes and
-    failures before and after.
-
-    ``worse=True``: the p-value of a pass rate this much lower after, or lower still (a
-    regression); ``worse=False``: this much higher or higher still (a fix). The mid-p (half the
-    probability of the observed table) removes most of Fisher's conservatism on small samples:
-    at 10 samples per side and ``min_pass_rate`` 0.7 it flags 90 % of cases whose pass
-    probability fell from 0.9 to 0.3, and at most 4.3 % of unchanged cases, whatever their pass
-    probability (see benchmarks/sample_significance.py).
-    """
-    passes = passed_before + passed_after
-    total = total_before + total_after
-    denominator = math.comb(total, total_after)
-    low = max(0, passes - total_before)
-    high = min(passes, total_after)
-
-    def probability(k: int) -> float:
-        return math.comb(passes, k) * math.comb(total - passes, total_after - k) / denominator
-
-    tail = range(low, passed_after + 1) if worse else range(passed_after, high + 1)
-    return min(1.0, sum(probability(k) for k in tail) - 0.5 * probability(passed_after))
-
-
 def classify(
-    before: str | None, after: str, samples: dict[str, Any] | None
+    before: str | None,
+    after: str,
+    samples: dict[str, Any] | None,
+    *,
+    most: int | None = None,
+    level: float = SIGNIFICANCE_LEVEL,
+    significant: bool | None = None,
 ) -> tuple[str | None, float | None]:
     """(change, p_value) for a case whose outcome went from ``before`` to ``after``.
 
     ``before`` is None for a new case (no old cassette, or more calls than it recorded);
-    skipped cases have no change.
+    skipped cases have no change. ``most``: the most runs of a sequential case (its p-value is
+    then the largest the fixed test on ``most`` runs could have had, see
+    :func:`~pytest_llm.report.significance.curtailed_p_value`). ``significant``, when given,
+    is the run's decision for this case (false discovery control) instead of ``p < level``.
     """
     if after == "skipped":
         return None, None
     if before is None:
         return "new", None
     passed_before, passed_after = before == "passed", after == "passed"
-    p_value = None
-    sampled = samples is not None and samples.get("before") is not None
-    if sampled and samples is not None:
-        (pb, tb), (pa, ta) = samples["before"], samples["after"]
-        if pa / ta < pb / tb:
-            p_value = fisher_one_sided(pb, tb, pa, ta, worse=True)
-        elif pa / ta > pb / tb:
-            p_value = fisher_one_sided(pb, tb, pa, ta, worse=False)
-        else:
-            p_value = 1.0
-    if passed_before and not passed_after:
-        return (
-            "noisy" if p_value is not None and p_value >= SIGNIFICANCE_LEVEL else "regressed"
-        ), p_value
-    if passed_after and not passed_before:
-        return (
-            "noisy" if p_value is not None and p_value >= SIGNIFICANCE_LEVEL else "fixed"
-        ), p_value
+    p_value = p_value_of(samples, most=most)
+    if significant is None:
+        significant = p_value is None or p_value < level
+    if passed_before != passed_after:
+        if not significant:
+            return "noisy", p_value
+        return ("fixed" if passed_after else "regressed"), p_value
     return ("still_passing" if passed_after else "still_failing"), p_value
+
+
+def p_value_of(samples: dict[str, Any] | None, *, most: int | None = None) -> float | None:
+    """The one-sided p-value of a sampled case's change, in the direction its pass rate went
+    (1.0 when it did not move); None for a case without samples on both sides."""
+    if samples is None or samples.get("before") is None:
+        return None
+    (pb, tb), (pa, ta) = samples["before"], samples["after"]
+    if not tb or not ta or pa / ta == pb / tb:
+        return 1.0
+    worse = pa / ta < pb / tb
+    if most is not None and most > ta:
+        return curtailed_p_value((pb, tb), pa, ta, most=most, worse=worse)
+    return fisher_one_sided(pb, tb, pa, ta, worse=worse)
 
 
 def regression_probability(

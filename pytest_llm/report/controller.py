@@ -21,7 +21,11 @@ class LLMSession:
         self, settings: Settings, prices: dict[str, tuple[float, float]], *, prune: bool = False
     ) -> None:
         self.settings = settings
-        self.report = run_report.RunReport(mode=settings.mode.value, prices=prices)
+        self.report = run_report.RunReport(
+            mode=settings.mode.value,
+            prices=prices,
+            false_discovery_rate=settings.false_discovery_rate,
+        )
         self.usage = unused_cassettes.CassetteUsage()
         self.prune = prune
         self.unused: list[Path] = []
@@ -50,7 +54,7 @@ class LLMSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        failing_gates = [gate for gate in self.report.gates() if not gate.ok]
+        failing_gates = [gate for gate in self.report.gates() if gate.failed]  # not partial ones
         regressed = self.report.by_change()["regressed"]
         if (failing_gates or regressed) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -99,7 +103,11 @@ class LLMSession:
             terminalreporter.write_line(self.report_error, red=True)
         lines = self.report.summary_lines(terminalreporter.config.get_verbosity())
         title = (
-            "LLM behaviour changes" if self.settings.mode.value == "rerecord" else "LLM data sets"
+            "LLM behaviour changes"
+            if self.settings.mode.value == "rerecord"
+            else "LLM data sets"
+            if self.report.gates()
+            else "LLM recorded tools"
         )
         if lines:
             terminalreporter.write_sep("=", title)

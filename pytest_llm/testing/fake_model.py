@@ -391,6 +391,62 @@ def _output_message(message_id: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
+def _has_message(answer: Answer) -> bool:
+    """A Responses API answer holds a ``message`` item unless it only calls tools."""
+    return bool(answer.text) or not answer.tool_calls
+
+
+def _function_call_item(call: Mapping[str, Any], arguments: str, status: str) -> dict[str, Any]:
+    """A ``function_call`` output item: the scripted call's id is its ``call_id``."""
+    return {
+        "type": "function_call",
+        "id": "fc_" + str(call["id"]).removeprefix("call_"),
+        "call_id": call["id"],
+        "name": call["function"]["name"],
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def _response_output(answer: Answer, message_id: str) -> list[dict[str, Any]]:
+    message = (
+        [_output_message(message_id, answer.text, "completed")] if _has_message(answer) else []
+    )
+    return message + [
+        _function_call_item(call, call["function"]["arguments"], "completed")
+        for call in answer.tool_calls
+    ]
+
+
+def _function_call_events(
+    answer: Answer, first_index: int
+) -> list[tuple[str, Literal["opening", "content", "closing"], dict[str, Any]]]:
+    """Each tool call as ``output_item.added``, argument deltas, ``arguments.done`` and
+    ``output_item.done`` (as the Responses API streams a ``function_call`` item)."""
+    specs: list[tuple[str, Literal["opening", "content", "closing"], dict[str, Any]]] = []
+    for offset, call in enumerate(answer.tool_calls):
+        index = first_index + offset
+        arguments = call["function"]["arguments"]
+        done = _function_call_item(call, arguments, "completed")
+        where = {"item_id": done["id"], "output_index": index}
+        specs.append(
+            (
+                "response.output_item.added",
+                "content",
+                {"output_index": index, "item": _function_call_item(call, "", "in_progress")},
+            )
+        )
+        specs += [
+            ("response.function_call_arguments.delta", "content", {**where, "delta": piece})
+            for piece in split_into_pieces(arguments, answer.chunk_chars)
+        ]
+        specs += [
+            ("response.function_call_arguments.done", "content", {**where, "arguments": arguments}),
+            ("response.output_item.done", "content", {"output_index": index, "item": done}),
+        ]
+    return specs
+
+
 def _text_config(request: Mapping[str, Any]) -> Any:
     text = request.get("text")
     return text if isinstance(text, Mapping) else {"format": {"type": "text"}}
@@ -414,7 +470,7 @@ def _response_object(
         "max_output_tokens": request.get("max_output_tokens"),
         "metadata": request.get("metadata") or {},
         "model": answer.model,
-        "output": [_output_message(message_id, answer.text, "completed")] if done else [],
+        "output": _response_output(answer, message_id) if done else [],
         "parallel_tool_calls": True,
         "previous_response_id": request.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
@@ -441,10 +497,26 @@ def response_stream_events(answer: Answer, request: Mapping[str, Any]) -> list[S
     response_id, message_id = new_id("resp_"), new_id("msg_")
     pending = _response_object(answer, request, response_id, message_id, done=False)
     final = _response_object(answer, request, response_id, message_id, done=True)
-    where = {"item_id": message_id, "output_index": 0, "content_index": 0}
     specs: list[tuple[str, Literal["opening", "content", "closing"], dict[str, Any]]] = [
         ("response.created", "opening", {"response": pending}),
         ("response.in_progress", "opening", {"response": pending}),
+    ]
+    if _has_message(answer):
+        specs += _message_events(answer, message_id)
+    specs += _function_call_events(answer, first_index=1 if _has_message(answer) else 0)
+    specs.append(("response.completed", "closing", {"response": final}))
+    return [
+        StreamEvent({"type": kind, "sequence_number": number, **fields}, phase, event=kind)
+        for number, (kind, phase, fields) in enumerate(specs)
+    ]
+
+
+def _message_events(
+    answer: Answer, message_id: str
+) -> list[tuple[str, Literal["opening", "content", "closing"], dict[str, Any]]]:
+    """The events of the answer's ``message`` item (output index 0)."""
+    where = {"item_id": message_id, "output_index": 0, "content_index": 0}
+    specs: list[tuple[str, Literal["opening", "content", "closing"], dict[str, Any]]] = [
         (
             "response.output_item.added",
             "opening",
@@ -468,12 +540,8 @@ def response_stream_events(answer: Answer, request: Mapping[str, Any]) -> list[S
             "closing",
             {"output_index": 0, "item": _output_message(message_id, answer.text, "completed")},
         ),
-        ("response.completed", "closing", {"response": final}),
     ]
-    return [
-        StreamEvent({"type": kind, "sequence_number": number, **fields}, phase, event=kind)
-        for number, (kind, phase, fields) in enumerate(specs)
-    ]
+    return specs
 
 
 def without_closing_events(events: Sequence[StreamEvent]) -> list[StreamEvent]:

@@ -9,6 +9,7 @@ imports them all (one import line per API below).
 
 from pytest_llm.testing.apis import (  # noqa: F401 - each registers its API's routes
     anthropic_messages,
+    bedrock,
     cohere_chat,
     gemini,
     ollama,
