@@ -183,6 +183,8 @@ def _stream_cassette(events: object) -> str:
                         "headers": {"content-type": aws_event_stream.CONTENT_TYPE},
                         "aws_event_stream": events,
                     },
+                    # complete (the call summary is written last): only the stream is wrong
+                    "call": {"endpoint": "converse-stream", "latency_s": 0.1},
                 }
             ],
         }

@@ -1,8 +1,9 @@
 """Reading and writing cassette files.
 
-The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams as
-one literal block plus the assembled text, a summary of each call (model, timing, tokens),
-stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
+The plugin's own format is readable YAML: JSON bodies as YAML structure, event streams (and
+NDJSON streams, one JSON document a line) as one literal block plus the assembled text, AWS
+event streams as their decoded frames plus the assembled text, a summary of each call (model,
+timing, tokens), stable key order, no line folding. Plain vcrpy / pytest-recording cassettes (``version: 1``,
 plain, gzip or base64 bodies, the older httpx layout too) are read as well.
 """
 
@@ -29,10 +30,11 @@ from pytest_llm.providers import (
     Provider,
     aws_event_stream,
     llm_call,
-    sse,
+    streams,
     volatile_header_prefixes,
     volatile_headers,
 )
+from pytest_llm.providers.streams import StreamFormat
 
 FORMAT_NAME = "pytest-llm"
 FORMAT_VERSION = 1
@@ -241,6 +243,14 @@ def _decode_body(part: dict[str, Any]) -> bytes:
         return json.dumps(part["json"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if "sse" in part:
         return str(part["sse"]).encode("utf-8")
+    if "ndjson" in part:
+        lines = part["ndjson"]
+        if not isinstance(lines, str):
+            raise ValueError(
+                f"its 'ndjson' stream is {type(lines).__name__}, not a block of text "
+                "(one JSON document a line)"
+            )
+        return lines.encode("utf-8")
     if "text" in part:
         return str(part["text"]).encode("utf-8")
     if "base64" in part:
@@ -250,13 +260,19 @@ def _decode_body(part: dict[str, Any]) -> bytes:
 
 def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
     request, response = entry["request"], entry["response"]
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        raise ValueError("its request and response must be mappings")
     if "status_code" in response:  # older vcrpy httpx layout: content / status_code / http_version
         status, reason, raw = response["status_code"], "", response.get("content")
     else:
         status_field = response["status"]
-        status, reason = status_field["code"], status_field.get("message") or ""
-        body = response.get("body")
-        raw = body.get("string") if isinstance(body, dict) else body
+        if isinstance(status_field, int) and not isinstance(status_field, bool):
+            status, reason = status_field, ""  # cassetter (pydantic-ai): a bare status code
+        elif isinstance(status_field, dict):
+            status, reason = status_field["code"], status_field.get("message") or ""
+        else:
+            raise ValueError(f"response status {status_field!r} is neither a code nor a mapping")
+        raw = _foreign_body(response, "response")
     headers = {
         str(name).lower(): _header_values(value)
         for name, value in (response.get("headers") or {}).items()
@@ -266,13 +282,10 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (request.get("headers") or {}).items()
     }
-    request_body = request.get("body")
-    if isinstance(request_body, dict):
-        request_body = request_body.get("string")
     return Interaction(
         method=str(request["method"]).upper(),
         path=path_of(str(request["uri"])),
-        request_body=_as_bytes(request_body),
+        request_body=_as_bytes(_foreign_body(request, "request")),
         request_content_type=next(iter(request_headers.get("content-type") or ()), None),
         status=int(status),
         reason=str(reason),
@@ -280,6 +293,45 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         response_body=body_bytes,
         request_headers=request_headers,
     )
+
+
+#: The ``type`` values of cassetter's (pydantic-ai's recorder) typed bodies.
+_TYPED_BODY_KINDS = ("json", "text", "none")
+
+
+def _foreign_body(part: dict[str, Any], side: str) -> Any:
+    """The body of a vcrpy request or response as stored: vcrpy's ``body`` (a string, or
+    ``{string: ...}`` for a response); pydantic-ai's serializer's ``parsed_body`` (the JSON body
+    as YAML, which wins over ``body`` as it does there); cassetter's typed ``body: {type,
+    content}``. A body that cannot be JSON again is a ValueError naming the field."""
+    if part.get("parsed_body") is not None:
+        return _json_text(part["parsed_body"], f"its {side}'s parsed_body")
+    body = part.get("body")
+    if isinstance(body, dict) and "type" in body and "string" not in body:
+        kind = body.get("type")
+        if kind not in _TYPED_BODY_KINDS:
+            raise ValueError(
+                f"its {side} body has type {kind!r}; pytest-llm reads the types "
+                f"{', '.join(_TYPED_BODY_KINDS)} (re-record the cassette with pytest-llm)"
+            )
+        content = body.get("content")
+        if kind == "none" or content is None:
+            return None
+        if kind == "text":
+            if not isinstance(content, str):
+                raise ValueError(f"its {side} body of type text holds {type(content).__name__}")
+            return content
+        return _json_text(content, f"its {side} body of type json")
+    if isinstance(body, dict):
+        return body.get("string")
+    return body
+
+
+def _json_text(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{what} is not JSON data ({error})") from None
 
 
 def _checked_frames(body: bytes, headers: dict[str, list[str]]) -> bytes:
@@ -414,9 +466,7 @@ def render_cassette(
 def interaction_document(interaction: Interaction) -> dict[str, Any]:
     request: dict[str, Any] = {"method": interaction.method, "path": interaction.path}
     request.update(
-        _body_document(
-            interaction.request_body, stream=False, provider=interaction.provider, content_type=""
-        )
+        _body_document(interaction.request_body, stream=None, provider=interaction.provider)
     )
     response: dict[str, Any] = {"status": interaction.status}
     if interaction.reason and interaction.reason != _default_reason(interaction.status):
@@ -431,9 +481,8 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
     response.update(
         _body_document(
             interaction.response_body,
-            stream=interaction.is_stream,
+            stream=interaction.stream_format,
             provider=interaction.provider,
-            content_type=interaction.content_type,
         )
     )
     document: dict[str, Any] = {"phase": interaction.phase} if interaction.phase else {}
@@ -442,19 +491,21 @@ def interaction_document(interaction: Interaction) -> dict[str, Any]:
 
 
 def _body_document(
-    body: bytes, *, stream: bool, provider: Provider, content_type: str
+    body: bytes, *, stream: StreamFormat | None, provider: Provider
 ) -> dict[str, Any]:
     if not body:
         return {}
-    if aws_event_stream.is_aws_event_stream(content_type):
+    if stream == "aws_event_stream":
         return _aws_event_stream_document(body, provider)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(body).decode("ascii")}
-    if stream:
-        text = text.replace("\r\n", "\n")
-        return {"sse": text, "text": provider.stream_answer(sse.parse_events(text)).text}
+    if stream is not None:  # SSE and NDJSON: the stream as one literal block, its text assembled
+        if stream == "sse":
+            text = text.replace("\r\n", "\n")
+        # NDJSON is kept byte for byte: replay gives back exactly what was sent.
+        return {stream: text, "text": provider.stream_answer(streams.events_of(stream, text)).text}
     parsed = parse_json(body)
     if parsed is not None or text.strip() == "null":
         return {"json": parsed}
@@ -470,7 +521,7 @@ def _aws_event_stream_document(body: bytes, provider: Provider) -> dict[str, Any
         return {"base64": base64.b64encode(body).decode("ascii")}
     return {
         "aws_event_stream": aws_event_stream.frames_document(frames),
-        "text": provider.stream_answer(aws_event_stream.events(body)).text,
+        "text": provider.stream_answer(streams.events_of("aws_event_stream", body)).text,
     }
 
 

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from pytest_llm.cassette.bounded_json import MAX_JSON_DEPTH, parse_json
 from pytest_llm.providers import Provider, provider_for, sse, streams
+from pytest_llm.providers.streams import StreamFormat
 
-__all__ = ["MAX_JSON_DEPTH", "Interaction", "Timing", "parse_json", "path_of"]
+__all__ = ["MAX_JSON_DEPTH", "Interaction", "StreamFormat", "Timing", "parse_json", "path_of"]
 
 
 @dataclasses.dataclass
@@ -52,8 +53,14 @@ class Interaction:
         return values[0]
 
     @property
+    def stream_format(self) -> StreamFormat | None:
+        """``sse``, ``ndjson`` (Ollama), ``aws_event_stream`` (Bedrock), or None for an answer
+        that is not a stream."""
+        return streams.stream_format(self.content_type)
+
+    @property
     def is_stream(self) -> bool:
-        return streams.is_stream(self.content_type)
+        return self.stream_format is not None
 
     def request_json(self) -> Any | None:
         return parse_json(self.request_body)
@@ -67,6 +74,8 @@ class Interaction:
         return provider_for(self.path)
 
     def events(self) -> list[sse.Event]:
+        """The events of a streamed answer (an NDJSON stream's lines, an AWS event stream's
+        frames); [] for a plain one."""
         return streams.parse_stream(self.content_type, self.response_body)
 
     def to_vcr_response(self) -> dict[str, Any]:

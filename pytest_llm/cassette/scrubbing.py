@@ -266,12 +266,14 @@ class Scrubber:
     def text(self, text: str) -> str:
         if self._literal_pattern is not None:
             text = self._literal_pattern.sub(REDACTED, text)
-        if self._fragments.pattern is not None:
-            text = _replaced(text, self._fragments.spans(text))
+        # Shapes and patterns before pieces of known secrets: a piece scrubbed first would cut
+        # a shaped token (``ghp_...``) so that its shape no longer matches and its rest leaks.
         for pattern in shapes_in(text):
             text = pattern.sub(REDACTED, text)
         for pattern in self._user_patterns:
             text = pattern.sub(REDACTED, text)
+        if self._fragments.pattern is not None:
+            text = _replaced(text, self._fragments.spans(text))
         return text
 
     def spans(self, text: str) -> list[tuple[int, int]]:

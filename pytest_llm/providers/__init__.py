@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from pytest_llm.providers import anthropic, bedrock, cohere, gemini, openai
+from pytest_llm.providers import anthropic, bedrock, cohere, gemini, ollama, openai
 from pytest_llm.providers.base import Answer, Provider
 from pytest_llm.providers.sse import Event
 
@@ -20,6 +20,7 @@ REGISTRY: tuple[Provider, ...] = (
     cohere.PROVIDER,
     gemini.PROVIDER,
     bedrock.PROVIDER,
+    ollama.PROVIDER,
     openai.PROVIDER,
 )
 

@@ -11,7 +11,8 @@ from typing import Any
 @dataclasses.dataclass(frozen=True)
 class Event:
     """One streamed event: its name (SSE's ``event:``, an AWS frame's ``:event-type``) or None,
-    its data, and where it starts in the stream; an AWS frame's ``:message-type`` too."""
+    its data (one line of an NDJSON stream, :mod:`pytest_llm.providers.ndjson`), and where it
+    starts in the stream; an AWS frame's ``:message-type`` too."""
 
     name: str | None
     data: str

@@ -362,10 +362,11 @@ def _unstorable_response(interaction: Interaction) -> str | None:
     )
     if streamed and not provider.stream_is_complete(interaction.events()):
         return (
-            "the event stream was cut off before its end marker "
+            f"the {'NDJSON' if interaction.stream_format == 'ndjson' else 'event'} stream was "
+            "cut off before its end marker "
             f"({provider.end_marker_description})"
         )
-    declared_json = "json" in interaction.content_type.lower()
+    declared_json = not interaction.is_stream and "json" in interaction.content_type.lower()
     if declared_json and interaction.response_body and interaction.response_json() is None:
         excerpt = interaction.response_body[:80].decode("utf-8", "replace")
         return f"the answer is not valid JSON although its content-type says so ({excerpt!r})"

@@ -49,7 +49,7 @@ class TransportTiming:
         return None if arrived is None else arrived - self.started
 
     def ttft_s(self, body: bytes, provider: Provider, content_type: str) -> float | None:
-        """Time to the first chunk holding answer text of a stream (either wire form)."""
+        """Time to the first chunk holding answer text of a stream (any wire form)."""
         events = streams.parse_stream(content_type, body)
         offset = first_content_offset(provider, events)
         return None if offset is None else self.time_at_offset_s(offset)

@@ -320,11 +320,12 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
                 return
         self._end_chunks()
 
-    def _send_malformed(self, endpoint: str, stream: bool) -> None:
+    def _send_malformed(self, endpoint: str, stream: bool, stream_type: str = SSE_TYPE) -> None:
         broken = fake_model.malformed_json(endpoint)
         if stream:
-            self._send_head(200, SSE_TYPE, None, {})
-            self._write_chunk(f"data: {broken}\n\n".encode())
+            self._send_head(200, stream_type, None, {})
+            line = f"data: {broken}\n\n" if stream_type == SSE_TYPE else f"{broken}\n"
+            self._write_chunk(line.encode())
             self._end_chunks()
         else:
             self._send_bytes(200, JSON_TYPE, broken.encode())
@@ -354,7 +355,7 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
                 plan.status, error_body(plan.status, plan.rule_text), _retry(plan.status)
             )
         elif plan.fault == "malformed":
-            self._send_malformed(endpoint, stream)
+            self._send_malformed(endpoint, stream, stream_type)
         elif stream and build_events is not None:
             self._send_stream(build_events(), plan, stream_type)
         elif plan.fault == "drop":

@@ -12,4 +12,5 @@ from pytest_llm.testing.apis import (  # noqa: F401 - each registers its API's r
     bedrock,
     cohere_chat,
     gemini,
+    ollama,
 )
