@@ -29,6 +29,8 @@ from pytest_llm.replay.recorder import UNSTORABLE_STATUSES
 
 #: Named patterns searched for besides the built-in secret shapes: ``(kind, pattern)``.
 ExtraSecrets = Sequence[tuple[str, "re.Pattern[str]"]]
+#: How a finding of a piece of a secret's value is named (``a piece of the value of $NAME``).
+_PIECE = "a piece of the value of "
 #: Shorter environment values are not looked for: they would match by chance.
 _MIN_SECRET_LENGTH = 8
 
@@ -48,7 +50,7 @@ def project_secrets(redact_patterns: Sequence[str], environ: Mapping[str, str]) 
             pieces = fragment_windows(value)
             if pieces:  # a key spelled in parts: any 12 characters of it
                 pattern = re.compile("|".join(re.escape(piece) for piece in pieces))
-                found.append((f"a piece of the value of ${name}", pattern))
+                found.append((f"{_PIECE}${name}", pattern))
     return found
 
 
@@ -186,7 +188,15 @@ def _secret_findings(text: str, extra: ExtraSecrets = ()) -> list[Finding]:
     unique: dict[tuple[int, int], Finding] = {}
     for finding in named:  # the built-in shape's name wins over an extra pattern's
         unique.setdefault((finding.start, finding.end), finding)
-    named = list(unique.values())
+    # a piece of a secret inside a span already found (the whole value) is the same problem
+    whole = [f for f in unique.values() if not f.kind.startswith(_PIECE)]
+    named = [
+        f
+        for f in unique.values()
+        if not (
+            f.kind.startswith(_PIECE) and any(w.start <= f.start and f.end <= w.end for w in whole)
+        )
+    ]
     return sorted(named, key=lambda finding: finding.start)
 
 

@@ -594,7 +594,8 @@ def scrubbed_interaction(interaction: Interaction, scrubber: Scrubber) -> Intera
     return dataclasses.replace(
         interaction,
         path=scrubber.url_path(interaction.path),
-        request_body=scrubber.body(interaction.request_body),
+        request_body=scrubber.body(interaction.request_body, interaction.request_content_type),
         response_headers=scrubber.headers(interaction.response_headers),
-        response_body=scrubber.body(interaction.response_body),
+        # the content type says how to read it (an AWS event stream's CRC-checked frames)
+        response_body=scrubber.body(interaction.response_body, interaction.content_type),
     )
