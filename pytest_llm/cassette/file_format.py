@@ -14,6 +14,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -496,8 +497,9 @@ def _default_reason(status: int) -> str:
         return ""
 
 
-#: The name of the atomic writer's temporary file of a cassette: ``.<name>.<pid>.tmp``.
-STALE_TEMPORARY = re.compile(r"\..+\.ya?ml\.\d+\.tmp")
+#: The name of the atomic writer's temporary file of a cassette: ``.<name>.<random>.tmp``
+#: (``tempfile.mkstemp``'s random part; older versions wrote ``.<name>.<pid>.tmp``).
+STALE_TEMPORARY = re.compile(r"\..+\.ya?ml\.[A-Za-z0-9_]+\.tmp")
 #: A temporary file older than this (seconds) was left by a killed writer: no write of one
 #: cassette takes an hour, however loaded the machine.
 STALE_AFTER_S = 3600.0
@@ -532,9 +534,14 @@ def write_atomically(path: Path, text: str, *, clean_stale: bool = False) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     if clean_stale:
         remove_stale_temporaries(path.parent)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # mkstemp opens with O_CREAT | O_EXCL: a planted file or symlink of that name is never
+    # followed (a hostile checkout cannot make recording write outside the project), and the
+    # rename replaces a symlink at ``path`` itself rather than writing through it.
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        os.fchmod(descriptor, _new_file_mode(path))
+        with open(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -542,3 +549,24 @@ def write_atomically(path: Path, text: str, *, clean_stale: bool = False) -> Non
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permissions of the file written to ``path``: those of the regular file there now,
+    else what ``open`` would give a new file (mkstemp's 0600 would hide it from the group)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        return stat.S_IMODE(info.st_mode)
+    return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
