@@ -25,7 +25,12 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml, tool_calls
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError, ContentTooLarge, MalformedEventStream
+from pytest_llm.errors import (
+    CassetteError,
+    ContentTooLarge,
+    MalformedEventStream,
+    UndecodableContent,
+)
 from pytest_llm.providers import (
     Provider,
     aws_event_stream,
@@ -193,7 +198,7 @@ def _parse_entries(
             raise CassetteError(f"{path}: interaction #{index} is not a mapping (truncated file?)")
         try:
             interactions.append(parse(entry))
-        except ContentTooLarge as error:
+        except UndecodableContent as error:
             raise CassetteError(f"{path}: interaction #{index}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -291,25 +296,112 @@ def _checked_frames(body: bytes, headers: dict[str, list[str]]) -> bytes:
 def decode_content(
     body: bytes, headers: dict[str, list[str]], max_bytes: int = fast_yaml.LIMITS.max_bytes
 ) -> bytes:
-    """Undo gzip/deflate content encoding and drop the header (also when the body was stored
-    already decoded, as some recorders did). No layer may decompress to more than ``max_bytes``
-    (a few KB of gzip can hold gigabytes of zeros): :class:`ContentTooLarge` then."""
+    """Undo gzip/deflate (and zstd, br when the ``zstandard``, ``brotli`` module is installed)
+    content encoding and drop the header (also when the body was stored already decoded, as
+    some recorders did). No layer may decompress to more than ``max_bytes`` (a few KB of gzip
+    can hold gigabytes of zeros): :class:`ContentTooLarge` then; a zstd or br body without its
+    decoder is :class:`UndecodableContent` naming the encoding and the package."""
     encodings = headers.pop("content-encoding", None)
     headers.pop("content-length", None)
     for encoding in reversed(
         [item.strip().lower() for value in encodings or () for item in value.split(",")]
     ):
-        if encoding in ("gzip", "x-gzip"):
-            window_bits = 16 + zlib.MAX_WBITS  # gzip header and trailer
-        elif encoding == "deflate":
-            window_bits = zlib.MAX_WBITS
-        else:
-            continue
         try:
-            body = _bounded_decompress(body, window_bits, max_bytes)
-        except (zlib.error, EOFError):
+            if encoding in ("gzip", "x-gzip"):
+                body = _bounded_decompress(body, 16 + zlib.MAX_WBITS, max_bytes)
+            elif encoding == "deflate":
+                body = _bounded_decompress(body, zlib.MAX_WBITS, max_bytes)
+            elif encoding == "zstd":
+                body = _bounded_zstd(body, max_bytes)
+            elif encoding == "br":
+                body = _bounded_brotli(body, max_bytes)
+        except (zlib.error, EOFError, _CorruptContent):
             break  # stored decoded already
     return body
+
+
+class _CorruptContent(Exception):
+    """Bytes that are not what their content-encoding says (stored decoded already, say)."""
+
+
+def _too_large(encoding: str, max_bytes: int) -> ContentTooLarge:
+    return ContentTooLarge(
+        f"its {encoding} body decompresses to more than {max_bytes} bytes, "
+        f"the limit for a cassette body ({fast_yaml.LIMITS_HELP})"
+    )
+
+
+def _decoder_module(encoding: str, module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UndecodableContent(
+            f"its body is {encoding}-encoded (content-encoding: {encoding}), which needs the "
+            f"{module} package: pip install {module}"
+        ) from None
+
+
+def _bounded_zstd(data: bytes, max_bytes: int) -> bytes:
+    """``data`` zstd-decompressed (frames one after another) a mebibyte at a time, refused as
+    soon as it comes to more than ``max_bytes``."""
+    import io
+
+    zstandard = _decoder_module("zstd", "zstandard")
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            io.BytesIO(data), read_across_frames=True
+        )
+        with reader:
+            while True:
+                chunk = reader.read(_DECOMPRESSED_PIECE)
+                if not chunk:
+                    break
+                produced += len(chunk)
+                if produced > max_bytes:
+                    raise _too_large("zstd", max_bytes)
+                parts.append(chunk)
+    except zstandard.ZstdError as error:
+        raise _CorruptContent(str(error)) from None
+    if not parts and data:
+        raise _CorruptContent("no zstd frame")
+    return b"".join(parts)
+
+
+def _bounded_brotli(data: bytes, max_bytes: int) -> bytes:
+    """``data`` brotli-decompressed, refused as soon as it comes to more than ``max_bytes``."""
+    brotli = _decoder_module("br", "brotli")
+    decompressor = brotli.Decompressor()
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        try:
+            chunk = decompressor.process(data, output_buffer_limit=_DECOMPRESSED_PIECE)
+            pieces: Any = None
+        except TypeError:  # brotli < 1.2: no output limit, so feed the input a little at a time
+            chunk, pieces = b"", (data[at : at + 256] for at in range(0, len(data), 256))
+        while True:
+            produced += len(chunk)
+            if produced > max_bytes:
+                raise _too_large("br", max_bytes)
+            parts.append(chunk)
+            if pieces is not None:
+                piece = next(pieces, None)
+                if piece is None:
+                    break
+                chunk = decompressor.process(piece)
+            elif decompressor.is_finished() or decompressor.can_accept_more_data():
+                break
+            else:
+                chunk = decompressor.process(b"", output_buffer_limit=_DECOMPRESSED_PIECE)
+        if not decompressor.is_finished():
+            raise _CorruptContent("brotli data ends before its end")
+    except brotli.error as error:
+        raise _CorruptContent(str(error)) from None
+    return b"".join(parts)
 
 
 def _bounded_decompress(data: bytes, window_bits: int, max_bytes: int) -> bytes:
@@ -328,10 +420,7 @@ def _bounded_decompress(data: bytes, window_bits: int, max_bytes: int) -> bytes:
             produced += len(chunk)
             if produced > max_bytes:
                 encoding = "gzip" if window_bits > zlib.MAX_WBITS else "deflate"
-                raise ContentTooLarge(
-                    f"its {encoding} body decompresses to more than {max_bytes} bytes, "
-                    f"the limit for a cassette body ({fast_yaml.LIMITS_HELP})"
-                )
+                raise _too_large(encoding, max_bytes)
             parts.append(chunk)
         if not decompressor.eof:
             raise EOFError("compressed data ends before its end-of-stream marker")

@@ -21,7 +21,7 @@ from pytest_llm.cassette import matching
 from pytest_llm.cassette.file_format import decode_content
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
-from pytest_llm.errors import ContentTooLarge, ReplayMiss
+from pytest_llm.errors import ReplayMiss, UndecodableContent
 from pytest_llm.replay import timing
 from pytest_llm.replay.network_guard import NO_ALLOWED_HOSTS, AllowedHosts
 
@@ -211,7 +211,7 @@ class CassetteRecorder:
         too_large: str | None = None
         try:
             content = decode_content(raw if isinstance(raw, bytes) else str(raw).encode(), headers)
-        except ContentTooLarge as error:
+        except UndecodableContent as error:
             content, too_large = b"", f"the API's answer is refused: {error}"
         interaction = Interaction(
             method=method,
