@@ -255,11 +255,12 @@ class CassetteRecorder:
         self._scrubber.learn_from_headers(
             (str(name), item) for name, value in headers.items() for item in _all(value)
         )
-        body = _body_bytes(request.body, _first(headers.get("content-type")) or "")
+        content_type = _first(headers.get("content-type"))
+        body = _body_bytes(request.body, content_type or "")
         return (
             str(request.method).upper(),
             self._scrubber.url_path(path_of(request.uri)),
-            self._scrubber.body(body),
+            self._scrubber.body(body, content_type),
         )
 
     def _miss_message(self, method: str, path: str, body: bytes, *, already_played: bool) -> str:
