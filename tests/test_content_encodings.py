@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import sys
 
 import pytest
@@ -88,3 +89,93 @@ def test_a_foreign_cassette_with_a_zstd_answer_converts_to_readable_json(pyteste
     assert main.main(["convert", str(source), "--out", str(pytester.path / "out")]) == 0
     (converted,) = (pytester.path / "out").rglob("*.yaml")
     assert '"content": "hi"' in converted.read_text() or "content: hi" in converted.read_text()
+
+
+# --------------------------------------------------------------------------- compressed requests
+
+PLANTED = "sk-proj-GzipPlantedSecret0123456789abcdef"
+
+GZIP_REQUEST_CASE = f"""
+    import gzip, json
+    import httpx
+    from pytest_llm import llm_case
+
+    @llm_case
+    def test_gzipped(llm_client, llm_model):
+        body = {{"model": llm_model, "messages": [{{"role": "user", "content": "hi"}}],
+                "note": "{PLANTED}"}}
+        answer = httpx.post(
+            str(llm_client.base_url).rstrip("/") + "/chat/completions",
+            content=gzip.compress(json.dumps(body).encode()),
+            headers={{"content-type": "application/json", "content-encoding": "gzip",
+                      "authorization": "Bearer test"}},
+        )
+        assert answer.json()["choices"][0]["message"]["content"] == "hello"
+"""
+
+
+def test_a_gzip_request_body_is_stored_readable_scrubbed_and_replays(inner):
+    inner.server.script(replies=[{"text": "hello"}])
+    inner.write(GZIP_REQUEST_CASE)
+    inner.record().assert_outcomes(passed=1)
+    text = inner.cassette("test_gzipped").read_text()
+    assert PLANTED not in text
+    assert "base64" not in text and "content: hi" in text.replace('"', "")
+    inner.replay().assert_outcomes(passed=1)
+
+
+def test_a_foreign_gzip_request_body_is_decoded_and_scrubbed_on_convert(pytester):
+    import yaml
+
+    from pytest_llm.cli import main
+
+    request = json.dumps({"model": "gpt-4o-mini", "messages": [], "note": PLANTED}).encode()
+    document = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "body": gzip.compress(request),
+                    "headers": {
+                        "content-type": ["application/json"],
+                        "content-encoding": ["gzip"],
+                    },
+                    "method": "POST",
+                    "uri": "https://api.openai.com/v1/chat/completions",
+                },
+                "response": {
+                    "body": {"string": ANSWER.decode()},
+                    "headers": {"content-type": ["application/json"]},
+                    "status": {"code": 200, "message": "OK"},
+                },
+            }
+        ],
+    }
+    source = pytester.path / "legacy.yaml"
+    source.write_text(yaml.safe_dump(document))
+    assert main.main(["convert", str(source), "--out", str(pytester.path / "out")]) == 0
+    (converted,) = (pytester.path / "out").rglob("*.yaml")
+    text = converted.read_text()
+    assert PLANTED not in text and "gpt-4o-mini" in text and "base64" not in text
+
+
+def test_check_finds_a_secret_in_an_old_base64_gzip_request_body(tmp_path, capsys):
+    from pytest_llm.cassette.file_format import render_cassette
+    from pytest_llm.cassette.interaction import Interaction
+    from pytest_llm.cli import main
+
+    request = json.dumps({"model": "gpt-4o-mini", "messages": [], "note": PLANTED}).encode()
+    interaction = Interaction(
+        method="POST",
+        path="/v1/chat/completions",
+        request_body=gzip.compress(request),
+        status=200,
+        response_headers={"content-type": ["application/json"]},
+        response_body=ANSWER,
+    )
+    cassette = tmp_path / "old.yaml"
+    cassette.write_text(render_cassette([interaction]))
+    assert "base64" in cassette.read_text()
+    assert main.main(["check", str(cassette)]) == 1
+    out = capsys.readouterr().out
+    assert "request body (gzip)" in out and PLANTED not in out

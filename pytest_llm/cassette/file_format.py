@@ -17,7 +17,7 @@ import stat
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,10 +271,15 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
     request_body = request.get("body")
     if isinstance(request_body, dict):
         request_body = request_body.get("string")
+    request_bytes = _as_bytes(request_body)
+    decoded_request = decode_request_body(request_bytes, request_headers)
+    if decoded_request is not request_bytes:  # stored readable: the header no longer applies
+        request_headers.pop("content-encoding", None)
+        request_headers.pop("content-length", None)
     return Interaction(
         method=str(request["method"]).upper(),
         path=path_of(str(request["uri"])),
-        request_body=_as_bytes(request_body),
+        request_body=decoded_request,
         request_content_type=next(iter(request_headers.get("content-type") or ()), None),
         status=int(status),
         reason=str(reason),
@@ -318,6 +323,36 @@ def decode_content(
         except (zlib.error, EOFError, _CorruptContent):
             break  # stored decoded already
     return body
+
+
+def decode_request_body(body: bytes, headers: Mapping[str, Sequence[str]]) -> bytes:
+    """A request body with its gzip/deflate content encoding undone (bounded like an answer),
+    so that it is scrubbed, stored readable and matched as the JSON it is. ``headers`` (lower-case
+    names) are not changed; a body that does not decode is returned as it was."""
+    encodings = [
+        item.strip().lower()
+        for value in headers.get("content-encoding") or ()
+        for item in value.split(",")
+    ]
+    if not encodings or any(
+        item not in ("gzip", "x-gzip", "deflate", "identity") for item in encodings
+    ):
+        return body
+    try:
+        return decode_content(body, {"content-encoding": [", ".join(encodings)]})
+    except UndecodableContent:
+        return body
+
+
+def sniffed_gzip(body: bytes) -> bytes | None:
+    """A body that is gzip data (its magic number says so), decompressed (bounded); None when it
+    is not one. For checks of old cassettes that stored a gzip request body as base64."""
+    if not body.startswith(b"\x1f\x8b"):
+        return None
+    try:
+        return _bounded_decompress(body, 16 + zlib.MAX_WBITS, fast_yaml.LIMITS.max_bytes)
+    except (zlib.error, EOFError, UndecodableContent):
+        return None
 
 
 class _CorruptContent(Exception):

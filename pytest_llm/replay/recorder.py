@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
-from pytest_llm.cassette.file_format import decode_content
+from pytest_llm.cassette.file_format import decode_content, decode_request_body
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.errors import ReplayMiss, UndecodableContent
@@ -257,6 +257,14 @@ class CassetteRecorder:
         )
         content_type = _first(headers.get("content-type"))
         body = _body_bytes(request.body, content_type or "")
+        encoding = [
+            item
+            for name, value in headers.items()
+            if str(name).lower() == "content-encoding"
+            for item in _all(value)
+        ]
+        if encoding:
+            body = decode_request_body(body, {"content-encoding": encoding})
         return (
             str(request.method).upper(),
             self._scrubber.url_path(path_of(request.uri)),
