@@ -59,7 +59,12 @@ class ProjectConfigError(PytestLLMError, ValueError):
     """A configuration file that cannot be read; the message names it."""
 
 
-class ContentTooLarge(PytestLLMError, ValueError):
+class UndecodableContent(PytestLLMError, ValueError):
+    """A content-encoded body (cassette or live answer) the plugin cannot decode: too large once
+    decompressed, or in an encoding whose decoder is not installed (zstd, br)."""
+
+
+class ContentTooLarge(UndecodableContent):
     """A compressed body (cassette or live answer) that decompresses to more than the loader's
     byte limit."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_llm.assertions import schemas
-from pytest_llm.cassette import file_format, paths
+from pytest_llm.cassette import file_format, paths, verification
 from pytest_llm.cassette.file_format import render_cassette
 from pytest_llm.cassette.interaction import Interaction, Timing
 from pytest_llm.cli import main
@@ -350,22 +351,68 @@ def test_assert_schema_with_a_remote_ref_is_a_clear_failure(pytester):
 def test_stale_temporaries_of_the_atomic_writer_are_cleaned_on_the_next_write(tmp_path):
     folder = tmp_path / "cassettes" / "test_app"
     folder.mkdir(parents=True)
-    stale = folder / ".test_a.yaml.4242.tmp"
+    stale = folder / ".test_a.yaml.k3_x9qzb.tmp"  # mkstemp's random part
+    old_style = folder / ".test_e.yaml.4242.tmp"  # written by versions before mkstemp
+    link = folder / ".test_f.yaml.abcd1234.tmp"  # a symlink is never deleted (or followed)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    link.symlink_to(victim)
     fresh = folder / ".test_b.yaml.4343.tmp"  # a writer may be busy with it right now
     foreign = folder / ".notes.txt.4242.tmp"  # not a cassette temporary
     below = folder / "sub" / ".test_c.yaml.1.tmp"  # only the written folder is cleaned
     below.parent.mkdir()
-    for path in (stale, fresh, foreign, below):
+    for path in (stale, old_style, fresh, foreign, below):
         path.write_text("partial")
     old = time.time() - file_format.STALE_AFTER_S - 60
-    for path in (stale, foreign, below):
+    for path in (stale, old_style, foreign, below, victim):
         os.utime(path, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
     file_format.write_atomically(folder / "test_d.yaml", "x", clean_stale=False)
     assert stale.exists(), "only cassette writes clean"
     file_format.write_atomically(folder / "test_d.yaml", "y", clean_stale=True)
-    assert not stale.exists()
+    assert not stale.exists() and not old_style.exists()
     assert fresh.exists() and foreign.exists() and below.exists()
+    assert link.is_symlink() and victim.read_text() == "precious"
     assert (folder / "test_d.yaml").read_text() == "y"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".test_d.")], "no temporary left"
+
+
+def test_the_atomic_writer_never_writes_through_a_planted_symlink(tmp_path):
+    folder = tmp_path / "cassettes" / "test_x"
+    folder.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim"
+    victim.write_text("precious")
+    # the old writer's temporary name, planted by a hostile checkout
+    (folder / f".test_x.yaml.{os.getpid()}.tmp").symlink_to(victim)
+    file_format.write_atomically(folder / "test_x.yaml", "recorded", clean_stale=True)
+    assert victim.read_text() == "precious"
+    assert (folder / "test_x.yaml").read_text() == "recorded"
+    # a symlink at the final path is replaced by the file, not written through
+    (folder / "test_y.yaml").symlink_to(victim)
+    file_format.write_atomically(folder / "test_y.yaml", "recorded too", clean_stale=True)
+    assert victim.read_text() == "precious"
+    assert not (folder / "test_y.yaml").is_symlink()
+    assert (folder / "test_y.yaml").read_text() == "recorded too"
+    # the sidecar of verification dates goes through the same writer
+    sidecar = folder / verification.SIDECAR_NAME
+    victim.write_text(verification.render_sidecar({}))
+    sidecar.symlink_to(victim)
+    verification.mark_verified(folder / "test_x.yaml", verification.now())
+    assert victim.read_text() == verification.render_sidecar({})
+    assert not sidecar.is_symlink() and "test_x.yaml" in sidecar.read_text()
+
+
+def test_the_atomic_writer_gives_files_the_usual_permissions(tmp_path):
+    target = tmp_path / "test_a.yaml"
+    file_format.write_atomically(target, "x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    target.chmod(0o640)
+    file_format.write_atomically(target, "y")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
 # --------------------------------------------------------------------------- pytest-llm check

@@ -140,8 +140,23 @@ def test_a_cassette_without_a_date_has_an_unknown_age(inner, clock):
             "is not a cassette file name",
         ),
         ("[" * 100_000, "not valid JSON"),
+        (
+            '{"format": "pytest-llm-verified/1", "verified": {"test_refund.yaml": '
+            '"2026-01-02T13:00:00Z"}}',
+            "the date of 'test_refund.yaml' (2026-01-02T13:00:00Z) is in the future",
+        ),
+        (
+            '{"format": "pytest-llm-verified/1", "verified": {"test_refund.yaml": '
+            '"\u0662\u0660\u0662\u0666-01-01T00:00:00Z"}}',
+            "not a UTC date",
+        ),
+        (
+            '{"format": "pytest-llm-verified/1", "verified": {"test_refund.yaml": '
+            '"2026-01-01T00:00:00Z", "test_refund.yaml": "2025-01-01T00:00:00Z"}}',
+            "the key 'test_refund.yaml' appears twice",
+        ),
     ],
-    ids=["not-json", "wrong-format", "bad-date", "path-name", "deep"],
+    ids=["not-json", "wrong-format", "bad-date", "path-name", "deep", "future", "digits", "dup"],
 )
 def test_a_hostile_sidecar_is_a_clear_error_naming_the_file(inner, clock, content, problem):
     _ini(inner, llm_max_age="30d")
@@ -151,6 +166,14 @@ def test_a_hostile_sidecar_is_a_clear_error_naming_the_file(inner, clock, conten
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*cassettes/test_app/.verified.json: *{problem}*"])
     assert "Traceback" not in result.stdout.str() and "INTERNALERROR" not in result.stdout.str()
+
+
+def test_a_date_up_to_a_day_ahead_is_a_clock_skew_not_an_error(clock):
+    ahead = verification.format_date(START + datetime.timedelta(hours=23))
+    data = json.dumps({"format": "pytest-llm-verified/1", "verified": {"a.yaml": ahead}})
+    assert verification.parse_sidecar(data.encode(), "x") == {
+        "a.yaml": START + datetime.timedelta(hours=23)
+    }
 
 
 @pytest.mark.parametrize("value", ["30", "thirty days", "0d", "-3d", "30y"])

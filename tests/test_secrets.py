@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_llm.cassette.scrubbing import Scrubber
+
 SECRET_KEY = "sk-proj-PlantedSecretKey0123456789abcdefXYZ"
 ORG_ID = "org-PlantedOrganisation42"
 PROJECT_ID = "proj_PlantedProject42"
@@ -228,7 +230,7 @@ def test_every_piece_of_a_known_secret_is_scrubbed_wherever_it_is_cut():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from pytest_llm.cassette.scrubbing import FRAGMENT_LENGTH, Scrubber
+    from pytest_llm.cassette.scrubbing import FRAGMENT_LENGTH
 
     scrubber = Scrubber(literals=[SPLIT_KEY])
 
@@ -332,3 +334,24 @@ def test_a_cassette_path_holding_a_secret_is_refused(inner, monkeypatch):
     result.stdout.fnmatch_lines(["*the cassette path *sub/REDACTED.yaml holds a secret*"])
     assert "7Hq2pZr9Xw4t" not in result.stdout.str()
     assert not list(inner.pytester.path.rglob("*acmelive*"))
+
+
+# --------------------------------------------------------------------------- form bodies
+
+OAUTH_FORM = b"grant_type=client_credentials&client_id=app&client_secret=sup3r-s3cret-value-xyz"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded; charset=utf-8", None])
+def test_credential_fields_of_a_form_body_are_scrubbed(content_type):
+    scrubber = Scrubber()
+    scrubbed = scrubber.body(OAUTH_FORM, content_type)
+    assert scrubbed == b"grant_type=client_credentials&client_id=app&client_secret=REDACTED"
+    assert scrubber.body(b'{"echo": "sup3r-s3cret-value-xyz"}') == b'{"echo":"REDACTED"}'
+
+
+def test_a_form_body_without_credential_fields_is_kept_as_it_was():
+    scrubber = Scrubber()
+    form = b"grant_type=client_credentials&scope=a+b"
+    assert scrubber.body(form, "application/x-www-form-urlencoded") == form
+    assert scrubber.body(b"the client_secret=x is", None) == b"the client_secret=x is"
+    assert scrubber.body(b"code=1234", "text/plain") == b"code=1234", "only a form's fields"

@@ -19,6 +19,7 @@ from pytest_llm.cassette.file_format import (
     load_yaml,
     parse_document,
     parse_document_file,
+    sniffed_gzip,
 )
 from pytest_llm.cassette.interaction import Interaction
 from pytest_llm.cassette.scrubbing import CREDENTIAL_HEADERS, SECRET_SHAPES, fragment_windows
@@ -167,6 +168,9 @@ def _decoded_secrets(
 def _interaction_texts(interaction: Interaction) -> Iterator[tuple[str, str]]:
     yield "request path", interaction.path
     yield "request body", interaction.request_body.decode("utf-8", "replace")
+    unzipped = sniffed_gzip(interaction.request_body)  # an old cassette's base64 gzip body
+    if unzipped is not None:
+        yield "request body (gzip)", unzipped.decode("utf-8", "replace")
     headers = "\n".join(
         f"{name}: {value}"
         for name, values in interaction.response_headers.items()

@@ -15,9 +15,10 @@ import json
 import os
 import re
 import stat
+import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ import yaml
 
 from pytest_llm.cassette import fast_yaml, tool_calls
 from pytest_llm.cassette.interaction import FIXTURE_PHASES, Interaction, Timing, parse_json, path_of
-from pytest_llm.errors import CassetteError, ContentTooLarge, MalformedEventStream
+from pytest_llm.errors import (
+    CassetteError,
+    ContentTooLarge,
+    MalformedEventStream,
+    UndecodableContent,
+)
 from pytest_llm.providers import (
     Provider,
     aws_event_stream,
@@ -194,7 +200,7 @@ def _parse_entries(
             raise CassetteError(f"{path}: interaction #{index} is not a mapping (truncated file?)")
         try:
             interactions.append(parse(entry))
-        except ContentTooLarge as error:
+        except UndecodableContent as error:
             raise CassetteError(f"{path}: interaction #{index}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -282,10 +288,15 @@ def _vcrpy_interaction(entry: dict[str, Any]) -> Interaction:
         str(name).lower(): _header_values(value)
         for name, value in (request.get("headers") or {}).items()
     }
+    request_bytes = _as_bytes(_foreign_body(request, "request"))
+    decoded_request = decode_request_body(request_bytes, request_headers)
+    if decoded_request is not request_bytes:  # stored readable: the header no longer applies
+        request_headers.pop("content-encoding", None)
+        request_headers.pop("content-length", None)
     return Interaction(
         method=str(request["method"]).upper(),
         path=path_of(str(request["uri"])),
-        request_body=_as_bytes(_foreign_body(request, "request")),
+        request_body=decoded_request,
         request_content_type=next(iter(request_headers.get("content-type") or ()), None),
         status=int(status),
         reason=str(reason),
@@ -346,25 +357,142 @@ def _checked_frames(body: bytes, headers: dict[str, list[str]]) -> bytes:
 def decode_content(
     body: bytes, headers: dict[str, list[str]], max_bytes: int = fast_yaml.LIMITS.max_bytes
 ) -> bytes:
-    """Undo gzip/deflate content encoding and drop the header (also when the body was stored
-    already decoded, as some recorders did). No layer may decompress to more than ``max_bytes``
-    (a few KB of gzip can hold gigabytes of zeros): :class:`ContentTooLarge` then."""
+    """Undo gzip/deflate (and zstd, br when the ``zstandard``, ``brotli`` module is installed)
+    content encoding and drop the header (also when the body was stored already decoded, as
+    some recorders did). No layer may decompress to more than ``max_bytes`` (a few KB of gzip
+    can hold gigabytes of zeros): :class:`ContentTooLarge` then; a zstd or br body without its
+    decoder is :class:`UndecodableContent` naming the encoding and the package."""
     encodings = headers.pop("content-encoding", None)
     headers.pop("content-length", None)
     for encoding in reversed(
         [item.strip().lower() for value in encodings or () for item in value.split(",")]
     ):
-        if encoding in ("gzip", "x-gzip"):
-            window_bits = 16 + zlib.MAX_WBITS  # gzip header and trailer
-        elif encoding == "deflate":
-            window_bits = zlib.MAX_WBITS
-        else:
-            continue
         try:
-            body = _bounded_decompress(body, window_bits, max_bytes)
-        except (zlib.error, EOFError):
+            if encoding in ("gzip", "x-gzip"):
+                body = _bounded_decompress(body, 16 + zlib.MAX_WBITS, max_bytes)
+            elif encoding == "deflate":
+                body = _bounded_decompress(body, zlib.MAX_WBITS, max_bytes)
+            elif encoding == "zstd":
+                body = _bounded_zstd(body, max_bytes)
+            elif encoding == "br":
+                body = _bounded_brotli(body, max_bytes)
+        except (zlib.error, EOFError, _CorruptContent):
             break  # stored decoded already
     return body
+
+
+def decode_request_body(body: bytes, headers: Mapping[str, Sequence[str]]) -> bytes:
+    """A request body with its gzip/deflate content encoding undone (bounded like an answer),
+    so that it is scrubbed, stored readable and matched as the JSON it is. ``headers`` (lower-case
+    names) are not changed; a body that does not decode is returned as it was."""
+    encodings = [
+        item.strip().lower()
+        for value in headers.get("content-encoding") or ()
+        for item in value.split(",")
+    ]
+    if not encodings or any(
+        item not in ("gzip", "x-gzip", "deflate", "identity") for item in encodings
+    ):
+        return body
+    try:
+        return decode_content(body, {"content-encoding": [", ".join(encodings)]})
+    except UndecodableContent:
+        return body
+
+
+def sniffed_gzip(body: bytes) -> bytes | None:
+    """A body that is gzip data (its magic number says so), decompressed (bounded); None when it
+    is not one. For checks of old cassettes that stored a gzip request body as base64."""
+    if not body.startswith(b"\x1f\x8b"):
+        return None
+    try:
+        return _bounded_decompress(body, 16 + zlib.MAX_WBITS, fast_yaml.LIMITS.max_bytes)
+    except (zlib.error, EOFError, UndecodableContent):
+        return None
+
+
+class _CorruptContent(Exception):
+    """Bytes that are not what their content-encoding says (stored decoded already, say)."""
+
+
+def _too_large(encoding: str, max_bytes: int) -> ContentTooLarge:
+    return ContentTooLarge(
+        f"its {encoding} body decompresses to more than {max_bytes} bytes, "
+        f"the limit for a cassette body ({fast_yaml.LIMITS_HELP})"
+    )
+
+
+def _decoder_module(encoding: str, module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UndecodableContent(
+            f"its body is {encoding}-encoded (content-encoding: {encoding}), which needs the "
+            f"{module} package: pip install {module}"
+        ) from None
+
+
+def _bounded_zstd(data: bytes, max_bytes: int) -> bytes:
+    """``data`` zstd-decompressed (frames one after another) a mebibyte at a time, refused as
+    soon as it comes to more than ``max_bytes``."""
+    import io
+
+    zstandard = _decoder_module("zstd", "zstandard")
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            io.BytesIO(data), read_across_frames=True
+        )
+        with reader:
+            while True:
+                chunk = reader.read(_DECOMPRESSED_PIECE)
+                if not chunk:
+                    break
+                produced += len(chunk)
+                if produced > max_bytes:
+                    raise _too_large("zstd", max_bytes)
+                parts.append(chunk)
+    except zstandard.ZstdError as error:
+        raise _CorruptContent(str(error)) from None
+    if not parts and data:
+        raise _CorruptContent("no zstd frame")
+    return b"".join(parts)
+
+
+def _bounded_brotli(data: bytes, max_bytes: int) -> bytes:
+    """``data`` brotli-decompressed, refused as soon as it comes to more than ``max_bytes``."""
+    brotli = _decoder_module("br", "brotli")
+    decompressor = brotli.Decompressor()
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        try:
+            chunk = decompressor.process(data, output_buffer_limit=_DECOMPRESSED_PIECE)
+            pieces: Any = None
+        except TypeError:  # brotli < 1.2: no output limit, so feed the input a little at a time
+            chunk, pieces = b"", (data[at : at + 256] for at in range(0, len(data), 256))
+        while True:
+            produced += len(chunk)
+            if produced > max_bytes:
+                raise _too_large("br", max_bytes)
+            parts.append(chunk)
+            if pieces is not None:
+                piece = next(pieces, None)
+                if piece is None:
+                    break
+                chunk = decompressor.process(piece)
+            elif decompressor.is_finished() or decompressor.can_accept_more_data():
+                break
+            else:
+                chunk = decompressor.process(b"", output_buffer_limit=_DECOMPRESSED_PIECE)
+        if not decompressor.is_finished():
+            raise _CorruptContent("brotli data ends before its end")
+    except brotli.error as error:
+        raise _CorruptContent(str(error)) from None
+    return b"".join(parts)
 
 
 def _bounded_decompress(data: bytes, window_bits: int, max_bytes: int) -> bytes:
@@ -383,10 +511,7 @@ def _bounded_decompress(data: bytes, window_bits: int, max_bytes: int) -> bytes:
             produced += len(chunk)
             if produced > max_bytes:
                 encoding = "gzip" if window_bits > zlib.MAX_WBITS else "deflate"
-                raise ContentTooLarge(
-                    f"its {encoding} body decompresses to more than {max_bytes} bytes, "
-                    f"the limit for a cassette body ({fast_yaml.LIMITS_HELP})"
-                )
+                raise _too_large(encoding, max_bytes)
             parts.append(chunk)
         if not decompressor.eof:
             raise EOFError("compressed data ends before its end-of-stream marker")
@@ -553,8 +678,9 @@ def _default_reason(status: int) -> str:
         return ""
 
 
-#: The name of the atomic writer's temporary file of a cassette: ``.<name>.<pid>.tmp``.
-STALE_TEMPORARY = re.compile(r"\..+\.ya?ml\.\d+\.tmp")
+#: The name of the atomic writer's temporary file of a cassette: ``.<name>.<random>.tmp``
+#: (``tempfile.mkstemp``'s random part; older versions wrote ``.<name>.<pid>.tmp``).
+STALE_TEMPORARY = re.compile(r"\..+\.ya?ml\.[A-Za-z0-9_]+\.tmp")
 #: A temporary file older than this (seconds) was left by a killed writer: no write of one
 #: cassette takes an hour, however loaded the machine.
 STALE_AFTER_S = 3600.0
@@ -589,9 +715,14 @@ def write_atomically(path: Path, text: str, *, clean_stale: bool = False) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     if clean_stale:
         remove_stale_temporaries(path.parent)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # mkstemp opens with O_CREAT | O_EXCL: a planted file or symlink of that name is never
+    # followed (a hostile checkout cannot make recording write outside the project), and the
+    # rename replaces a symlink at ``path`` itself rather than writing through it.
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        os.fchmod(descriptor, _new_file_mode(path))
+        with open(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -599,3 +730,24 @@ def write_atomically(path: Path, text: str, *, clean_stale: bool = False) -> Non
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permissions of the file written to ``path``: those of the regular file there now,
+    else what ``open`` would give a new file (mkstemp's 0600 would hide it from the group)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        return stat.S_IMODE(info.st_mode)
+    return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()

@@ -13,7 +13,7 @@ from pytest_llm.errors import CaseOptionsError
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]+=,@]+")
 _MAX_NAME = 120
 #: The longest file or folder name the plugin writes, in UTF-8 bytes: file systems allow 255,
-#: and the atomic writer's temporary file adds ``.`` + ``.<pid>.tmp`` to the name.
+#: and the atomic writer's temporary file adds ``.`` + ``.<8 random characters>.tmp`` to the name.
 MAX_COMPONENT_BYTES = 200
 #: The longest cassette path, in UTF-8 bytes (Linux allows 4096 for a whole path).
 MAX_PATH_BYTES = 3900

@@ -189,10 +189,33 @@ def is_credential_header(name: str) -> bool:
     return lowered in CREDENTIAL_HEADERS or _CREDENTIAL_NAME.search(lowered) is not None
 
 
+#: Fields of a form-encoded body (OAuth token requests) that are credentials although their
+#: names are not credential-like elsewhere.
+_FORM_CREDENTIAL_FIELDS = frozenset({"assertion", "client_assertion", "code", "code_verifier"})
+_FORM_TYPE = "application/x-www-form-urlencoded"
+#: A body that is a form although no content type says so: ``name=value`` pairs joined by ``&``.
+_FORM_SHAPE = re.compile(r"[A-Za-z0-9_.~%+\-\[\]]+=[^&=\s]*(?:&[A-Za-z0-9_.~%+\-\[\]]+=[^&=\s]*)*")
+
+
 @functools.lru_cache(maxsize=4096)
 def is_credential_parameter(name: str) -> bool:
     lowered = name.lower()
     return lowered in CREDENTIAL_QUERY_PARAMETERS or _CREDENTIAL_NAME.search(lowered) is not None
+
+
+def _is_form_credential(name: str) -> bool:
+    return is_credential_parameter(name) or name.lower() in _FORM_CREDENTIAL_FIELDS
+
+
+def _is_form(text: str, content_type: str | None) -> bool:
+    """Whether a body is form-encoded: its content type says so; without one, a body shaped
+    like a form with a credential-named field is taken for one."""
+    if content_type is not None:
+        return content_type.split(";")[0].strip().lower() == _FORM_TYPE
+    stripped = text.strip()
+    if not _FORM_SHAPE.fullmatch(stripped):
+        return False
+    return any(_is_form_credential(name) for name, _ in parse_qsl(stripped, keep_blank_values=True))
 
 
 def credential_environment_values(environ: Mapping[str, str]) -> list[str]:
@@ -344,6 +367,9 @@ class Scrubber:
         if _is_event_stream(text):
             cleaned = self._event_stream(text)
             return body if cleaned == text else cleaned.encode("utf-8")
+        if _is_form(text, content_type):
+            cleaned = self._form(text)
+            return body if cleaned == text else cleaned.encode("utf-8")
         escaped = "\\" in text  # a JSON escape (\", \\, \n, \/, \u002d) may hide a secret
         if text.lstrip()[:1] in ("{", "["):
             if not escaped and not self._has_secret(text) and not _credential_key_in(text):
@@ -360,6 +386,23 @@ class Scrubber:
                 return json.dumps(scrubbed, ensure_ascii=False, separators=(",", ":")).encode()
         cleaned = self.text(text)
         return body if cleaned == text else cleaned.encode("utf-8")
+
+    def _form(self, text: str) -> str:
+        """Scrub a form-encoded body: credential-named fields get ``REDACTED`` values (which are
+        remembered, so an answer echoing them is scrubbed too), other values are scrubbed as
+        text. An unchanged form is returned as it was."""
+        pairs = parse_qsl(text.strip(), keep_blank_values=True)
+        secret = [_is_form_credential(name) for name, _ in pairs]
+        for (_, value), is_secret in zip(pairs, secret, strict=True):
+            if is_secret and value:
+                self.add_literal(value)
+        cleaned = [
+            (name, REDACTED if is_secret and value else self.text(value))
+            for (name, value), is_secret in zip(pairs, secret, strict=True)
+        ]
+        if cleaned == pairs:
+            return self.text(text)
+        return urlencode(cleaned)
 
     def _event_stream(self, text: str) -> str:
         """Scrub each event — a ``data:`` line of server-sent events, or a line of NDJSON —

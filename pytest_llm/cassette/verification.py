@@ -37,7 +37,10 @@ MAX_SIDECAR_BYTES = 64 * 2**20
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")  # ASCII digits only
+#: A date further ahead of now than this (seconds) is refused: no clock is that wrong, and a
+#: future date would keep a cassette from ever going stale.
+MAX_FUTURE_S = 86400.0
 DURATION_HELP = "a number and a unit: s, m, h, d or w (e.g. 30d, 12h, 2w)"
 
 
@@ -93,7 +96,9 @@ def parse_sidecar(data: bytes, path: Path | str) -> dict[str, datetime.datetime]
     if len(data) > MAX_SIDECAR_BYTES:
         raise CassetteError(f"{path}: larger than {MAX_SIDECAR_BYTES} bytes; {fix}")
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_pairs_hook=_unique_keys)
+    except DuplicateKey as error:
+        raise CassetteError(f"{path}: the key {error.key!r} appears twice; {fix}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         reason = "nested too deeply" if isinstance(error, RecursionError) else error
         raise CassetteError(f"{path}: not valid JSON ({reason}); {fix}") from None
@@ -106,6 +111,7 @@ def parse_sidecar(data: bytes, path: Path | str) -> dict[str, datetime.datetime]
     if not isinstance(entries, dict):
         raise CassetteError(f'{path}: "verified" must be an object of file names and dates; {fix}')
     dates: dict[str, datetime.datetime] = {}
+    latest = now() + datetime.timedelta(seconds=MAX_FUTURE_S)
     for name, value in entries.items():
         if not _plain_name(name):
             raise CassetteError(f"{path}: {name!r} is not a cassette file name; {fix}")
@@ -120,8 +126,29 @@ def parse_sidecar(data: bytes, path: Path | str) -> dict[str, datetime.datetime]
             raise CassetteError(
                 f"{path}: the date of {name!r} ({value}) does not exist; {fix}"
             ) from None
-        dates[name] = parsed.replace(tzinfo=datetime.timezone.utc)
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        if parsed > latest:
+            raise CassetteError(
+                f"{path}: the date of {name!r} ({value}) is in the future (now is "
+                f"{format_date(now())}); {fix}"
+            )
+        dates[name] = parsed
     return dates
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        if key in document:
+            raise DuplicateKey(key)
+        document[key] = value
+    return document
 
 
 def _plain_name(name: str) -> bool:

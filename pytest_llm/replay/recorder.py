@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pytest_llm.cassette import matching
-from pytest_llm.cassette.file_format import decode_content
+from pytest_llm.cassette.file_format import decode_content, decode_request_body
 from pytest_llm.cassette.interaction import Interaction, Timing, parse_json, path_of
 from pytest_llm.cassette.scrubbing import Scrubber
-from pytest_llm.errors import ContentTooLarge, ReplayMiss
+from pytest_llm.errors import ReplayMiss, UndecodableContent
 from pytest_llm.replay import timing
 from pytest_llm.replay.network_guard import NO_ALLOWED_HOSTS, AllowedHosts
 
@@ -224,7 +224,7 @@ class CassetteRecorder:
         too_large: str | None = None
         try:
             content = decode_content(raw if isinstance(raw, bytes) else str(raw).encode(), headers)
-        except ContentTooLarge as error:
+        except UndecodableContent as error:
             content, too_large = b"", f"the API's answer is refused: {error}"
         interaction = Interaction(
             method=method,
@@ -269,11 +269,20 @@ class CassetteRecorder:
         self._scrubber.learn_from_headers(
             (str(name), item) for name, value in headers.items() for item in _all(value)
         )
-        body = _body_bytes(request.body, _first(headers.get("content-type")) or "")
+        content_type = _first(headers.get("content-type"))
+        body = _body_bytes(request.body, content_type or "")
+        encoding = [
+            item
+            for name, value in headers.items()
+            if str(name).lower() == "content-encoding"
+            for item in _all(value)
+        ]
+        if encoding:
+            body = decode_request_body(body, {"content-encoding": encoding})
         return (
             str(request.method).upper(),
             self._scrubber.url_path(path_of(request.uri)),
-            self._scrubber.body(body),
+            self._scrubber.body(body, content_type),
         )
 
     def _miss_message(self, method: str, path: str, body: bytes, *, already_played: bool) -> str:

@@ -11,6 +11,7 @@ import socketserver
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -245,7 +246,12 @@ class OpenAIRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
+        if body and encoding in ("gzip", "x-gzip", "deflate"):  # a compressed request body
+            window_bits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+            body = zlib.decompressobj(window_bits).decompress(body, 64 * 2**20)
+        return body
 
     def _header_dict(self) -> dict[str, str]:
         headers: dict[str, str] = {}
