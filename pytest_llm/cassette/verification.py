@@ -97,7 +97,7 @@ def parse_sidecar(data: bytes, path: Path | str) -> dict[str, datetime.datetime]
         raise CassetteError(f"{path}: larger than {MAX_SIDECAR_BYTES} bytes; {fix}")
     try:
         document = json.loads(data, object_pairs_hook=_unique_keys)
-    except DuplicateKey as error:
+    except _DuplicateKey as error:
         raise CassetteError(f"{path}: the key {error.key!r} appears twice; {fix}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         reason = "nested too deeply" if isinstance(error, RecursionError) else error
@@ -136,7 +136,7 @@ def parse_sidecar(data: bytes, path: Path | str) -> dict[str, datetime.datetime]
     return dates
 
 
-class DuplicateKey(ValueError):
+class _DuplicateKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(f"duplicate key {key!r}")
         self.key = key
@@ -146,7 +146,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     document: dict[str, object] = {}
     for key, value in pairs:
         if key in document:
-            raise DuplicateKey(key)
+            raise _DuplicateKey(key)
         document[key] = value
     return document
 

@@ -438,8 +438,10 @@ def run_show(arguments: argparse.Namespace) -> int:
     # what is printed is scrubbed: a cassette of a pull request may hold what the recorder
     # would never write (an old recording, a hand edit, a plain vcrpy file)
     scrubber = _convert_scrubber(path)
-    with contextlib.suppress(UnicodeDecodeError):  # binary: printed as it is (an error below)
-        data = scrubber.text(data.decode("utf-8")).encode("utf-8")
+    if examined.kind is None or examined.error is not None or examined.interactions is None:
+        # printed raw: scrubbed raw (a rendered cassette is scrubbed as rendered, once)
+        with contextlib.suppress(UnicodeDecodeError):  # binary: printed as it is, an error
+            data = scrubber.text(data.decode("utf-8")).encode("utf-8")
     if examined.kind is None:
         _write_raw(data)
         try:

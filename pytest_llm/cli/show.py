@@ -36,6 +36,11 @@ _SHOWN_FIELDS = frozenset(
     | {"systemInstruction"}
 )
 _EMBEDDING_PREVIEW = 3
+#: Answers without text longer than this (as compact JSON) are shown compact, not one value a
+#: line: ``indent`` takes json's pure-Python encoder, and a hostile cassette can be huge.
+_PRETTY_JSON_UP_TO = 100_000
+#: Lines longer than this are printed whole, not wrapped.
+_WRAP_UP_TO = 20_000
 
 
 def render(
@@ -130,6 +135,9 @@ def wrap(text: str, indent: str, width: int, *, hanging: str | None = None) -> l
     hanging = indent if hanging is None else hanging
     for index, line in enumerate(text.splitlines() or [""]):
         first = indent if index == 0 else hanging
+        if len(line) > _WRAP_UP_TO:  # a huge unbroken value: textwrap would take seconds
+            lines.append(first + line)
+            continue
         if len(first) + len(line) <= width and line[-1:].strip() and "\t" not in line:
             lines.append(first + line)  # what textwrap gives for it, faster
             continue
@@ -352,7 +360,11 @@ def _error_message(interaction: Interaction) -> str:
 def _structural(interaction: Interaction, call: LLMCall) -> str:
     """The response itself, for answers without text: pretty JSON minus volatile fields."""
     if isinstance(call.response, (dict, list)) and call.response:
-        return json.dumps(without_volatile_fields(call.response), indent=2, ensure_ascii=False)
+        document = without_volatile_fields(call.response)
+        compact = json.dumps(document, ensure_ascii=False)  # the C encoder: fast
+        if len(compact) > _PRETTY_JSON_UP_TO:  # a huge document: one value a line helps nobody
+            return compact
+        return json.dumps(document, indent=2, ensure_ascii=False)
     if interaction.is_stream:
         return f"(no answer text in {len(interaction.events())} events)"
     text = interaction.response_body.decode("utf-8", "replace").strip()
