@@ -130,16 +130,13 @@ class ToolSession:
             return len(self._slots) - 1
 
     def store(self, slot: int, name: str, arguments: dict[str, Any], result: Any) -> None:
-        try:
-            data = as_json_data(result)
-        except (TypeError, ValueError, RecursionError) as error:
-            failure = ToolCallError(
-                f"pytest-llm: the result of the recorded tool {name!r} is not JSON data "
-                f"({type(error).__name__}: {error}); a @llm_tool function must return what "
-                "JSON can store (dicts, lists, strings, numbers, booleans, None)."
-            )
-            self.failures.append(failure)
-            raise failure from None
+        data = _json_data(
+            result,
+            self.failures,
+            f"the result of the recorded tool {name!r} is not JSON data",
+            "a @llm_tool function must return what JSON can store (dicts, lists, strings, "
+            "numbers, booleans, None).",
+        )
         call = ToolCall(name, arguments, self.scrubber.data(data))
         with self._lock:
             self._slots[slot] = call
@@ -254,16 +251,13 @@ def _wrap(function: F, name: str) -> F:
         if session is None:
             return None
         arguments = _arguments(name, signature, args, kwargs)
-        try:
-            data = as_json_data(arguments)
-        except (TypeError, ValueError, RecursionError) as error:
-            failure = ToolCallError(
-                f"pytest-llm: the arguments of the recorded tool {name!r} are not JSON data "
-                f"({type(error).__name__}: {error}); a @llm_tool function takes what JSON can "
-                "store, so that its calls can be recorded and matched."
-            )
-            session.failures.append(failure)
-            raise failure from None
+        data = _json_data(
+            arguments,
+            session.failures,
+            f"the arguments of the recorded tool {name!r} are not JSON data",
+            "a @llm_tool function takes what JSON can store, so that its calls can be recorded "
+            "and matched.",
+        )
         return session, session.scrubber.data(data)
 
     if inspect.iscoroutinefunction(function):
@@ -348,3 +342,14 @@ def rebuilt_exception(name: str, raised: dict[str, str]) -> Exception:
         f"the recorded tool {name!r} raised {raised['type']}: {message} (replayed; that "
         "exception class cannot be rebuilt here)"
     )
+
+
+def _json_data(value: Any, failures: list[ToolCallError], problem: str, rule: str) -> Any:
+    """``value`` as JSON data, or a ToolCallError (also kept in ``failures``: the recording
+    fails even when the application swallows it)."""
+    try:
+        return as_json_data(value)
+    except (TypeError, ValueError, RecursionError) as error:
+        failure = ToolCallError(f"pytest-llm: {problem} ({type(error).__name__}: {error}); {rule}")
+        failures.append(failure)
+        raise failure from None
