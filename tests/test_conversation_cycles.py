@@ -279,7 +279,7 @@ def _concurrent_script() -> list[dict[str, object]]:
     """One script for the record and every re-record: each question has one single-use rule
     per run, so run ``k`` answers ``alpha``, ``bravo``, ``charlie`` in this order when ``k``
     is even and in the reverse order when it is odd: every re-record's arrival order is the
-    reverse of the run before it, deterministically."""
+    reverse of the run before it (a machine loaded enough may still reorder some)."""
     replies: list[dict[str, object]] = []
     for run in range(1 + RERECORDS):
         for position, word in enumerate(QUESTIONS):
@@ -293,11 +293,6 @@ def _concurrent_script() -> list[dict[str, object]]:
                 }
             )
     return replies
-
-
-def _expected_order(run: int) -> list[str]:
-    """The order the answers of run ``k`` (0: the record) arrive, hence are recorded in."""
-    return list(QUESTIONS) if run % 2 == 0 else list(reversed(QUESTIONS))
 
 
 def _recorded_order(cassette: Path) -> list[str]:
@@ -314,19 +309,25 @@ def test_concurrent_calls_rerecorded_five_times_report_no_phantom_flips(
     recorded = inner.record()
     recorded.assert_outcomes(passed=1)
     assert len(inner.server.requests) == len(QUESTIONS)
-    assert _recorded_order(inner.cassette("test_concurrent")) == _expected_order(0)
-    flips = 0
+    # The scripted latencies set the order of arrival; a loaded machine may still reorder a
+    # run, so the orders are observed (not asserted) and the test needs only some run whose
+    # order differs from the cassette it re-records.
+    order = _recorded_order(inner.cassette("test_concurrent"))
+    flips = reordered = 0
     for run in range(1, 1 + RERECORDS):
         report = inner.pytester.path / f"r{run}.json"
         served = len(inner.server.requests)
         inner.rerecord(f"--llm-report={report}").assert_outcomes(passed=1)
         assert len(inner.server.requests) - served == len(QUESTIONS)
-        assert _recorded_order(inner.cassette("test_concurrent")) == _expected_order(run)
+        previous_order, order = order, _recorded_order(inner.cassette("test_concurrent"))
+        assert sorted(order) == sorted(QUESTIONS)
+        reordered += order != previous_order
         cases = json.loads(report.read_text())["cases"]
         flips += sum(case["change"] in ("fixed", "regressed") for case in cases)
         served = len(inner.server.requests)
         inner.replay().assert_outcomes(passed=1)
         assert len(inner.server.requests) == served, "replay reached the server"
     with capsys.disabled():
-        print(f"\nphantom flips over {RERECORDS} re-records: {flips}")
+        print(f"\nphantom flips over {RERECORDS} re-records ({reordered} reordered): {flips}")
+    assert reordered, "no re-record arrived in another order: the test proved nothing"
     assert flips == 0
