@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import vcr
@@ -333,6 +334,71 @@ def test_build_honours_skip_patchers_and_custom_patches():
             "how custom_patches are applied", INTERCEPTION
         )
     assert _Target.attribute == "original"
+
+
+class _Base:
+    inherited = "base"
+
+
+class _Child(_Base):
+    own = "child"
+
+
+def test_plain_patches_are_applied_and_undone_as_mock_does():
+    """The interceptor applies plain ``mock.patch.object`` patchers itself (mock's enter and
+    exit cost more than a replayed call): an own attribute is restored, an inherited one is
+    unshadowed, two patches of one attribute unwind in order, other patchers are entered."""
+    entered: list[str] = []
+
+    class Other:
+        def __enter__(self) -> None:
+            entered.append("in")
+
+        def __exit__(self, *exc: object) -> None:
+            entered.append("out")
+
+    patchers = [
+        mock.patch.object(_Child, "own", "first"),
+        mock.patch.object(_Child, "inherited", "second"),
+        mock.patch.object(_Child, "own", "third"),
+        Other(),
+    ]
+    patches = interception._Patches(patchers)
+    assert len(patches._plain) == 3 and patches._others == [patchers[3]]
+    with patches.applied():
+        assert (_Child.own, _Child.inherited, _Base.inherited) == ("third", "second", "base")
+        assert entered == ["in"]
+    assert (_Child.own, _Child.inherited, entered) == ("child", "base", ["in", "out"])
+    assert "inherited" not in vars(_Child)
+    with pytest.raises(RuntimeError), patches.applied():  # undone when the body raises too
+        raise RuntimeError
+    assert (_Child.own, _Child.inherited) == ("child", "base")
+
+
+def test_a_patch_of_a_missing_attribute_fails_as_mock_fails_and_undoes_the_others():
+    patches = interception._Patches(
+        [mock.patch.object(_Child, "own", "patched"), mock.patch.object(_Child, "absent", 1)]
+    )
+    with pytest.raises(AttributeError, match="absent"), patches.applied():
+        pass
+    assert _Child.own == "child" and not hasattr(_Child, "absent")
+
+
+def test_vcrpys_patchers_are_mostly_plain_patches():
+    """Most of vcrpy's patchers take the cheap path; if vcrpy changes how it builds them,
+    replay only gets slower, and this says so."""
+
+    class Cassette:
+        _path = "contract"
+        skip_patchers = ()
+        custom_patches = ()
+
+    patchers = list(vcr.patch.CassettePatcherBuilder(Cassette()).build())
+    plain = len(interception._Patches(patchers)._plain)
+    assert plain >= len(patchers) // 2, broken(
+        f"how patchers are built ({plain} of {len(patchers)} are plain patch.object)",
+        INTERCEPTION,
+    )
 
 
 def test_patcher_names_name_every_group_the_plugin_may_skip():

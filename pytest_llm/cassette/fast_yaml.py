@@ -37,6 +37,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from pytest_llm.cassette import plain_lines
 from pytest_llm.errors import PytestLLMError
 
 #: The fastest safe YAML loader available (libyaml's when PyYAML was built with it).
@@ -56,12 +57,11 @@ _SEQ = "tag:yaml.org,2002:seq"
 _CONSTRUCTED_SCALARS = frozenset(
     {_INT, _FLOAT, _BOOL, _NULL, "tag:yaml.org,2002:binary", "tag:yaml.org,2002:timestamp"}
 )
-_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_INT = plain_lines.PLAIN_INT
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-#: Plain decimals PyYAML's resolver makes floats (its exponent needs a sign).
-_RESOLVED_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
-_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_RESOLVED_FLOAT = plain_lines.RESOLVED_FLOAT
+_BOOLS = plain_lines.BOOLS
+_NULLS = plain_lines.NULLS
 #: First characters of the plain scalars the loader's resolver may give a tag other than str.
 _RESOLVED_FIRST_CHARACTERS = frozenset(YAML_LOADER.yaml_implicit_resolvers)
 _ALWAYS_RESOLVE = None in _RESOLVED_FIRST_CHARACTERS
@@ -101,9 +101,14 @@ def read_bounded(path: Path, limits: LoadLimits = LIMITS) -> bytes:
     """The bytes of ``path``, refused (:class:`RefusedDocument`) above ``limits.max_bytes``
     without reading more than that; ``OSError`` as ``open`` raises it."""
     with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size > limits.max_bytes:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limits.max_bytes:
             raise RefusedDocument(_too_large(limits))
-        data = handle.read(limits.max_bytes + 1)  # also for files whose size stat cannot tell
+        # read(n) allocates n bytes first: ask for the size stat gives (one more, to see a
+        # file that grew), the limit only where stat cannot tell (0: a pipe, /proc)
+        data = handle.read((size or limits.max_bytes) + 1)
+        if size and len(data) > size:  # it grew while being read: the rest, up to the limit
+            data += handle.read(limits.max_bytes + 1 - len(data))
     if len(data) > limits.max_bytes:
         raise RefusedDocument(_too_large(limits))
     return data
@@ -122,6 +127,10 @@ def load(text: str, limits: LoadLimits = LIMITS) -> Any:
     """
     if len(text) > limits.max_bytes:  # characters: at least as many bytes
         raise RefusedDocument(_too_large(limits))
+    if YAML_LOADER is not yaml.SafeLoader:  # libyaml's verdicts are the ones matched
+        plain = plain_lines.load(text, max_depth=min(plain_lines.MAX_DEPTH, limits.max_depth))
+        if plain is not plain_lines.NOT_PLAIN:
+            return plain
     loader = YAML_LOADER(text)
     try:
         builder = _Builder(loader, limits)

@@ -60,8 +60,20 @@ _SHAPE_HINTS: dict[str, tuple[str, ...]] = {
 _CASELESS_SHAPES = frozenset({"bearer_token"})
 
 
+#: Any hint at all: one search that most texts (no hint) end at.
+_ANY_HINT = re.compile(
+    "|".join(
+        re.escape(hint) if name not in _CASELESS_SHAPES else f"(?i:{re.escape(hint)})"
+        for name, hints in _SHAPE_HINTS.items()
+        for hint in hints
+    )
+)
+
+
 def shapes_in(text: str) -> list[re.Pattern[str]]:
     """The secret shapes that may match ``text`` (those whose hint it contains)."""
+    if _ANY_HINT.search(text) is None:
+        return []
     lowered: str | None = None
     found = []
     for name, pattern in SECRET_SHAPES.items():
@@ -287,6 +299,8 @@ class Scrubber:
     # -- text -----------------------------------------------------------------------
 
     def text(self, text: str) -> str:
+        if len(text) < _MIN_SECRET_LENGTH and not self._user_patterns:
+            return text  # shorter than any literal, shape or fragment it could hold
         if self._literal_pattern is not None:
             text = self._literal_pattern.sub(REDACTED, text)
         # Shapes and patterns before pieces of known secrets: a piece scrubbed first would cut

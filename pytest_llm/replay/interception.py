@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,64 @@ class _Router:
         return 0 if self.current is None else len(self.current)
 
 
+class _Patches:
+    """Patchers entered around every case, cheaply: a plain ``mock.patch.object`` (a target
+    with a ``__dict__``, an attribute it has, a replacement) is applied with ``setattr`` and
+    undone in reverse order, as mock undoes it (mock's own enter and exit cost ten times as
+    much, and vcrpy builds about 40 of them); any other patcher is entered as the context
+    manager it is."""
+
+    def __init__(self, patchers: list[Any]) -> None:
+        from unittest import mock
+
+        plain_type = type(mock.patch.object(_Patches, "__doc__", None))
+        self._plain: list[tuple[Any, str, Any]] = []
+        self._others: list[Any] = []
+        for patcher in patchers:
+            if type(patcher) is plain_type and _is_plain(patcher, mock.DEFAULT):
+                self._plain.append((patcher.getter(), patcher.attribute, patcher.new))
+            else:
+                self._others.append(patcher)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        undo: list[tuple[Any, str, Any, bool]] = []
+        try:
+            for target, attribute, replacement in self._plain:
+                own = vars(target)
+                was_own = attribute in own
+                if not was_own and not hasattr(target, attribute):
+                    raise AttributeError(f"{target!r} does not have the attribute {attribute!r}")
+                undo.append((target, attribute, own.get(attribute), was_own))
+                setattr(target, attribute, replacement)
+            with contextlib.ExitStack() as stack:
+                for patcher in self._others:
+                    stack.enter_context(patcher)
+                yield
+        finally:
+            for target, attribute, original, was_own in reversed(undo):
+                if was_own:
+                    setattr(target, attribute, original)
+                else:  # inherited: the patch only shadowed it
+                    delattr(target, attribute)
+
+
+def _is_plain(patcher: Any, default: Any) -> bool:
+    """A ``mock.patch.object(target, attribute, new)`` with nothing else asked of it, on a
+    target whose attributes live in its ``__dict__`` (a module, a class)."""
+    return (
+        patcher.new is not default
+        and not patcher.create
+        and patcher.spec is None
+        and patcher.spec_set is None
+        and patcher.autospec is None
+        and patcher.new_callable is None
+        and not patcher.additional_patchers
+        and not patcher.kwargs
+        and isinstance(patcher.getter(), (type, types.ModuleType))
+    )
+
+
 class Interceptor:
     """Enters vcrpy's patchers (built once) around one run of a case (or one phase of a
     fixture's cassette)."""
@@ -69,10 +128,10 @@ class Interceptor:
     ) -> None:
         self._router = _Router(skip_patchers)
         self._timing_patches = timing_patches
-        self._patchers: list[Any] | None = None
-        self._timing_patchers: list[Any] | None = None
+        self._patchers: _Patches | None = None
+        self._timing_patchers: _Patches | None = None
 
-    def _built(self) -> tuple[list[Any], list[Any]]:
+    def _built(self) -> tuple[_Patches, _Patches]:
         if self._patchers is None or self._timing_patchers is None:
             from unittest import mock
 
@@ -80,15 +139,18 @@ class Interceptor:
 
             from pytest_llm.replay.ssl_reuse import shared_context_patches
 
-            self._patchers = list(CassettePatcherBuilder(self._router).build())
-            self._patchers += [
+            patchers = list(CassettePatcherBuilder(self._router).build())
+            patchers += [
                 mock.patch.object(target, attribute, replacement)
                 for target, attribute, replacement in shared_context_patches()
             ]
-            self._timing_patchers = [
-                mock.patch.object(target, attribute, replacement)
-                for target, attribute, replacement in self._timing_patches
-            ]
+            self._patchers = _Patches(patchers)
+            self._timing_patchers = _Patches(
+                [
+                    mock.patch.object(target, attribute, replacement)
+                    for target, attribute, replacement in self._timing_patches
+                ]
+            )
         return self._patchers, self._timing_patchers
 
     @property
@@ -112,11 +174,9 @@ class Interceptor:
         self._router.current = recorder
         try:
             with contextlib.ExitStack() as stack:
-                for patcher in patchers:
-                    stack.enter_context(patcher)
+                stack.enter_context(patchers.applied())
                 if recorder.recording:
-                    for patcher in timing_patchers:
-                        stack.enter_context(patcher)
+                    stack.enter_context(timing_patchers.applied())
                 if block_network:
                     stack.enter_context(
                         NetworkGuard(
