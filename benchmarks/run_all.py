@@ -9,6 +9,10 @@
    run, and re-record throughput of 200 cases at 200 ms, serial vs ``-n 4``.
 3. ``sequential_samples.py``: fixed against sequential sampling on simulated upgrades (false
    regressions, drops found, live calls per case, with 95 % intervals; no end-to-end part here).
+4. ``large_inputs.py``: a 100 000-record data set against parametrize, and loading cassettes of
+   1 000 to 150 000 interactions (``--quick``: 10 000 records, up to 10 000 interactions).
+5. ``hostile_inputs.py``: the worst CPU time and memory of any hostile or large cassette or data
+   set (about 4 minutes).
 
 Each row says the issue's target and whether this run met it. ``--quick`` (sizes 100 and 1 000,
 1 000 cases for memory, 40 re-recorded cases) finishes in a few minutes; the full run takes
@@ -25,6 +29,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import hostile_inputs
+import large_inputs
 import replay_overhead
 import scale
 import sequential_samples
@@ -151,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = replay_rows(sizes, args.repeat) + scale_rows(memory_cases, rerecord_cases)
         rows += sequential_samples.rows(upgrades=100 if quick else 400)
+        rows += large_inputs.rows(
+            10_000 if quick else 100_000, [1_000, 10_000] if quick else [1_000, 10_000, 150_000]
+        )
+        rows += hostile_inputs.rows(hostile_inputs.measure(1), 1)[-2:]  # the worst of them
     except replay_overhead.BenchmarkError as error:
         print(f"benchmark aborted: {error}", file=sys.stderr)
         return 1

@@ -128,6 +128,9 @@ REFUSED = [  # outside the subset: left to the full loader, whatever it makes of
     "a: |\n  x\n   \n  y\n",  # a line of spaces in a block
     "- - nested\n",
     "<<: {a: 1}\n",
+    "a: " + "1" * 4301 + "\n",  # past int()'s digit limit: PyYAML raises (attack review)
+    "- " + "1" * 4301 + "\n",
+    "a: [" + "1" * 4301 + "]\n",
 ]
 
 

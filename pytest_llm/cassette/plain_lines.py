@@ -61,7 +61,7 @@ def load(text: str, max_depth: int = MAX_DEPTH) -> Any:
         lines.pop()  # the document's end, written after a block that keeps its last lines
     try:
         return _read(lines, max_depth)
-    except _NotPlain:
+    except (_NotPlain, ValueError):  # ValueError: an integer past int()'s digit limit
         return NOT_PLAIN
 
 
