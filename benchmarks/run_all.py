@@ -158,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = replay_rows(sizes, args.repeat) + scale_rows(memory_cases, rerecord_cases)
         rows += sequential_samples.rows(upgrades=100 if quick else 400)
         rows += large_inputs.rows(
-            10_000 if quick else 100_000, [1_000, 10_000] if quick else [1_000, 10_000, 150_000]
+            10_000 if quick else 100_000,
+            [1_000, 10_000] if quick else [1_000, 10_000, 90_000, 150_000],
         )
         rows += hostile_inputs.rows(hostile_inputs.measure(1), 1)[-2:]  # the worst of them
     except replay_overhead.BenchmarkError as error:
