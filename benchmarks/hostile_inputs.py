@@ -24,12 +24,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import target_table
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "tests" / "test_hostile_cassettes.py"
 CPU_TARGET_S = 2.0
 MEMORY_TARGET_MB = 200.0
-
-Row = tuple[str, str, str, bool | None]
 
 
 def measure(repeat: int) -> dict[str, list[tuple[float, float]]]:
@@ -67,7 +67,7 @@ def measure(repeat: int) -> dict[str, list[tuple[float, float]]]:
     return figures
 
 
-def rows(figures: dict[str, list[tuple[float, float]]], repeat: int) -> list[Row]:
+def rows(figures: dict[str, list[tuple[float, float]]], repeat: int) -> list[target_table.Row]:
     """One row per workload (the worst command of it, best of the repeats), then the worst."""
     per_workload: dict[str, tuple[float, float]] = {}
     for test, runs in figures.items():
@@ -75,7 +75,7 @@ def rows(figures: dict[str, list[tuple[float, float]]], repeat: int) -> list[Row
         chunks = [runs[k : k + per_run] for k in range(0, len(runs), per_run)]
         worst_of_each = [(max(c for c, _ in chunk), max(m for _, m in chunk)) for chunk in chunks]
         per_workload[test] = (min(c for c, _ in worst_of_each), min(m for _, m in worst_of_each))
-    table: list[Row] = []
+    table: list[target_table.Row] = []
     for test, (cpu_s, peak_mb) in sorted(per_workload.items()):
         met = cpu_s <= CPU_TARGET_S and peak_mb <= MEMORY_TARGET_MB
         table.append((test, f"{cpu_s:.2f} s {peak_mb:.0f} MB", "2 s 200 MB", met))
@@ -95,16 +95,6 @@ def rows(figures: dict[str, list[tuple[float, float]]], repeat: int) -> list[Row
     return table
 
 
-def render(table: Sequence[Row]) -> str:
-    width = max(len(row[0]) for row in table)
-    header = f"{'workload':<{width}}  {'measured':>14}  {'target':>10}  met"
-    lines = [header, "-" * len(header)]
-    for name, value, target, met in table:
-        verdict = "" if met is None else ("yes" if met else "NO")
-        lines.append(f"{name:<{width}}  {value:>14}  {target:>10}  {verdict}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=1, help="runs of the module (default: 1)")
@@ -112,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     table = rows(measure(args.repeat), args.repeat)
-    print(render(table))
+    print(target_table.render(table, first="workload"))
     return 0 if all(met is not False for *_, met in table) else 1
 
 

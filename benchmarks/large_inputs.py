@@ -24,13 +24,12 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import target_table
 import yaml
 from replay_overhead import BenchmarkError, Runner, check_all_passed
 
 from pytest_llm.cassette import file_format
 from pytest_llm.cassette.interaction import Interaction, Timing
-
-Row = tuple[str, str, str, bool | None]
 
 DATASET_SUITE = """
 import pytest_llm
@@ -165,10 +164,10 @@ def load_figures(count: int) -> tuple[float, float] | str:
         return float(figures["s"]), float(figures["peak_mib"])
 
 
-def rows(record_count: int, sizes: Sequence[int], repeat: int = 2) -> list[Row]:
+def rows(record_count: int, sizes: Sequence[int], repeat: int = 2) -> list[target_table.Row]:
     dataset_s, parametrize_s = dataset_against_parametrize(record_count, repeat)
     ratio = dataset_s / parametrize_s
-    table: list[Row] = [
+    table: list[target_table.Row] = [
         (
             f"data set of {record_count} records: {dataset_s:.1f} s, parametrize {parametrize_s:.1f} s",
             f"{ratio:.2f}x",
@@ -208,16 +207,6 @@ def rows(record_count: int, sizes: Sequence[int], repeat: int = 2) -> list[Row]:
     return table
 
 
-def render(table: Sequence[Row]) -> str:
-    width = max(len(row[0]) for row in table)
-    header = f"{'figure':<{width}}  {'measured':>12}  {'target':>12}  met"
-    lines = [header, "-" * len(header)]
-    for name, value, target, met in table:
-        verdict = "" if met is None else ("yes" if met else "NO")
-        lines.append(f"{name:<{width}}  {value:>12}  {target:>12}  {verdict}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=100_000)
@@ -226,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.interactions.split(",")]
     try:
-        print(render(rows(args.records, sizes, args.repeat)))
+        print(target_table.render(rows(args.records, sizes, args.repeat)))
     except BenchmarkError as error:
         print(f"benchmark aborted: {error}", file=sys.stderr)
         return 1

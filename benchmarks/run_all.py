@@ -34,6 +34,7 @@ import large_inputs
 import replay_overhead
 import scale
 import sequential_samples
+import target_table
 
 FRESH_CLIENT_UP_TO = 1_000  # pytest-recording takes ~40 ms per case there: 10 000 would be 15 min
 
@@ -123,16 +124,6 @@ def scale_rows(cases: int, rerecord_cases: int) -> list[tuple[str, str, str, boo
     ]
 
 
-def render(rows: Sequence[tuple[str, str, str, bool | None]]) -> str:
-    width = max(len(row[0]) for row in rows)
-    header = f"{'figure':<{width}}  {'measured':>9}  {'target':>8}  met"
-    lines = [header, "-" * len(header)]
-    for name, value, target, met in rows:
-        verdict = "" if met is None else ("yes" if met else "NO")
-        lines.append(f"{name:<{width}}  {value:>9}  {target:>8}  {verdict}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", help="replay suite sizes (default: 100,1000,10000)")
@@ -165,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except replay_overhead.BenchmarkError as error:
         print(f"benchmark aborted: {error}", file=sys.stderr)
         return 1
-    print(render(rows))
+    print(target_table.render(rows))
     print(f"({replay_overhead.machine_facts()}; {time.perf_counter() - start:.0f} s in all)")
     return 0
 

@@ -38,6 +38,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import target_table
+
 from pytest_llm.case import sequential
 from pytest_llm.case.options import CaseOptions
 from pytest_llm.report import comparison, significance
@@ -47,8 +49,6 @@ GATE = 0.7
 UNCHANGED = (0.8, 0.8)
 DROPPED = (0.9, 0.3)
 TARGETS = {"false regressions": (0.05, "<="), "found": (0.90, ">="), "live calls": (7.0, "<=")}
-
-Row = tuple[str, str, str, bool | None]
 
 
 @functools.cache
@@ -171,10 +171,10 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def rows(upgrades: int = 400, cases: int = 100, seed: int = 1) -> list[Row]:
+def rows(upgrades: int = 400, cases: int = 100, seed: int = 1) -> list[target_table.Row]:
     """The table rows: each figure of each method, measured with its interval, and the target."""
     figures = simulate(upgrades, cases, seed)
-    out: list[Row] = []
+    out: list[target_table.Row] = []
     for method in METHODS:
         same_rate, same_calls = exact(method, *UNCHANGED)
         drop_rate, drop_calls = exact(method, *DROPPED)
@@ -232,7 +232,7 @@ def _pytest(folder: Path, *args: str) -> None:
     )
 
 
-def end_to_end(cases: int, seed: int) -> Row:
+def end_to_end(cases: int, seed: int) -> target_table.Row:
     """Record with fixed samples, re-record sequentially through real sessions; the server's
     call count and the report's changes must match the decision function exactly."""
     from pytest_llm.testing import LocalOpenAIServer
@@ -295,17 +295,6 @@ def end_to_end(cases: int, seed: int) -> Row:
     )
 
 
-def render(table: Sequence[Row]) -> str:
-    width = max(len(row[0]) for row in table)
-    value_width = max(len(row[1]) for row in table)
-    header = f"{'figure':<{width}}  {'measured [95% CI]':>{value_width}}  {'target':>8}  met"
-    lines = [header, "-" * len(header)]
-    for name, value, target, met in table:
-        verdict = "" if met is None else ("met" if met else "NO")
-        lines.append(f"{name:<{width}}  {value:>{value_width}}  {target:>8}  {verdict}")
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--upgrades", type=int, default=400, help="simulated upgrades")
@@ -323,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = rows(args.upgrades, args.cases, args.seed)
     if args.e2e:
         table.append(end_to_end(args.e2e, args.seed))
-    print(render(table))
+    print(target_table.render(table, measured="measured [95% CI]"))
     sequential_rows = [row for row in table if row[0].startswith("sequential:")]
     return 0 if all(met for *_, met in sequential_rows) and table[-1][3] is not False else 1
 
