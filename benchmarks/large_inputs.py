@@ -126,9 +126,12 @@ def big_cassette(count: int) -> str:
 _LOAD = """
 import json, sys, time
 from pathlib import Path
-from pytest_llm.cassette import file_format
+from pytest_llm.cassette import fast_yaml, file_format
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.replay.recorder import CassetteRecorder, MissContext
+
+# as a project with `llm_max_cassette_size = 1GiB` (the default 64 MiB holds about 95 000)
+fast_yaml.use_max_bytes(fast_yaml.max_bytes_setting("1GiB"))
 
 def rss_kib(field):
     with open("/proc/self/status") as status:

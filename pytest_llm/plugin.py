@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +13,7 @@ from pytest_llm.case.datasets import DATASET_MARKER
 from pytest_llm.case.options import MARKER_SIGNATURE
 from pytest_llm.case.samples import run_samples
 from pytest_llm.case.state import CallLog, Case, CassetteView
+from pytest_llm.cassette import fast_yaml
 from pytest_llm.config import environment, settings
 from pytest_llm.errors import (
     BudgetConfigurationError,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 ENGINE_KEY = pytest.StashKey[Engine]()
 RESTORE_ENV_KEY = pytest.StashKey[Any]()
+RESTORE_LIMITS_KEY = pytest.StashKey[Callable[[], None]]()
 CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
@@ -150,6 +152,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "12h, 2w); older cassettes warn or fail in replay (llm_on_expiry). Default: no limit.",
     )
     parser.addini(
+        "llm_max_cassette_size",
+        "Largest cassette or data set file read (e.g. 200MiB, at most 1GiB; default 64MiB): "
+        "larger files are refused as hostile input.",
+    )
+    parser.addini(
         "llm_on_expiry",
         "What replay does with a cassette older than llm_max_age: warn (default) or fail.",
     )
@@ -189,6 +196,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     run_settings = settings.from_config(config)
     config.stash[RESTORE_ENV_KEY] = environment.apply(run_settings)
+    config.stash[RESTORE_LIMITS_KEY] = fast_yaml.use_max_bytes(run_settings.max_cassette_bytes)
     engine = Engine(run_settings)
     config.stash[ENGINE_KEY] = engine
     if not hasattr(config, "workerinput"):  # the controller (or the only process) reports
@@ -216,6 +224,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     restore = config.stash.get(RESTORE_ENV_KEY, None)
     if restore is not None:
         restore()
+    restore_limits = config.stash.get(RESTORE_LIMITS_KEY, None)
+    if restore_limits is not None:
+        restore_limits()
     engine = config.stash.get(ENGINE_KEY, None)
     if engine is not None:
         engine.close()

@@ -423,6 +423,60 @@ def test_replay_refuses_a_file_over_the_size_limit(inner):
     result.stdout.fnmatch_lines(["*test_chat.yaml: cassette refused: larger than * bytes*"])
 
 
+def test_a_project_sets_its_own_size_limit_for_replay_and_the_commands(inner):
+    """``llm_max_cassette_size``: lower, a recorded cassette is refused by replay and by the
+    commands (from the project's ini, as pytest finds it); raised back, both read it."""
+    cassette = _recorded(inner)
+    size = cassette.stat().st_size
+    inner.pytester.makeini(f"[pytest]\nllm_max_cassette_size = {size - 1}\n")
+    refused = f"*test_chat.yaml: cassette refused: larger than {size - 1} bytes*llm_max_cassette_size*"
+    result = inner.replay()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([refused])
+    check = inner.pytester.run("pytest-llm", "check", "cassettes")
+    assert check.ret == 1
+    check.stdout.fnmatch_lines([refused])
+    inner.pytester.makeini(f"[pytest]\nllm_max_cassette_size = {size}B\n")
+    inner.replay().assert_outcomes(passed=1)
+    assert inner.pytester.run("pytest-llm", "check", "cassettes").ret == 0
+
+
+@pytest.mark.parametrize("value", ["2GiB", "0", "lots", "-5MiB"])
+def test_a_size_limit_outside_1_byte_to_1_gib_is_a_usage_error(pytester, value):
+    """A limit above 1 GiB would let a hostile cassette hold that much memory: refused, by a
+    pytest run and by the commands, naming the setting (and the file, for the commands)."""
+    pytester.makeini(f"[pytest]\nllm_max_cassette_size = {value}\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*ini llm_max_cassette_size = *{value}*"])
+    (pytester.path / "cassettes").mkdir()
+    check = pytester.run("pytest-llm", "check", "cassettes")
+    assert check.ret == 2
+    check.stderr.fnmatch_lines([f"*tox.ini: llm_max_cassette_size = *{value}*"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("64MiB", 64 * 2**20), ("200MB", 200_000_000), ("1GiB", 2**30), ("5000", 5000),
+     (" 1.5 kib ", 1536), ("", None)],
+)  # fmt: skip
+def test_size_settings_in_bytes(text, expected):
+    assert fast_yaml.max_bytes_setting(text) == expected
+
+
+def test_a_size_limit_applies_until_it_is_undone():
+    restore = fast_yaml.use_max_bytes(10)
+    try:
+        assert fast_yaml.current_limits().max_bytes == 10
+        with pytest.raises(fast_yaml.RefusedDocument, match="larger than 10 bytes"):
+            fast_yaml.load("a: 12345678901\n")
+    finally:
+        restore()
+    assert fast_yaml.current_limits() is fast_yaml.LIMITS
+    assert fast_yaml.load("a: 12345678901\n") == {"a": 12345678901}
+
+
 # --------------------------------------------------------------------------- (c) data sets
 
 DATASET_TEST = """

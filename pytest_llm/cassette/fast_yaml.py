@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,66 @@ class LoadLimits:
 
 
 LIMITS = LoadLimits()
+#: The largest file size ``llm_max_cassette_size`` may allow: a limit still bounds what a
+#: hostile cassette can make ``pytest-llm show`` (git's textconv) or replay hold in memory.
+MAX_CONFIGURABLE_BYTES = 2**30
+_limits = [LIMITS]  # the run's limits: LIMITS with the project's file size (see use_max_bytes)
+
+
+def current_limits() -> LoadLimits:
+    """The limits of this process: :data:`LIMITS`, with ``llm_max_cassette_size`` applied."""
+    return _limits[0]
+
+
+def use_max_bytes(max_bytes: int | None) -> Callable[[], None]:
+    """Apply a project's ``llm_max_cassette_size`` (None: the default) to every cassette and
+    data set this process reads from now on; returns what restores the previous limits (a
+    pytest session undoes its own at the end: pytester runs sessions in one process)."""
+    if max_bytes is not None and not 0 < max_bytes <= MAX_CONFIGURABLE_BYTES:
+        raise ValueError(f"{max_bytes} bytes is outside 1 .. {MAX_CONFIGURABLE_BYTES}")
+    previous = _limits[0]
+    _limits[0] = LIMITS if max_bytes is None else dataclasses.replace(LIMITS, max_bytes=max_bytes)
+
+    def restore() -> None:
+        _limits[0] = previous
+
+    return restore
+
+
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*", re.IGNORECASE)
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
+
+
+def max_bytes_setting(value: str) -> int | None:
+    """``llm_max_cassette_size`` (``200MiB``, ``1GiB``, bytes) in bytes, None when unset;
+    ``ValueError`` saying what is wrong otherwise."""
+    if not value.strip():
+        return None
+    size = parse_size(value)
+    if not 0 < size <= MAX_CONFIGURABLE_BYTES:
+        raise ValueError(
+            f"{value.strip()[:60]!r}: give a size from 1 byte to 1GiB (the default is "
+            f"{LIMITS.max_bytes // 2**20}MiB); a larger limit would let a hostile cassette in a "
+            "pull request hold that much memory"
+        )
+    return size
+
+
+def parse_size(text: str) -> int:
+    """``64MiB``, ``200MB``, ``1GiB``, ``5000000`` (bytes) as bytes; ``ValueError`` otherwise."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text[:60]!r} is not a size such as 200MiB, 100MB or 1GiB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
 
 
 class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
@@ -97,9 +158,10 @@ class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
         super().__init__(problem=problem, problem_mark=mark)
 
 
-def read_bounded(path: Path, limits: LoadLimits = LIMITS) -> bytes:
+def read_bounded(path: Path, limits: LoadLimits | None = None) -> bytes:
     """The bytes of ``path``, refused (:class:`RefusedDocument`) above ``limits.max_bytes``
     without reading more than that; ``OSError`` as ``open`` raises it."""
+    limits = limits or _limits[0]
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limits.max_bytes:
@@ -115,16 +177,20 @@ def read_bounded(path: Path, limits: LoadLimits = LIMITS) -> bytes:
 
 
 def _too_large(limits: LoadLimits) -> str:
-    return f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set"
+    return (
+        f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set "
+        "(ini llm_max_cassette_size raises it)"
+    )
 
 
-def load(text: str, limits: LoadLimits = LIMITS) -> Any:
+def load(text: str, limits: LoadLimits | None = None) -> Any:
     """``yaml.load(text, Loader=YAML_LOADER)``, faster on plain data, within ``limits``.
 
     Raises :class:`RefusedDocument` for a document over a limit and ``yaml.YAMLError`` for
     every document PyYAML refuses, including those where PyYAML itself would let a
     ``ValueError`` or ``KeyError`` escape.
     """
+    limits = limits or _limits[0]
     if len(text) > limits.max_bytes:  # characters: at least as many bytes
         raise RefusedDocument(_too_large(limits))
     if YAML_LOADER is not yaml.SafeLoader:  # libyaml's verdicts are the ones matched

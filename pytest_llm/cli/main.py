@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help, or wrong arguments (argparse printed why)
         return 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 2
     run: Callable[[argparse.Namespace], int] = arguments.run
+    restore_limits: Callable[[], None] | None = None
     try:
+        restore_limits = project_limits(Path.cwd())
         return run(arguments)
     except CommandError as error:
         _error(str(error))
@@ -71,6 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `pytest-llm show x.yaml | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if restore_limits is not None:
+            restore_limits()
+
+
+def project_limits(start: Path) -> Callable[[], None]:
+    """Apply the project's ``llm_max_cassette_size`` (found as pytest finds its configuration
+    from ``start``) to what this command reads, as a pytest run would; what undoes it."""
+    try:
+        path, lines = project_file.ini_lines(start, "llm_max_cassette_size")
+    except ProjectConfigError as error:
+        raise CommandError(str(error)) from None
+    try:
+        size = fast_yaml.max_bytes_setting(" ".join(lines))
+    except ValueError as error:
+        raise CommandError(f"{path}: llm_max_cassette_size = {error}") from None
+    return fast_yaml.use_max_bytes(size)
 
 
 def build_parser() -> argparse.ArgumentParser:

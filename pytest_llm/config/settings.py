@@ -54,6 +54,8 @@ class Settings:
     #: ``llm_max_age`` in seconds (None: cassettes never expire), and ``llm_on_expiry``.
     max_age_s: float | None = None
     on_expiry: str = "warn"
+    #: ``llm_max_cassette_size`` in bytes (None: the loader's default, 64 MiB).
+    max_cassette_bytes: int | None = None
 
     @property
     def recording(self) -> bool:
@@ -125,6 +127,7 @@ def from_config(config: pytest.Config) -> Settings:
         false_discovery_rate=false_discovery_rate(config.getini("llm_false_discovery_rate")),
         max_age_s=_max_age(config.getini("llm_max_age") or ""),
         on_expiry=_on_expiry(config.getini("llm_on_expiry") or "warn"),
+        max_cassette_bytes=max_cassette_bytes(config.getini("llm_max_cassette_size") or ""),
     )
 
 
@@ -155,6 +158,16 @@ def _max_age(value: str) -> float | None:
         return parse_duration(value)
     except ValueError as error:
         raise pytest.UsageError(f"ini llm_max_age: {error}.") from None
+
+
+def max_cassette_bytes(value: str) -> int | None:
+    """``llm_max_cassette_size`` in bytes; None when unset."""
+    from pytest_llm.cassette import fast_yaml
+
+    try:
+        return fast_yaml.max_bytes_setting(value)
+    except ValueError as error:
+        raise pytest.UsageError(f"ini llm_max_cassette_size = {error}.") from None
 
 
 def _on_expiry(value: str) -> str:
