@@ -619,3 +619,20 @@ def test_a_judge_score_is_read_on_the_scale_asked_for_never_guessed():
     for unreadable in ('{"score": 1.5}', '{"score": 2}', '{"score": 0.9, "rea', "no verdict"):
         with pytest.raises(JudgeAnswerError):
             parse_verdict(unreadable)
+
+
+def test_header_lines_already_learned_from_are_skipped_and_new_ones_still_learned(monkeypatch):
+    """learn_from_headers remembers the lines it learned from (the session's clients send the
+    same headers every call); past its bound it forgets them, never the secrets."""
+    from pytest_llm.cassette import scrubbing
+
+    monkeypatch.setattr(scrubbing, "_HEADERS_SEEN_KEPT", 3)
+    scrubber = Scrubber()
+    first = ("Authorization", "Bearer first-secret-token-0001")
+    scrubber.learn_from_headers([first, ("x-stainless-lang", "python")])
+    scrubber.learn_from_headers([first])
+    for number in range(5):  # past the bound: the memory is cleared, learning goes on
+        scrubber.learn_from_headers([("x-api-key", f"later-secret-value-{number:04}")])
+    text = scrubber.text("first-secret-token-0001 later-secret-value-0000 later-secret-value-0004")
+    assert text == f"{REDACTED} {REDACTED} {REDACTED}"
+    assert len(scrubber._headers_seen) <= 3

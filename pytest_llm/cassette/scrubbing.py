@@ -209,6 +209,10 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _FORM_SHAPE = re.compile(r"[A-Za-z0-9_.~%+\-\[\]]+=[^&=\s]*(?:&[A-Za-z0-9_.~%+\-\[\]]+=[^&=\s]*)*")
 
 
+#: How many header lines :meth:`Scrubber.learn_from_headers` remembers having learned from.
+_HEADERS_SEEN_KEPT = 10_000
+
+
 @functools.lru_cache(maxsize=4096)
 def is_credential_parameter(name: str) -> bool:
     lowered = name.lower()
@@ -246,6 +250,8 @@ class Scrubber:
     def __init__(self, patterns: Iterable[str] = (), literals: Iterable[str] = ()) -> None:
         self._user_patterns = [re.compile(pattern) for pattern in patterns]
         self._literals: set[str] = set()
+        #: Header lines already learned from: a session's clients send the same ones each call.
+        self._headers_seen: set[tuple[str, str | bytes]] = set()
         self._literal_pattern: re.Pattern[str] | None = None
         self._fragments = _Fragments()
         self._multiline = 0
@@ -281,7 +287,13 @@ class Scrubber:
     def learn_from_headers(self, headers: Iterable[tuple[str, str | bytes]]) -> None:
         """Remember the credentials of request or response headers (bytes values decoded,
         cookie values one by one, ``Basic``/``Bearer`` schemes stripped)."""
+        seen = self._headers_seen
         for name, raw in headers:
+            if (name, raw) in seen:  # learned from before: literals are never forgotten
+                continue
+            if len(seen) >= _HEADERS_SEEN_KEPT:
+                seen.clear()
+            seen.add((name, raw))
             value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             lowered = name.lower()
             if lowered in ("cookie", "set-cookie"):
