@@ -429,7 +429,9 @@ def test_a_project_sets_its_own_size_limit_for_replay_and_the_commands(inner):
     cassette = _recorded(inner)
     size = cassette.stat().st_size
     inner.pytester.makeini(f"[pytest]\nllm_max_cassette_size = {size - 1}\n")
-    refused = f"*test_chat.yaml: cassette refused: larger than {size - 1} bytes*llm_max_cassette_size*"
+    refused = (
+        f"*test_chat.yaml: cassette refused: larger than {size - 1} bytes*llm_max_cassette_size*"
+    )
     result = inner.replay()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([refused])
