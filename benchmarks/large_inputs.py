@@ -130,8 +130,8 @@ from pytest_llm.cassette import fast_yaml, file_format
 from pytest_llm.cassette.scrubbing import Scrubber
 from pytest_llm.replay.recorder import CassetteRecorder, MissContext
 
-# as a project with `llm_max_cassette_size = 1GiB` (the default 64 MiB holds about 95 000)
-fast_yaml.use_max_bytes(fast_yaml.max_bytes_setting("1GiB"))
+# as a project with `llm_max_cassette_size = 256MiB` (the default 64 MiB holds about 95 000)
+fast_yaml.use_max_bytes(fast_yaml.max_bytes_setting("256MiB"))
 
 def rss_kib(field):
     with open("/proc/self/status") as status:

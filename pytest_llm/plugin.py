@@ -153,7 +153,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "llm_max_cassette_size",
-        "Largest cassette or data set file read (e.g. 200MiB, at most 1GiB; default 64MiB): "
+        "Largest cassette or data set file read (e.g. 200MiB, at most 256MiB; default 64MiB): "
         "larger files are refused as hostile input.",
     )
     parser.addini(
@@ -215,6 +215,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     isolation = config.stash.get(ISOLATION_KEY, None)
     if isolation is not None:
+        engine = config.stash.get(ENGINE_KEY, None)
+        if engine is not None:
+            engine.interceptor.run_guard = None
         isolation.stop()
         config.pluginmanager.unregister(isolation)
         del config.stash[ISOLATION_KEY]
@@ -325,6 +328,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         isolation = network_guard.RunIsolation(engine.allowed_hosts, "pytest --llm-record")
         isolation.start()
         config.stash[ISOLATION_KEY] = isolation
+        engine.interceptor.run_guard = isolation.guard
         config.pluginmanager.register(isolation, "pytest_llm_network_isolation")
 
 

@@ -460,11 +460,80 @@ def test_a_size_limit_outside_1_byte_to_1_gib_is_a_usage_error(pytester, value):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("64MiB", 64 * 2**20), ("200MB", 200_000_000), ("1GiB", 2**30), ("5000", 5000),
-     (" 1.5 kib ", 1536), ("", None)],
+    [("64MiB", 64 * 2**20), ("200MB", 200_000_000), ("256MiB", 2**28), ("5000", 5000),
+     (" 1.5 kib ", 1536), ("0.25GiB", 2**28), ("", None)],
 )  # fmt: skip
 def test_size_settings_in_bytes(text, expected):
     assert fast_yaml.max_bytes_setting(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("257MiB", "from 1 byte to 256MiB"), ("1GiB", "from 1 byte to 256MiB"),
+     ("0", "from 1 byte to 256MiB"), ("1.5B", "not a whole number of bytes"),
+     ("1M\u0131B", "not a size"), ("1" + "0" * 400 + "B", "not a size"),
+     ("\uff16\uff14MiB", "not a size"), ("64MiB\n2GiB", "not a size"), ("inf", "not a size")],
+)  # fmt: skip
+def test_size_settings_refused(text, problem):
+    """Dotless i, full-width and 400-digit numbers once crashed the parser (attack review)."""
+    with pytest.raises(ValueError, match=problem):
+        fast_yaml.max_bytes_setting(text)
+
+
+def test_sessions_remove_their_own_size_limit_in_any_order():
+    first, second = fast_yaml.use_max_bytes(1788), fast_yaml.use_max_bytes(5000)
+    first()
+    assert fast_yaml.current_limits().max_bytes == 5000
+    second()
+    assert fast_yaml.current_limits() is fast_yaml.LIMITS
+
+
+def test_the_commands_read_the_size_limit_as_pytest_does(inner, monkeypatch):
+    """A TOML number (pyproject.toml), pytest 9's pytest.toml, and the configuration of the
+    cassette's own project when the command runs elsewhere (git's textconv runs at the top)."""
+    cassette = _recorded(inner)
+    size, root = cassette.stat().st_size, inner.pytester.path
+    refused = "*cassette refused: larger than*llm_max_cassette_size*"
+    for name, text in (
+        ("pyproject.toml", f"[tool.pytest.ini_options]\nllm_max_cassette_size = {size - 1}\n"),
+        ("pytest.toml", f'[pytest]\nllm_max_cassette_size = "{size - 1}B"\n'),
+    ):
+        (root / name).write_text(text)
+        inner.replay().assert_outcomes(failed=1)
+        check = inner.pytester.run("pytest-llm", "check", "cassettes")
+        assert check.ret == 1, (name, check.stdout.str(), check.stderr.str())
+        check.stdout.fnmatch_lines([refused])
+        (root / name).unlink()
+    (root / "pytest.ini").write_text(f"[pytest]\nllm_max_cassette_size = {size - 1}\n")
+    elsewhere = root / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pytest.ini").write_text("[pytest]\n")
+    monkeypatch.chdir(elsewhere)
+    show = inner.pytester.run("pytest-llm", "show", "--textconv", str(cassette))
+    show.stdout.fnmatch_lines([refused])
+
+
+def test_textconv_renders_with_the_default_limit_when_the_setting_is_bad(inner):
+    """A pull request's bad llm_max_cassette_size must not break git diff: a warning."""
+    cassette = _recorded(inner)
+    (inner.pytester.path / "pytest.ini").write_text("[pytest]\nllm_max_cassette_size = lots\n")
+    show = inner.pytester.run("pytest-llm", "show", "--textconv", str(cassette))
+    assert show.ret == 0
+    show.stderr.fnmatch_lines(["*llm_max_cassette_size = 'lots'*the default limit applies*"])
+    assert "hello" in show.stdout.str()
+    assert inner.pytester.run("pytest-llm", "show", str(cassette)).ret == 2
+
+
+def test_a_configuration_error_of_a_command_is_scrubbed(pytester, monkeypatch):
+    """A stray configuration line holding a key is quoted by the parser's error: scrubbed."""
+    key = "sk-proj-" + "StrayKeyInTheIniFile0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    pytester.makeini(f"[pytest]\nllm_max_cassette_size = 1MiB\n{key}\n")
+    (pytester.path / "cassettes").mkdir()
+    check = pytester.run("pytest-llm", "check", "cassettes")
+    assert check.ret == 2
+    assert key not in check.stderr.str() + check.stdout.str()
+    check.stderr.fnmatch_lines(["*tox.ini*REDACTED*"])
 
 
 def test_a_size_limit_applies_until_it_is_undone():

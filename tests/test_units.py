@@ -636,3 +636,17 @@ def test_header_lines_already_learned_from_are_skipped_and_new_ones_still_learne
     text = scrubber.text("first-secret-token-0001 later-secret-value-0000 later-secret-value-0004")
     assert text == f"{REDACTED} {REDACTED} {REDACTED}"
     assert len(scrubber._headers_seen) <= 3
+
+
+def test_a_text_found_clean_is_scrubbed_once_a_secret_in_it_is_learned():
+    """text() remembers clean texts; learning a secret forgets them (the secret may be in one)."""
+    scrubber = Scrubber()
+    text = "the session token is tok-9f8e7d6c5b4a3921 for now"
+    assert scrubber.text(text) == text
+    assert scrubber.text(text) == text  # remembered clean
+    scrubber.add_literal("tok-9f8e7d6c5b4a3921")
+    assert scrubber.text(text) == f"the session token is {REDACTED} for now"
+    assert scrubber.data({"key": text, text: 1}) == {
+        "key": f"the session token is {REDACTED} for now",
+        f"the session token is {REDACTED} for now": 1,
+    }

@@ -88,33 +88,54 @@ class LoadLimits:
 
 
 LIMITS = LoadLimits()
-#: The largest file size ``llm_max_cassette_size`` may allow: a limit still bounds what a
-#: hostile cassette can make ``pytest-llm show`` (git's textconv) or replay hold in memory.
-MAX_CONFIGURABLE_BYTES = 2**30
-_limits = [LIMITS]  # the run's limits: LIMITS with the project's file size (see use_max_bytes)
+#: The largest file size ``llm_max_cassette_size`` may allow. Rendering a cassette for git's
+#: textconv (``pytest-llm show``) holds about nine times its size in memory, so a hostile
+#: cassette at this limit costs about 2 GB; 256 MiB hold about 370 000 one-call interactions.
+MAX_CONFIGURABLE_BYTES = 256 * 2**20
+#: The limits of the sessions (and commands) that set their own, innermost last; each is
+#: removed by its own token, whatever order they end in.
+_set_limits: list[tuple[object, LoadLimits]] = []
 
 
 def current_limits() -> LoadLimits:
     """The limits of this process: :data:`LIMITS`, with ``llm_max_cassette_size`` applied."""
-    return _limits[0]
+    return _set_limits[-1][1] if _set_limits else LIMITS
 
 
 def use_max_bytes(max_bytes: int | None) -> Callable[[], None]:
     """Apply a project's ``llm_max_cassette_size`` (None: the default) to every cassette and
-    data set this process reads from now on; returns what restores the previous limits (a
-    pytest session undoes its own at the end: pytester runs sessions in one process)."""
+    data set this process reads from now on; returns what removes it again (a pytest session
+    removes its own at the end: pytester runs sessions in one process)."""
     if max_bytes is not None and not 0 < max_bytes <= MAX_CONFIGURABLE_BYTES:
         raise ValueError(f"{max_bytes} bytes is outside 1 .. {MAX_CONFIGURABLE_BYTES}")
-    previous = _limits[0]
-    _limits[0] = LIMITS if max_bytes is None else dataclasses.replace(LIMITS, max_bytes=max_bytes)
+    token = object()
+    limits = LIMITS if max_bytes is None else dataclasses.replace(LIMITS, max_bytes=max_bytes)
+    _set_limits.append((token, limits))
 
     def restore() -> None:
-        _limits[0] = previous
+        _set_limits[:] = [entry for entry in _set_limits if entry[0] is not token]
 
     return restore
 
 
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*", re.IGNORECASE)
+def max_bytes_setting(value: str) -> int | None:
+    """``llm_max_cassette_size`` (``200MiB``, ``100MB``, bytes) in bytes, None when unset;
+    ``ValueError`` saying what is wrong otherwise."""
+    if not value.strip():
+        return None
+    size = parse_size(value)
+    if not 0 < size <= MAX_CONFIGURABLE_BYTES:
+        raise ValueError(
+            f"{value.strip()[:60]!r}: give a size from 1 byte to 256MiB (the default is "
+            f"{LIMITS.max_bytes // 2**20}MiB); a larger limit would let a hostile cassette in a "
+            "pull request take gigabytes of memory when git diff renders it"
+        )
+    return size
+
+
+_SIZE = re.compile(
+    r"\s*([0-9]{1,12}(?:\.[0-9]{1,12})?)\s*([KMG]i?B|B)?\s*", re.IGNORECASE | re.ASCII
+)
 _UNITS = {
     "": 1,
     "b": 1,
@@ -127,27 +148,21 @@ _UNITS = {
 }
 
 
-def max_bytes_setting(value: str) -> int | None:
-    """``llm_max_cassette_size`` (``200MiB``, ``1GiB``, bytes) in bytes, None when unset;
-    ``ValueError`` saying what is wrong otherwise."""
-    if not value.strip():
-        return None
-    size = parse_size(value)
-    if not 0 < size <= MAX_CONFIGURABLE_BYTES:
-        raise ValueError(
-            f"{value.strip()[:60]!r}: give a size from 1 byte to 1GiB (the default is "
-            f"{LIMITS.max_bytes // 2**20}MiB); a larger limit would let a hostile cassette in a "
-            "pull request hold that much memory"
-        )
-    return size
-
-
 def parse_size(text: str) -> int:
-    """``64MiB``, ``200MB``, ``1GiB``, ``5000000`` (bytes) as bytes; ``ValueError`` otherwise."""
+    """``64MiB``, ``200MB``, ``1.5GiB``, ``5000000`` (bytes) as a whole number of bytes;
+    ``ValueError`` otherwise."""
     match = _SIZE.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text[:60]!r} is not a size such as 200MiB, 100MB or 1GiB")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+        raise ValueError(f"{text.strip()[:60]!r} is not a size such as 200MiB, 100MB or 5000000")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    whole, _, fraction = number.partition(".")
+    denominator = int(10 ** len(fraction))
+    size, remainder = divmod(
+        (int(whole) * denominator + int(fraction or "0")) * _UNITS[unit], denominator
+    )
+    if remainder:
+        raise ValueError(f"{text.strip()[:60]!r} is not a whole number of bytes")
+    return int(size)
 
 
 class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
@@ -161,7 +176,7 @@ class RefusedDocument(PytestLLMError, yaml.MarkedYAMLError):
 def read_bounded(path: Path, limits: LoadLimits | None = None) -> bytes:
     """The bytes of ``path``, refused (:class:`RefusedDocument`) above ``limits.max_bytes``
     without reading more than that; ``OSError`` as ``open`` raises it."""
-    limits = limits or _limits[0]
+    limits = limits or current_limits()
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limits.max_bytes:
@@ -179,7 +194,7 @@ def read_bounded(path: Path, limits: LoadLimits | None = None) -> bytes:
 def _too_large(limits: LoadLimits) -> str:
     return (
         f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set "
-        "(ini llm_max_cassette_size raises it)"
+        "(ini llm_max_cassette_size sets it, up to 256MiB)"
     )
 
 
@@ -190,7 +205,7 @@ def load(text: str, limits: LoadLimits | None = None) -> Any:
     every document PyYAML refuses, including those where PyYAML itself would let a
     ``ValueError`` or ``KeyError`` escape.
     """
-    limits = limits or _limits[0]
+    limits = limits or current_limits()
     if len(text) > limits.max_bytes:  # characters: at least as many bytes
         raise RefusedDocument(_too_large(limits))
     if YAML_LOADER is not yaml.SafeLoader:  # libyaml's verdicts are the ones matched

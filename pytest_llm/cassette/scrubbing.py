@@ -211,6 +211,9 @@ _FORM_SHAPE = re.compile(r"[A-Za-z0-9_.~%+\-\[\]]+=[^&=\s]*(?:&[A-Za-z0-9_.~%+\-
 
 #: How many header lines :meth:`Scrubber.learn_from_headers` remembers having learned from.
 _HEADERS_SEEN_KEPT = 10_000
+#: How many clean texts (of at most how many characters) :meth:`Scrubber.text` remembers.
+_CLEAN_KEPT = 20_000
+_CLEAN_KEPT_LENGTH = 200
 
 
 @functools.lru_cache(maxsize=4096)
@@ -252,6 +255,9 @@ class Scrubber:
         self._literals: set[str] = set()
         #: Header lines already learned from: a session's clients send the same ones each call.
         self._headers_seen: set[tuple[str, str | bytes]] = set()
+        #: Short texts :meth:`text` found clean since the last secret was learned: a run scrubs
+        #: the same keys, field names and values over and over.
+        self._clean: set[str] = set()
         self._literal_pattern: re.Pattern[str] | None = None
         self._fragments = _Fragments()
         self._multiline = 0
@@ -279,6 +285,10 @@ class Scrubber:
         self._fragments.add(value)
         alternatives = sorted(self._literals, key=len, reverse=True)
         self._literal_pattern = re.compile("|".join(re.escape(item) for item in alternatives))
+        # last, after the patterns: a text found clean before may hold this secret. A new set,
+        # not cleared: a text() running in another thread adds its verdict (reached with the
+        # old patterns) to the set it started with, which is then no longer consulted.
+        self._clean = set()
 
     def longest_multiline_secret(self) -> int:
         """The length of the longest known secret that spans lines (0: none does)."""
@@ -313,6 +323,17 @@ class Scrubber:
     def text(self, text: str) -> str:
         if len(text) < _MIN_SECRET_LENGTH and not self._user_patterns:
             return text  # shorter than any literal, shape or fragment it could hold
+        clean = self._clean  # before the patterns are read: see add_literal
+        if text in clean:
+            return text
+        scrubbed = self._scrubbed_text(text)
+        if scrubbed == text and len(text) <= _CLEAN_KEPT_LENGTH:
+            if len(clean) >= _CLEAN_KEPT:
+                clean.clear()
+            clean.add(text)
+        return scrubbed
+
+    def _scrubbed_text(self, text: str) -> str:
         if self._literal_pattern is not None:
             text = self._literal_pattern.sub(REDACTED, text)
         # Shapes and patterns before pieces of known secrets: a piece scrubbed first would cut

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = arguments.run
     restore_limits: Callable[[], None] | None = None
     try:
-        restore_limits = project_limits(Path.cwd())
+        restore_limits = _command_limits(arguments)
         return run(arguments)
     except CommandError as error:
         _error(str(error))
@@ -76,6 +76,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if restore_limits is not None:
             restore_limits()
+
+
+def _command_limits(arguments: argparse.Namespace) -> Callable[[], None]:
+    """The project's ``llm_max_cassette_size``, found from the folder of the first file or
+    folder the command names (git runs ``show --textconv`` from the repository's top), else
+    from the current folder. For ``show --textconv`` (git diff) a bad setting is a warning
+    and the default applies: a pull request's configuration must not break the diff."""
+    named: list[Path] = []
+    for name in ("cassette", "paths", "targets"):  # show; convert, check; diff (or a revision)
+        value = getattr(arguments, name, None)
+        named += [Path(item) for item in (value if isinstance(value, list) else [value]) if item]
+    existing = next((path for path in named if path.exists()), None)
+    start = Path.cwd() if existing is None else existing if existing.is_dir() else existing.parent
+    try:
+        return project_limits(start)
+    except CommandError as error:
+        if not getattr(arguments, "textconv", False):
+            raise
+        _error(f"{error}; the default limit applies")
+        return fast_yaml.use_max_bytes(None)
 
 
 def project_limits(start: Path) -> Callable[[], None]:
@@ -237,7 +257,9 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _error(message: str) -> None:
-    print(f"{PROGRAM}: {message}", file=sys.stderr)
+    """Print an error, scrubbed: it may quote a configuration line holding a key."""
+    scrubber = Scrubber.from_environment((), os.environ)
+    print(f"{PROGRAM}: {scrubber.text(message)}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- diff

@@ -160,12 +160,13 @@ def _max_age(value: str) -> float | None:
         raise pytest.UsageError(f"ini llm_max_age: {error}.") from None
 
 
-def max_cassette_bytes(value: str) -> int | None:
-    """``llm_max_cassette_size`` in bytes; None when unset."""
+def max_cassette_bytes(value: object) -> int | None:
+    """``llm_max_cassette_size`` in bytes; None when unset (a TOML list: its lines)."""
     from pytest_llm.cassette import fast_yaml
 
+    text = "\n".join(str(item) for item in value) if isinstance(value, list) else str(value)
     try:
-        return fast_yaml.max_bytes_setting(value)
+        return fast_yaml.max_bytes_setting(text)
     except ValueError as error:
         raise pytest.UsageError(f"ini llm_max_cassette_size = {error}.") from None
 
