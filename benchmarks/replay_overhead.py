@@ -232,6 +232,23 @@ def pytest_recording_fresh_client_source(cases: int, base_url: str) -> str:
     )
 
 
+#: What the floor's mock transport answers: the local server's chat completion, field for
+#: field (the SDK's parsing cost grows with the fields; the replay suites answer these).
+ANSWER_BODY = {
+    "id": "chatcmpl-8df6b54104ed4e8481b57b4af2d3a60e", "object": "chat.completion",
+    "created": 1796347296, "model": "gpt-4o-mini", "service_tier": "default",
+    "system_fingerprint": "fp_254f218ebc",
+    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                 "message": {"role": "assistant", "content": "Echo: question 1", "refusal": None,
+                             "annotations": []}}],
+    "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5,
+              "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                            "accepted_prediction_tokens": 0,
+                                            "rejected_prediction_tokens": 0}},
+}  # fmt: skip
+
+
 def floor_source(cases: int) -> str:
     """N tests, each the one call of the replay suites, answered in memory: no cassette."""
     return repeated_source(
@@ -240,13 +257,7 @@ def floor_source(cases: int) -> str:
             import httpx2
             import openai
 
-            BODY = {
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 0,
-                "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "An answer."}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
-            }
+            BODY = __BODY__
 
             client = openai.OpenAI(
                 api_key="sk-test",
@@ -266,7 +277,7 @@ def floor_source(cases: int) -> str:
             )
         """,
         cases,
-    )
+    ).replace("__BODY__", repr(ANSWER_BODY), 1)
 
 
 def install_cassetter(root: Path, site: Path | None) -> Path | None:
@@ -309,12 +320,7 @@ def sdk_floor_source(cases: int) -> str:
         import httpx2
         import openai
 
-        BODY = {{
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
-            "choices": [{{"index": 0, "finish_reason": "stop",
-                         "message": {{"role": "assistant", "content": "An answer."}}}}],
-            "usage": {{"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}},
-        }}
+        BODY = {ANSWER_BODY!r}
 
 
         def handler(request):

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 ENGINE_KEY = pytest.StashKey[Engine]()
 RESTORE_ENV_KEY = pytest.StashKey[Any]()
 RESTORE_LIMITS_KEY = pytest.StashKey[Callable[[], None]]()
+#: The test whose setup began last: the one function-scoped fixtures are set up for.
+SETTING_UP_KEY = pytest.StashKey[pytest.Item]()
 CASE_KEY = pytest.StashKey[Case]()
 CASE_ERROR_KEY = pytest.StashKey[str]()
 SESSION_KEY = pytest.StashKey[LLMSession]()
@@ -363,7 +365,9 @@ def pytest_fixture_setup(
     return (yield)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.config.stash[SETTING_UP_KEY] = item  # whose function fixtures are set up from now on
     error = item.stash.get(CASE_ERROR_KEY, None)
     if error is not None:
         pytest.fail(error, pytrace=False)
@@ -470,23 +474,32 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
 
 
 def _case(request: pytest.FixtureRequest) -> Case:
-    case: Case | None = request.node.stash.get(CASE_KEY, None)
+    return _case_of(request.node)
+
+
+def _case_of(node: pytest.Item | pytest.Collector) -> Case:
+    case: Case | None = node.stash.get(CASE_KEY, None)
     if case is None:
-        raise pytest.UsageError(f"{request.node.nodeid}: pytest-llm fixtures need an LLM case")
+        raise pytest.UsageError(f"{node.nodeid}: pytest-llm fixtures need an LLM case")
     return case
 
 
+# llm_model and llm_client take ``pytestconfig``, not ``request``: pytest builds a fixture
+# definition for every ``request`` a test's fixtures ask for, which costs more than these do,
+# and every replayed case uses both. The test being set up is in the stash (SETTING_UP_KEY).
+
+
 @pytest.fixture
-def llm_model(request: pytest.FixtureRequest) -> str:
+def llm_model(pytestconfig: pytest.Config) -> str:
     """The model name for this run: --llm-model, else ini llm_model, else gpt-4o-mini."""
-    return request.config.stash[ENGINE_KEY].settings.model
+    return pytestconfig.stash[ENGINE_KEY].settings.model
 
 
 @pytest.fixture
-def llm_client(request: pytest.FixtureRequest) -> openai.OpenAI:
+def llm_client(pytestconfig: pytest.Config) -> openai.OpenAI:
     """An openai.OpenAI client whose calls go through the case's cassette (no key needed in replay)."""
-    _case(request)
-    return request.config.stash[ENGINE_KEY].sync_client()
+    _case_of(pytestconfig.stash[SETTING_UP_KEY])
+    return pytestconfig.stash[ENGINE_KEY].sync_client()
 
 
 @pytest.fixture

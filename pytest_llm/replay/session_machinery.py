@@ -11,7 +11,7 @@ from pytest_llm.cassette.verification import VerificationDates
 from pytest_llm.config.settings import Settings
 from pytest_llm.providers import openai as openai_api
 from pytest_llm.providers.pricing import BUILTIN_PRICES, Price
-from pytest_llm.replay import interception, timing
+from pytest_llm.replay import interception, ssl_reuse, timing
 from pytest_llm.replay.network_guard import AllowedHosts
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ class Engine:
     def transport_patches(self) -> tuple[tuple[Any, str, Any], ...]:
         """Timing wrappers of the httpcore connection pools (used only while recording)."""
         return tuple(timing.transport_patches())
+
+    @functools.cached_property
+    def _one_ssl_context(self) -> tuple[tuple[Any, str, Any], ...]:
+        """What builds the session's clients with one default SSL context (see ssl_reuse)."""
+        return tuple(ssl_reuse.shared_context_patches())
 
     @functools.cached_property
     def allowed_hosts(self) -> AllowedHosts:
@@ -64,7 +69,8 @@ class Engine:
         if self._sync_client is None:
             import openai
 
-            self._sync_client = openai.OpenAI(**self._client_options())
+            with ssl_reuse.applied(self._one_ssl_context):
+                self._sync_client = openai.OpenAI(**self._client_options())
         client: openai.OpenAI = self._sync_client
         return client
 
@@ -72,7 +78,8 @@ class Engine:
         """A fresh async client per case: its connections belong to the case's event loop."""
         import openai
 
-        return openai.AsyncOpenAI(**self._client_options())
+        with ssl_reuse.applied(self._one_ssl_context):
+            return openai.AsyncOpenAI(**self._client_options())
 
     def close(self) -> None:
         if self._sync_client is not None:

@@ -9,8 +9,10 @@ many connections), and in replay no TLS handshake happens at all.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -38,3 +40,19 @@ def _memoized_default(original: Any) -> Any:
         return built[trust_env]
 
     return create_ssl_context
+
+
+@contextlib.contextmanager
+def applied(patches: Sequence[tuple[Any, str, Any]]) -> Iterator[None]:
+    """``patches`` (from :func:`shared_context_patches`) in place while the block runs: the
+    plugin's own clients are built under them. (In replay the proxy variables point at the
+    refusing proxy, and httpx builds a transport, and an SSL context, for each of them: four
+    contexts, about 0.1 s, for every client otherwise.)"""
+    saved = [(target, attribute, getattr(target, attribute)) for target, attribute, _ in patches]
+    for target, attribute, replacement in patches:
+        setattr(target, attribute, replacement)
+    try:
+        yield
+    finally:
+        for target, attribute, original in reversed(saved):
+            setattr(target, attribute, original)
