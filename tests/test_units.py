@@ -650,3 +650,41 @@ def test_a_text_found_clean_is_scrubbed_once_a_secret_in_it_is_learned():
         "key": f"the session token is {REDACTED} for now",
         f"the session token is {REDACTED} for now": 1,
     }
+
+
+def test_the_session_clients_share_one_ssl_context_behind_proxy_variables(monkeypatch):
+    """In replay the proxy variables point at the refusing proxy, and httpx builds a transport,
+    and an SSL context, for each of them: the plugin's clients (one llm_async_client per
+    case) are built with one default context, shared."""
+    import httpx2._transports.default as transports
+    import openai
+
+    from pytest_llm.config.settings import Mode, Settings
+    from pytest_llm.replay.session_machinery import Engine
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    built = []
+    original = transports.create_ssl_context
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transports, "create_ssl_context", counted)
+    openai.AsyncOpenAI(api_key="sk-test")  # what a client costs without the plugin
+    without = len(built)
+    built.clear()
+    settings = Settings(
+        mode=Mode.REPLAY, model="gpt-4o-mini", embedding_model="text-embedding-3-small",
+        local_embedding_model="", similarity_threshold=0.8, base_url=None,
+        cassette_dir="cassettes", redact_patterns=(), allowed_hosts=(), report_paths=(),
+        prices={}, drift_method="fuzzy",
+    )  # fmt: skip
+    engine = Engine(settings)
+    clients = [engine.new_async_client() for _ in range(3)] + [engine.sync_client()]
+    assert without >= 3  # a transport for each proxy variable and the default one
+    assert len(built) == 1
+    assert transports.create_ssl_context is counted  # unpatched again after each build
+    assert len({id(client) for client in clients}) == 4
+    engine.close()
