@@ -409,10 +409,18 @@ def record(
         )
 
 
-def time_suite(runner: Runner, suite: Suite, repeat: int, server: LocalOpenAIServer) -> Timing:
-    checked_run(runner, suite, server)  # warm-up: bytecode caches, disk cache
-    runs = tuple(checked_run(runner, suite, server) for _ in range(repeat))
-    return Timing(suite.name, runs)
+def time_suites(
+    runner: Runner, suites: Sequence[Suite], repeat: int, server: LocalOpenAIServer
+) -> list[Timing]:
+    """Each suite ``repeat`` times, in rounds (one run of every suite per round): a machine
+    that slows down or speeds up during the benchmark then weighs on every suite alike."""
+    for suite in suites:
+        checked_run(runner, suite, server)  # warm-up: bytecode caches, disk cache
+    runs: list[list[float]] = [[] for _ in suites]
+    for _ in range(repeat):
+        for index, suite in enumerate(suites):
+            runs[index].append(checked_run(runner, suite, server))
+    return [Timing(suite.name, tuple(times)) for suite, times in zip(suites, runs, strict=True)]
 
 
 def time_sdk_floor(runner: Runner, folder: Path, repeat: int) -> Timing:
@@ -579,9 +587,12 @@ def render_table(
         )
     lines.append("-" * len(header))
     lines.append(ratio_line("overhead ms/case", figures.overhead, LLM_REPLAY, VCR_REPLAY))
-    lines += target_lines(figures.marginal or figures.overhead)
+    lines += target_lines(figures.overhead, "overhead ms/case")
     if figures.marginal:
         lines.append(ratio_line("marginal ms/case", figures.marginal, LLM_REPLAY, VCR_REPLAY))
+        lines += target_lines(
+            figures.marginal, "marginal ms/case (reported, not judged)", judge=False
+        )
     if LLM_FRESH in figures.overhead:
         lines.append(
             ratio_line("OpenAI() per call, overhead", figures.overhead, LLM_FRESH, VCR_FRESH)
@@ -589,8 +600,10 @@ def render_table(
     return "\n".join(lines)
 
 
-def target_lines(figures: dict[str, float]) -> list[str]:
-    """pytest_llm's replay against the floor and against cassetter, with the targets."""
+def target_lines(figures: dict[str, float], label: str, *, judge: bool = True) -> list[str]:
+    """pytest_llm's replay against the floor and against cassetter, with the targets (judged on
+    the overhead, fixed costs included, as the targets were set; the marginal cost is shown
+    next to it: it leaves out the fixed costs, and the noise of the 1-case runs is in it)."""
     lines = []
     for anchor, target in ((FLOOR, FLOOR_TARGET), (CASSETTER, CASSETTER_TARGET)):
         if anchor not in figures:
@@ -599,7 +612,8 @@ def target_lines(figures: dict[str, float]) -> list[str]:
         value = ratio(figures, LLM_REPLAY, anchor)
         verdict = "n/a" if value is None else ("met" if value <= target else "NO")
         shown = f"{value:.2f}x" if value is not None else "n/a"
-        lines.append(f"pytest_llm / {anchor}: {shown} (target <= {target:.2f}x: {verdict})")
+        judged = f" (target <= {target:.2f}x: {verdict})" if judge else ""
+        lines.append(f"pytest_llm / {anchor}, {label}: {shown}{judged}")
     return lines
 
 
@@ -708,13 +722,13 @@ def run_benchmark(args: argparse.Namespace, root: Path) -> tuple[str, Figures]:
         suites = build_suites(
             runner, root / "full", args.cases, server, fresh_client=fresh, cassetter_site=site
         )
-        full = [time_suite(runner, suite, args.repeat, server) for suite in suites]
+        full = time_suites(runner, suites, args.repeat, server)
         single = None
         if args.marginal:
             small = build_suites(
                 runner, root / "single", 1, server, fresh_client=fresh, cassetter_site=site
             )
-            single = [time_suite(runner, suite, args.repeat, server) for suite in small]
+            single = time_suites(runner, small, args.repeat, server)
         sdk = None
         if args.sdk_floor:
             floor = write_suite(root / "sdk_floor", sdk_floor_source(args.cases))

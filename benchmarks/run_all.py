@@ -70,13 +70,16 @@ def replay_rows(sizes: Sequence[int], repeat: int) -> list[tuple[str, str, str, 
             (replay_overhead.FLOOR, replay_overhead.FLOOR_TARGET),
             (replay_overhead.CASSETTER, replay_overhead.CASSETTER_TARGET),
         ):
-            if anchor not in figures.marginal:
+            if anchor not in figures.overhead:
                 rows.append((f"  vs {anchor}", "not run", f"<= {target:.1f}x", None))
                 continue
-            value = replay_overhead.ratio(figures.marginal, replay_overhead.LLM_REPLAY, anchor)
+            # judged on the overhead (fixed costs in), as the targets were set; marginal shown
+            value = replay_overhead.ratio(figures.overhead, replay_overhead.LLM_REPLAY, anchor)
+            marginal = replay_overhead.ratio(figures.marginal, replay_overhead.LLM_REPLAY, anchor)
             rows.append(
                 (
-                    f"  vs {anchor} ({figures.marginal[anchor]:.2f} ms/case)",
+                    f"  overhead vs {anchor} ({figures.overhead[anchor]:.2f} ms/case; "
+                    f"marginal {marginal or 0:.2f}x)",
                     f"{value:.2f}x" if value is not None else "n/a",
                     f"<= {target:.1f}x",
                     value is not None and value <= target,

@@ -131,6 +131,10 @@ REFUSED = [  # outside the subset: left to the full loader, whatever it makes of
     "a: " + "1" * 4301 + "\n",  # past int()'s digit limit: PyYAML raises (attack review)
     "- " + "1" * 4301 + "\n",
     "a: [" + "1" * 4301 + "]\n",
+    "a: b\x01\n",  # ASCII controls: refused by libyaml (the ASCII fast path checks them)
+    "a: b\x7f\n",
+    "a: b\x0bc\n",
+    "a: b\x1f\n",
 ]
 
 
