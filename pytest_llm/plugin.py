@@ -217,9 +217,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     isolation = config.stash.get(ISOLATION_KEY, None)
     if isolation is not None:
-        engine = config.stash.get(ENGINE_KEY, None)
-        if engine is not None:
-            engine.interceptor.run_guard = None
         isolation.stop()
         config.pluginmanager.unregister(isolation)
         del config.stash[ISOLATION_KEY]
@@ -330,7 +327,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         isolation = network_guard.RunIsolation(engine.allowed_hosts, "pytest --llm-record")
         isolation.start()
         config.stash[ISOLATION_KEY] = isolation
-        engine.interceptor.run_guard = isolation.guard
         config.pluginmanager.register(isolation, "pytest_llm_network_isolation")
 
 

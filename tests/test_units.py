@@ -687,4 +687,9 @@ def test_the_session_clients_share_one_ssl_context_behind_proxy_variables(monkey
     assert len(built) == 1
     assert transports.create_ssl_context is counted  # unpatched again after each build
     assert len({id(client) for client in clients}) == 4
+    import certifi
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # another trust store: its own context
+    engine.new_async_client()
+    assert len(built) == 2
     engine.close()

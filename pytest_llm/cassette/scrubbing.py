@@ -254,7 +254,7 @@ class Scrubber:
         self._user_patterns = [re.compile(pattern) for pattern in patterns]
         self._literals: set[str] = set()
         #: Header lines already learned from: a session's clients send the same ones each call.
-        self._headers_seen: set[tuple[str, str | bytes]] = set()
+        self._headers_seen: set[tuple[str, str]] = set()
         #: Short texts :meth:`text` found clean since the last secret was learned: a run scrubs
         #: the same keys, field names and values over and over.
         self._clean: set[str] = set()
@@ -296,20 +296,23 @@ class Scrubber:
 
     def learn_from_headers(self, headers: Iterable[tuple[str, str | bytes]]) -> None:
         """Remember the credentials of request or response headers (bytes values decoded,
-        cookie values one by one, ``Basic``/``Bearer`` schemes stripped)."""
+        cookie values one by one, ``Basic``/``Bearer`` schemes stripped). A credential or
+        cookie line learned from before is skipped (the session's clients send the same ones
+        every call); it is remembered only once learned, so another thread sending it at the
+        same moment learns it too."""
         seen = self._headers_seen
         for name, raw in headers:
-            if (name, raw) in seen:  # learned from before: literals are never forgotten
-                continue
-            if len(seen) >= _HEADERS_SEEN_KEPT:
-                seen.clear()
-            seen.add((name, raw))
-            value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             lowered = name.lower()
-            if lowered in ("cookie", "set-cookie"):
+            is_cookie = lowered in ("cookie", "set-cookie")
+            if not is_cookie and not is_credential_header(lowered):
+                continue
+            value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            if (lowered, value) in seen:  # literals are never forgotten
+                continue
+            if is_cookie:
                 for cookie in _cookie_values(value):
                     self.add_literal(cookie)
-            elif is_credential_header(lowered):
+            else:
                 self.add_literal(value)
                 scheme, _, credential = value.strip().partition(" ")
                 if credential and scheme.isalpha():
@@ -317,6 +320,9 @@ class Scrubber:
                 for part in re.split(r"[,\s]+", value):  # AWS4-HMAC-SHA256 Credential=..., ...
                     if "=" in part:
                         self.add_literal(part.partition("=")[2])
+            if len(seen) >= _HEADERS_SEEN_KEPT:
+                seen.clear()
+            seen.add((lowered, value))
 
     # -- text -----------------------------------------------------------------------
 

@@ -130,9 +130,6 @@ class Interceptor:
         self._timing_patches = timing_patches
         self._patchers: _Patches | None = None
         self._timing_patchers: _Patches | None = None
-        #: A replay run's guard of the whole process (see network_guard.RunIsolation), while
-        #: it is installed: a case's body borrows it instead of installing one of its own.
-        self.run_guard: NetworkGuard | None = None
 
     def _built(self) -> tuple[_Patches, _Patches]:
         if self._patchers is None or self._timing_patchers is None:
@@ -155,25 +152,6 @@ class Interceptor:
                 ]
             )
         return self._patchers, self._timing_patchers
-
-    def _guard(
-        self, recorder: CassetteRecorder, allowed_hosts: AllowedHosts, where: str | None
-    ) -> contextlib.AbstractContextManager[NetworkGuard]:
-        """The run's guard (a replay run's isolation), attributed to this recorder; else a
-        guard of its own for the block (a re-record's run on the old cassette)."""
-        record_command = recorder.miss_context.record_command
-        where = where or f"{recorder.miss_context.nodeid} (test body)"
-        run_guard = self.run_guard
-        if run_guard is not None and run_guard.installed and run_guard.allowed is allowed_hosts:
-            return run_guard.attributed(
-                record_command=record_command, where=where, on_refused=recorder.misses.append
-            )
-        return NetworkGuard(
-            allowed_hosts,
-            record_command=record_command,
-            where=where,
-            on_refused=recorder.misses.append,
-        )
 
     @property
     def busy(self) -> bool:
@@ -200,7 +178,14 @@ class Interceptor:
                 if recorder.recording:
                     stack.enter_context(timing_patchers.applied())
                 if block_network:
-                    stack.enter_context(self._guard(recorder, allowed_hosts, where))
+                    stack.enter_context(
+                        NetworkGuard(
+                            allowed_hosts,
+                            record_command=recorder.miss_context.record_command,
+                            where=where or f"{recorder.miss_context.nodeid} (test body)",
+                            on_refused=recorder.misses.append,
+                        )
+                    )
                 yield
         finally:
             self._router.current = None

@@ -10,13 +10,12 @@ a socket (vcrpy answers them above the transport), so the guard costs nothing pe
 from __future__ import annotations
 
 import _socket
-import contextlib
 import dataclasses
 import ipaddress
 import os
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Generator, Iterable, MutableMapping
 from typing import Any, NoReturn
 
 import pytest
@@ -313,26 +312,6 @@ class NetworkGuard:
             else:
                 setattr(target, name, previous)
         self._saved.clear()
-
-    @contextlib.contextmanager
-    def attributed(
-        self,
-        *,
-        record_command: str,
-        where: str,
-        on_refused: Callable[[NetworkBlocked], None] | None,
-    ) -> Iterator[NetworkGuard]:
-        """While the ``with`` block runs, refusals of this (installed) guard name ``where`` and
-        ``record_command`` and go to ``on_refused``, as a guard of their own installed for the
-        block would do (for a fraction of its cost: a replayed case enters one per run); the
-        block's refusals are dropped from ``attempts`` afterwards, as that guard's would be."""
-        saved = (self.record_command, self.where, self.on_refused)
-        self.record_command, self.where, self.on_refused = record_command, where, on_refused
-        try:
-            yield self
-        finally:
-            self.record_command, self.where, self.on_refused = saved
-            self.take(where)
 
     def __enter__(self) -> NetworkGuard:
         self.install()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,14 +32,20 @@ def shared_context_patches() -> list[tuple[Any, str, Any]]:
 
 
 def _memoized_default(original: Any) -> Any:
-    built: dict[bool, Any] = {}
+    built: dict[tuple[bool, str | None, str | None], Any] = {}
 
     def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
         if verify is not True or cert is not None:
             return original(verify=verify, cert=cert, trust_env=trust_env)
-        if trust_env not in built:
-            built[trust_env] = original(verify=verify, cert=cert, trust_env=trust_env)
-        return built[trust_env]
+        # the trust store the default context loads: SSL_CERT_FILE / SSL_CERT_DIR when trusted
+        key = (
+            trust_env,
+            os.environ.get("SSL_CERT_FILE") if trust_env else None,
+            os.environ.get("SSL_CERT_DIR") if trust_env else None,
+        )
+        if key not in built:
+            built[key] = original(verify=verify, cert=cert, trust_env=trust_env)
+        return built[key]
 
     return create_ssl_context
 
@@ -48,11 +56,17 @@ def applied(patches: Sequence[tuple[Any, str, Any]]) -> Iterator[None]:
     plugin's own clients are built under them. (In replay the proxy variables point at the
     refusing proxy, and httpx builds a transport, and an SSL context, for each of them: four
     contexts, about 0.1 s, for every client otherwise.)"""
-    saved = [(target, attribute, getattr(target, attribute)) for target, attribute, _ in patches]
-    for target, attribute, replacement in patches:
-        setattr(target, attribute, replacement)
-    try:
-        yield
-    finally:
-        for target, attribute, original in reversed(saved):
-            setattr(target, attribute, original)
+    with _APPLYING:  # one build at a time: two threads' undo could otherwise leave it patched
+        saved = [
+            (target, attribute, getattr(target, attribute)) for target, attribute, _ in patches
+        ]
+        try:
+            for target, attribute, replacement in patches:
+                setattr(target, attribute, replacement)
+            yield
+        finally:
+            for target, attribute, original in reversed(saved):
+                setattr(target, attribute, original)
+
+
+_APPLYING = threading.Lock()
