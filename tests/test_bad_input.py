@@ -185,7 +185,8 @@ def test_a_report_that_cannot_be_written_at_the_end_is_a_clear_failure(pytester)
         ('latency_budget=float("inf")', "*latency_budget must be a positive, finite number*"),
         ("ttft_budget=-1", "*ttft_budget must be a positive, finite number*"),
         ("token_budget=0", "*token_budget must be a positive integer, got 0"),
-        ("samples=0", "*samples must be an integer >= 1, got 0"),
+        ("samples=0", "*samples must be an integer from 1 to 1000, got 0"),
+        ("samples=2**31", "*samples must be an integer from 1 to 1000, got 2147483648"),
         ('min_pass_rate=float("nan")', "*min_pass_rate must be a number between 0 and 1*"),
     ],
 )

@@ -112,9 +112,12 @@ def test_killed_recording_keeps_old_cassette(inner, signal_number, mode, workers
     if workers:
         command += ["-n", workers]
     # its own process group, signalled whole: what Ctrl-C in a terminal or a CI cancel does
+    # SIGINT at its default in the child: a run started in the background by a script (or by
+    # nohup) inherits it ignored, and the SIGINT case then waited 600 s for nothing
     process = subprocess.Popen(
         command, cwd=inner.pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 600  # generous: only a hung start ends the wait
     while not inner.server.requests[1:] and process.poll() is None and time.monotonic() < deadline:

@@ -362,7 +362,7 @@ def test_malformed_yaml_names_the_line():
 def test_options_validation_messages():
     assert build_options({"samples": 3, "tags": ["a"]}, where="t").tags == ("a",)
     with pytest.raises(
-        CaseOptionsError, match=r"t: @llm_case samples must be an integer >= 1, got 0"
+        CaseOptionsError, match=r"t: @llm_case samples must be an integer from 1 to 1000, got 0"
     ):
         build_options({"samples": 0}, where="t")
     with pytest.raises(CaseOptionsError, match=r"did you mean 'latency_budget'"):

@@ -12,6 +12,15 @@ import pytest
 
 from pytest_llm.errors import CaseOptionsError
 
+#: The most runs a case may ask for: each is a run of the test body, live when recording (a
+#: fuzzed samples=2**31 ran a body without end and took 14 GB before this bound).
+MAX_SAMPLES = 1000
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CaseOptions:
@@ -38,8 +47,14 @@ class CaseOptions:
             raise CaseOptionsError(
                 f"cassette must not hold control characters (such as NUL), got {self.cassette!r}"
             )
-        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
-            raise CaseOptionsError(f"samples must be an integer >= 1, got {self.samples!r}")
+        if (
+            not isinstance(self.samples, int)
+            or isinstance(self.samples, bool)
+            or not 1 <= self.samples <= MAX_SAMPLES
+        ):
+            raise CaseOptionsError(
+                f"samples must be an integer from 1 to {MAX_SAMPLES}, got {_shown(self.samples)}"
+            )
         if not isinstance(self.sequential, bool):
             raise CaseOptionsError(f"sequential must be True or False, got {self.sequential!r}")
         if self.sequential and self.samples < 2:
