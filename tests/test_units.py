@@ -656,8 +656,14 @@ def test_the_session_clients_share_one_ssl_context_behind_proxy_variables(monkey
     """In replay the proxy variables point at the refusing proxy, and httpx builds a transport,
     and an SSL context, for each of them: the plugin's clients (one llm_async_client per
     case) are built with one default context, shared."""
-    import httpx2._transports.default as transports
+    import importlib
+    import importlib.util
+
     import openai
+
+    # the transports of the HTTP library openai uses: httpx2 (openai 3.x), else httpx (1.x)
+    library = "httpx2" if importlib.util.find_spec("httpx2") is not None else "httpx"
+    transports = importlib.import_module(f"{library}._transports.default")
 
     from pytest_llm.config.settings import Mode, Settings
     from pytest_llm.replay.session_machinery import Engine
