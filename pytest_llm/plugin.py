@@ -155,8 +155,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "llm_max_cassette_size",
-        "Largest cassette or data set file read (e.g. 200MiB, at most 256MiB; default 64MiB): "
-        "larger files are refused as hostile input.",
+        f"Largest cassette or data set file read (e.g. 200MiB, at most "
+        f"{fast_yaml.MAX_CONFIGURABLE_SHOWN}; default {fast_yaml.DEFAULT_SHOWN}): larger files "
+        "are refused as hostile input.",
     )
     parser.addini(
         "llm_on_expiry",

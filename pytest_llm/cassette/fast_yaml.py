@@ -92,6 +92,9 @@ LIMITS = LoadLimits()
 #: textconv (``pytest-llm show``) holds about nine times its size in memory, so a hostile
 #: cassette at this limit costs about 2 GB; 256 MiB hold about 370 000 one-call interactions.
 MAX_CONFIGURABLE_BYTES = 256 * 2**20
+#: The limits as the messages and the option's help spell them.
+MAX_CONFIGURABLE_SHOWN = f"{MAX_CONFIGURABLE_BYTES // 2**20}MiB"
+DEFAULT_SHOWN = f"{LIMITS.max_bytes // 2**20}MiB"
 #: The limits of the sessions (and commands) that set their own, innermost last; each is
 #: removed by its own token, whatever order they end in.
 _set_limits: list[tuple[object, LoadLimits]] = []
@@ -126,8 +129,8 @@ def max_bytes_setting(value: str) -> int | None:
     size = parse_size(value)
     if not 0 < size <= MAX_CONFIGURABLE_BYTES:
         raise ValueError(
-            f"{value.strip()[:60]!r}: give a size from 1 byte to 256MiB (the default is "
-            f"{LIMITS.max_bytes // 2**20}MiB); a larger limit would let a hostile cassette in a "
+            f"{value.strip()[:60]!r}: give a size from 1 byte to {MAX_CONFIGURABLE_SHOWN} (the "
+            f"default is {DEFAULT_SHOWN}); a larger limit would let a hostile cassette in a "
             "pull request take gigabytes of memory when git diff renders it"
         )
     return size
@@ -194,7 +197,7 @@ def read_bounded(path: Path, limits: LoadLimits | None = None) -> bytes:
 def _too_large(limits: LoadLimits) -> str:
     return (
         f"larger than {limits.max_bytes} bytes, the limit for a cassette or data set "
-        "(ini llm_max_cassette_size sets it, up to 256MiB)"
+        f"(ini llm_max_cassette_size sets it, up to {MAX_CONFIGURABLE_SHOWN})"
     )
 
 
